@@ -1,0 +1,57 @@
+"""rembert-jax: RemBERT (Chung et al., 2021) for JAX, exact to transformers' PyTorch RemBERT.
+
+The pure core (no Flax, no torch):
+    RemBertConfig, DTypePolicy     configuration and the dtype policy
+    init_params, logical_axes      encoder parameters (plain nested dict) and their logical axis names
+    apply                          the encoder forward pass, `apply(params, inputs, config=...)`
+    init_cache                     the fixed-size KV cache for incremental decoding
+Tokenizers:
+    RemBertTokenizer (sentencepiece), RemBertTokenizerFast (tokenizers)
+transformers-style adapters computing with the JAX core (from `rembert_jax.convert`):
+    RemBertModel, RemBertFor{MaskedLM,CausalLM,SequenceClassification,MultipleChoice,
+    TokenClassification,QuestionAnswering} and their TFRemBert* twins.
+Sub-packages: `rembert_jax.heads` (Flax task heads, losses, generation), `rembert_jax.convert`
+(weight I/O), `rembert_jax.train` (optax training loop and command line).
+
+Everything but the config and parameter table is imported lazily, so `import rembert_jax` stays
+cheap and never imports torch or TensorFlow.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from .config import RemBertConfig
+from .params import init_params, logical_axes
+from .precision import DTypePolicy
+
+__version__ = "0.1.0"
+
+_ADAPTERS = [
+    f"{prefix}RemBert{suffix}"
+    for prefix in ("", "TF")
+    for suffix in ("Model", "ForMaskedLM", "ForCausalLM", "ForSequenceClassification", "ForMultipleChoice",
+                   "ForTokenClassification", "ForQuestionAnswering")
+]
+# public name -> module that defines it
+_LAZY = {
+    "apply": "rembert_jax.encoder",
+    "init_cache": "rembert_jax.encoder",
+    "RemBertTokenizer": "rembert_jax.tokenization_rembert",
+    "RemBertTokenizerFast": "rembert_jax.tokenization_rembert_fast",
+    **{name: "rembert_jax.convert.adapters" for name in _ADAPTERS},
+}
+
+__all__ = ["RemBertConfig", "DTypePolicy", "init_params", "logical_axes", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'rembert_jax' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,64 @@
+"""The dtype policy: parameter dtype and compute dtype, declared once (spec §2.10).
+
+LayerNorm statistics, softmax, logits and losses always run in float32, whatever the compute
+dtype: LayerNorm's eps of 1e-12 underflows in half precision and fully-masked rows overflow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax.numpy as jnp
+
+_NAMES = {"fp32": jnp.float32, "float32": jnp.float32, "bf16": jnp.bfloat16, "bfloat16": jnp.bfloat16,
+          "fp16": jnp.float16, "float16": jnp.float16}
+
+
+def _dtype(value) -> jnp.dtype:
+    if isinstance(value, str):
+        if value not in _NAMES:
+            raise ValueError(f"unknown dtype {value!r}; choose one of {sorted(_NAMES)}")
+        return jnp.dtype(_NAMES[value])
+    dtype = jnp.dtype(value)
+    if dtype not in (jnp.float32, jnp.bfloat16, jnp.float16):
+        raise ValueError(f"dtype must be float32, bfloat16 or float16, got {dtype}")
+    return dtype
+
+
+@dataclasses.dataclass(frozen=True)
+class DTypePolicy:
+    """`param_dtype`: what parameters are stored in; `compute_dtype`: matmuls and activations."""
+
+    param_dtype: jnp.dtype = jnp.float32
+    compute_dtype: jnp.dtype = jnp.float32
+
+    def __post_init__(self):
+        object.__setattr__(self, "param_dtype", _dtype(self.param_dtype))
+        object.__setattr__(self, "compute_dtype", _dtype(self.compute_dtype))
+
+    @classmethod
+    def from_name(cls, name: str | DTypePolicy | None) -> DTypePolicy:
+        """`"fp32"` (everything fp32), `"bf16"`/`"fp16"` (fp32 master weights, half compute)."""
+        if isinstance(name, DTypePolicy):
+            return name
+        if name is None:
+            return FP32
+        return cls(param_dtype=jnp.float32, compute_dtype=_dtype(name))
+
+    def cast_to_compute(self, tree):
+        """Cast floating leaves of `tree` to the compute dtype (integers untouched)."""
+        import jax
+
+        def cast(x):
+            return x.astype(self.compute_dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x
+
+        return jax.tree_util.tree_map(cast, tree)
+
+    @property
+    def is_half(self) -> bool:
+        return self.compute_dtype != jnp.float32
+
+
+FP32 = DTypePolicy()
+BF16 = DTypePolicy(compute_dtype=jnp.bfloat16)
+FP16 = DTypePolicy(compute_dtype=jnp.float16)
