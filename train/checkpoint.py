@@ -1,0 +1,133 @@
+"""Checkpoints: orbax `CheckpointManager` holding the train state, the data position and the run config.
+
+Each checkpoint is one step directory with three items:
+    state    the TrainState pytree (params, optimizer state, step, rng)
+    data     the data iterator's position (JSON), so a resumed run sees exactly the next batches
+    config   the run config (JSON) the checkpoint was trained with
+
+Saves are asynchronous (the device-to-host copy happens before `save` returns, the writes in the
+background) and atomic (orbax writes into a temporary directory and renames it when complete, so a
+run killed mid-save leaves the previous checkpoints intact). What is kept: the `keep` most recent
+checkpoints plus the `keep_best` best by an eval metric, through a `preservation_policy`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+
+from .run_config import CheckpointSection
+
+_ITEMS = ("state", "data", "config")
+
+
+class Checkpoints:
+    """A thin owner of an `ocp.CheckpointManager` for one run directory."""
+
+    def __init__(self, directory: str | os.PathLike, options: CheckpointSection, *, read_only: bool = False):
+        self.directory = os.path.abspath(os.fspath(directory))
+        self.options = options
+        policies: list[ocp.checkpoint_managers.PreservationPolicy] = [
+            ocp.checkpoint_managers.LatestN(n=options.keep)]
+        best_fn = None
+        if options.best_metric is not None:
+            metric = options.best_metric
+            best_fn = lambda metrics: float(metrics[metric])
+            if options.keep_best > 0:
+                policies.append(ocp.checkpoint_managers.BestN(
+                    get_metric_fn=best_fn, reverse=options.best_mode == "min", n=options.keep_best,
+                    keep_checkpoints_without_metrics=False))
+        manager_options = ocp.CheckpointManagerOptions(
+            save_decision_policy=(ocp.checkpoint_managers.FixedIntervalPolicy(options.every)
+                                  if options.every else ocp.checkpoint_managers.SpecificStepsPolicy(())),
+            preservation_policy=ocp.checkpoint_managers.AnyPreservationPolicy(policies),
+            best_fn=best_fn,
+            best_mode=options.best_mode,
+            enable_async_checkpointing=options.async_save and not read_only,
+            cleanup_tmp_directories=not read_only,  # leftovers of a save that was killed halfway
+            create=not read_only,
+            read_only=read_only,
+        )
+        self.manager = ocp.CheckpointManager(self.directory, options=manager_options, item_names=_ITEMS)
+
+    # ------------------------------------------------------------------ queries
+
+    def latest_step(self) -> int | None:
+        return self.manager.latest_step()
+
+    def best_step(self) -> int | None:
+        return self.manager.best_step() if self.options.best_metric else self.manager.latest_step()
+
+    def all_steps(self) -> list[int]:
+        return list(self.manager.all_steps())
+
+    def should_save(self, step: int) -> bool:
+        return self.manager.should_save(step)
+
+    def step_dir(self, step: int) -> str:
+        return os.path.join(self.directory, str(step))
+
+    # ------------------------------------------------------------------ save / restore
+
+    def save(self, step: int, state, *, data_position: dict[str, Any], run_config: dict[str, Any],
+             metrics: dict[str, float] | None = None, force: bool = False) -> bool:
+        """Save at optimizer step `step` (asynchronously); True if a save was started."""
+        args = ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                  data=ocp.args.JsonSave(data_position),
+                                  config=ocp.args.JsonSave(run_config))
+        return self.manager.save(step, args=args, metrics=metrics, force=force)
+
+    def restore(self, abstract_state, step: int | None = None):
+        """Restore (state, data_position, run_config) at `step` (default: the latest).
+
+        `abstract_state` gives the tree, shapes, dtypes and shardings to restore into
+        (`jax.ShapeDtypeStruct` leaves, e.g. from `abstract_train_state`).
+        """
+        step = self.latest_step() if step is None else step
+        if step is None:
+            raise FileNotFoundError(f"no checkpoint in {self.directory} to resume from; "
+                                    "start without --resume")
+        if step not in self.all_steps():
+            raise FileNotFoundError(f"no checkpoint for step {step} in {self.directory}; "
+                                    f"available steps: {self.all_steps()}")
+        restored = self.manager.restore(step, args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(abstract_state),
+            data=ocp.args.JsonRestore(),
+            config=ocp.args.JsonRestore()))
+        return restored.state, restored.data, restored.config
+
+    def restore_config(self, step: int | None = None) -> dict[str, Any]:
+        """Only the run config stored with a checkpoint (no arrays are read)."""
+        step = self.latest_step() if step is None else step
+        if step is None:
+            raise FileNotFoundError(f"no checkpoint in {self.directory}")
+        return self.manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore())).config
+
+    def wait(self) -> None:
+        """Block until every started save is on disk."""
+        self.manager.wait_until_finished()
+
+    def close(self) -> None:
+        self.manager.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def abstract_with_sharding(state, sharding=None):
+    """ShapeDtypeStructs for `state` that restore onto `sharding` (default: each leaf's own)."""
+
+    def leaf(x, s=None):
+        return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s if s is not None else getattr(x, "sharding", None))
+
+    if sharding is None:
+        return jax.tree_util.tree_map(leaf, state)
+    if isinstance(sharding, jax.sharding.Sharding):
+        return jax.tree_util.tree_map(lambda x: leaf(x, sharding), state)
+    return jax.tree_util.tree_map(leaf, state, sharding)
