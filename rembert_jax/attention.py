@@ -1,0 +1,108 @@
+"""Scaled dot-product attention with interchangeable implementations.
+
+`dot_product_attention` is the one attention function of the encoder:
+
+- "xla": the reference path, written out like transformers' eager attention:
+  scores = (q @ k^T) / sqrt(D) + mask, softmax in float32, dropout on the probabilities,
+  probabilities @ v. It can return the attention probabilities and apply dropout. Masked
+  entries get float32's minimum (PyTorch v5), so a fully masked query row attends uniformly.
+- "cudnn": `jax.nn.dot_product_attention(..., implementation="cudnn")`, the fused kernel for
+  bf16/fp16 on NVIDIA GPUs. No probabilities, no dropout; a fully masked row is not guaranteed
+  to be uniform (it is garbage either way: such rows are padding).
+- "auto": `select_attention_impl` picks cuDNN for bf16/fp16 on GPU when neither probabilities
+  nor dropout are requested and the head size suits the kernel, XLA otherwise.
+
+Layout (jax.nn's): query [B, S, NH, D], key/value [B, K, NH, D], output [B, S, NH, D],
+probabilities [B, NH, S, K].
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+
+IMPLEMENTATIONS = ("auto", "xla", "cudnn")
+_HALF = (jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float16))
+
+
+def select_attention_impl(requested: str, *, platform: str, dtype, head_dim: int,
+                          return_weights: bool = False, dropout: bool = False) -> str:
+    """Decide "xla" or "cudnn" from the request and the circumstances (pure, testable anywhere).
+
+    `platform` is `jax.default_backend()` ("cpu", "gpu", "tpu"). An explicit "cudnn" that can't
+    run raises a ValueError saying why instead of silently falling back.
+    """
+    if requested not in IMPLEMENTATIONS:
+        raise ValueError(f"attention_impl must be one of {IMPLEMENTATIONS}, got {requested!r}")
+    if requested == "xla":
+        return "xla"
+    reasons = []
+    if platform not in ("gpu", "cuda"):
+        reasons.append(f"it needs an NVIDIA GPU (backend is {platform!r})")
+    if jnp.dtype(dtype) not in _HALF:
+        reasons.append(f"it takes bfloat16/float16 only (compute dtype is {jnp.dtype(dtype)})")
+    if return_weights:
+        reasons.append("it cannot return attention probabilities (output_attentions=True)")
+    if dropout:
+        reasons.append("it has no attention-probability dropout")
+    if head_dim % 8 or head_dim > 128:
+        reasons.append(f"head size {head_dim} is not a multiple of 8 up to 128")
+    if requested == "cudnn" and reasons:
+        raise ValueError("attention_impl='cudnn' is not possible here: " + "; ".join(reasons)
+                         + ". Use attention_impl='auto' or 'xla'.")
+    return "xla" if reasons else "cudnn"
+
+
+def dot_product_attention(query: jax.Array, key: jax.Array, value: jax.Array, mask: jax.Array | None = None,
+                          *, kv_length: jax.Array | None = None, impl: str = "auto", dropout_rate: float = 0.0,
+                          dropout_rng: jax.Array | None = None, return_weights: bool = False
+                          ) -> tuple[jax.Array, jax.Array | None]:
+    """Multi-head attention of `query` over `key`/`value`.
+
+    Args:
+      query: [B, S, NH, D]; key, value: [B, K, NH, D].
+      mask: boolean, broadcastable to [B, NH, S, K]; True = attend. Masked scores get float32's
+        minimum added (transformers' eager semantics).
+      kv_length: int [B] (or scalar): only keys [0, kv_length) exist (a fixed-size KV cache's
+        written part). Keys beyond it get -inf, so even a fully masked row never sees them.
+      impl: "auto" | "xla" | "cudnn" (see `select_attention_impl`).
+      dropout_rate, dropout_rng: dropout on the probabilities, only when the rng is given.
+      return_weights: also return the probabilities [B, NH, S, K] (in the query dtype).
+
+    Returns:
+      (context [B, S, NH, D] in the query dtype, probabilities or None).
+    """
+    use_dropout = dropout_rng is not None and dropout_rate > 0.0
+    impl = select_attention_impl(impl, platform=jax.default_backend(), dtype=query.dtype,
+                                 head_dim=query.shape[-1], return_weights=return_weights, dropout=use_dropout)
+    if impl == "cudnn":
+        lengths = None
+        if kv_length is not None:
+            lengths = jnp.broadcast_to(jnp.asarray(kv_length, jnp.int32), (query.shape[0],))
+        out = jax.nn.dot_product_attention(query, key, value, mask=mask, key_value_seq_lengths=lengths,
+                                           implementation="cudnn")
+        return out, None
+    return _xla_attention(query, key, value, mask, kv_length, dropout_rate if use_dropout else 0.0,
+                          dropout_rng, return_weights)
+
+
+def _xla_attention(query, key, value, mask, kv_length, dropout_rate, dropout_rng, return_weights):
+    dtype = query.dtype
+    scores = jnp.einsum("bsnd,bknd->bnsk", query, key,
+                        preferred_element_type=jnp.float32)  # [B, NH, S, K] fp32
+    scores = scores / math.sqrt(query.shape[-1])  # divided after the matmul, as the reference
+    if mask is not None:
+        scores = jnp.where(mask, scores, scores + jnp.finfo(jnp.float32).min)
+    if kv_length is not None:
+        k_pos = jnp.arange(key.shape[1])
+        exists = k_pos[None, :] < jnp.reshape(jnp.asarray(kv_length), (-1, 1))  # [B or 1, K]
+        scores = jnp.where(exists[:, None, None, :], scores, -jnp.inf)
+    probs = jax.nn.softmax(scores, axis=-1)  # fp32
+    if dropout_rate > 0.0:
+        keep = jax.random.bernoulli(dropout_rng, 1.0 - dropout_rate, probs.shape)
+        probs = jnp.where(keep, probs / (1.0 - dropout_rate), 0.0)
+    probs = probs.astype(dtype)
+    context = jnp.einsum("bnsk,bknd->bsnd", probs, value)  # [B, S, NH, D]
+    return context, (probs if return_weights else None)

@@ -1,0 +1,56 @@
+"""The small numerical building blocks of the encoder: dense, LayerNorm, activations, dropout.
+
+Each matches transformers' PyTorch semantics exactly in fp32 (spec §2.10): LayerNorm uses the
+two-pass biased variance E[(x - mean)^2] with its statistics in float32 whatever the compute dtype
+(eps=1e-12 underflows in half precision), and "gelu" is the exact erf form, not jax's default
+tanh approximation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+
+# transformers' ACT2FN names -> jax functions (the ones RemBertConfig accepts).
+ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "gelu": lambda x: jax.nn.gelu(x, approximate=False),
+    "gelu_new": lambda x: jax.nn.gelu(x, approximate=True),
+    "gelu_pytorch_tanh": lambda x: jax.nn.gelu(x, approximate=True),
+    "relu": jax.nn.relu,
+    "silu": jax.nn.silu,
+    "swish": jax.nn.silu,
+    "tanh": jnp.tanh,
+}
+
+
+def activation(name: str) -> Callable[[jax.Array], jax.Array]:
+    """The activation called `name` in transformers' ACT2FN (exact erf GELU for "gelu")."""
+    if name not in ACTIVATIONS:
+        raise ValueError(f"hidden_act {name!r} is not supported; choose one of {sorted(ACTIVATIONS)}")
+    return ACTIVATIONS[name]
+
+
+def dense(x: jax.Array, params: Mapping[str, jax.Array]) -> jax.Array:
+    """`x @ kernel + bias` with a Flax-layout kernel [in, out] (PyTorch's Linear.weight transposed)."""
+    return x @ params["kernel"].astype(x.dtype) + params["bias"].astype(x.dtype)
+
+
+def layer_norm(x: jax.Array, params: Mapping[str, jax.Array], eps: float) -> jax.Array:
+    """LayerNorm over the last axis with float32 two-pass statistics; returns x's dtype."""
+    x32 = x.astype(jnp.float32)
+    mean = jnp.mean(x32, axis=-1, keepdims=True)
+    centred = x32 - mean
+    variance = jnp.mean(jnp.square(centred), axis=-1, keepdims=True)  # biased, like torch
+    y = centred * jax.lax.rsqrt(variance + eps)
+    y = y * params["scale"].astype(jnp.float32) + params["bias"].astype(jnp.float32)
+    return y.astype(x.dtype)
+
+
+def dropout(x: jax.Array, rate: float, rng: jax.Array | None) -> jax.Array:
+    """Inverted dropout; the identity when `rng` is None or `rate` is 0 (evaluation)."""
+    if rng is None or rate == 0.0:
+        return x
+    keep = jax.random.bernoulli(rng, 1.0 - rate, x.shape)
+    return jnp.where(keep, x / (1.0 - rate), jnp.zeros((), x.dtype)).astype(x.dtype)
