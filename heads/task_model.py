@@ -1,0 +1,204 @@
+"""`TaskModel`: the RemBERT encoder joined with one task head, as pure `init` / `apply` / `loss`.
+
+The whole state is one params pytree `{"encoder": <rembert_jax.init_params tree>, "head": <the
+Flax head's params>}`. The encoder has a pooler exactly when transformers' class has one
+(`TASK_POOLER`). `TaskModel` is a frozen, hashable dataclass, so its methods can be jitted
+directly (`jax.jit(model.loss)`) or the model passed as a static argument.
+
+Batches are mappings with the tokenizer's keys (`input_ids` or `inputs_embeds`, `attention_mask`,
+`token_type_ids`, `position_ids`) plus the targets: `labels`, or `start_positions` /
+`end_positions` for question answering. Causal LM batches may add `encoder_hidden_states` /
+`encoder_attention_mask` (a decoder with cross-attention). Multiple-choice inputs are
+[B, C, S] (`inputs_embeds` [B, C, S, E]); they are flattened to [B*C, ...] for the encoder and
+the scores reshaped to [B, C], as transformers does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import flax.linen as nn
+import jax
+import numpy as np
+
+from rembert_jax import DTypePolicy, RemBertConfig, init_params
+from rembert_jax.precision import FP32
+
+from . import losses
+from .classification import MultipleChoiceHead, SequenceClassificationHead, TokenClassificationHead
+from .labels import LABEL_KEYS, has_labels, validate_labels
+from .lm_head import LMHead
+from .qa import QuestionAnsweringHead
+from .specs import TASK_POOLER, check_task
+
+_HEADS: dict[str, type[nn.Module]] = {
+    "masked_lm": LMHead,
+    "causal_lm": LMHead,
+    "sequence_classification": SequenceClassificationHead,
+    "multiple_choice": MultipleChoiceHead,
+    "token_classification": TokenClassificationHead,
+    "question_answering": QuestionAnsweringHead,
+}
+_ENCODER_KEYS = ("input_ids", "inputs_embeds", "attention_mask", "token_type_ids", "position_ids")
+_DECODER_KEYS = ("encoder_hidden_states", "encoder_attention_mask")
+_POOLED_TASKS = ("sequence_classification", "multiple_choice")
+Params = dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskModel:
+    """RemBERT for one task: `TaskModel(config, "sequence_classification")`.
+
+    task: one of `rembert_jax.heads.TASKS`; policy: a `DTypePolicy` or its name ("fp32", "bf16", "fp16").
+    """
+
+    config: RemBertConfig
+    task: str
+    policy: DTypePolicy = FP32
+
+    def __post_init__(self):
+        check_task(self.task)
+        object.__setattr__(self, "policy", DTypePolicy.from_name(self.policy))
+        if self.task == "question_answering" and self.config.num_labels != 2:
+            raise ValueError(f"question_answering needs config.num_labels == 2 (start and end logits), "
+                             f"got {self.config.num_labels}")
+
+    @property
+    def head(self) -> nn.Module:
+        """The Flax Linen head module (owns only the head's weights)."""
+        return _HEADS[self.task](self.config, self.policy)
+
+    @property
+    def add_pooling_layer(self) -> bool:
+        return TASK_POOLER[self.task]
+
+    # ------------------------------------------------------------------ init
+
+    def init(self, rng: jax.Array) -> Params:
+        """Fresh `{"encoder", "head"}` params, initialised as transformers does (N(0, 0.02) kernels,
+        zero biases, unit LayerNorm, zero padding row)."""
+        encoder_rng, head_rng = jax.random.split(rng)
+        encoder = init_params(self.config, encoder_rng, add_pooling_layer=self.add_pooling_layer,
+                              dtype=self.policy.param_dtype)
+        return {"encoder": encoder, "head": self.init_head(head_rng)}
+
+    def init_head(self, rng: jax.Array) -> Params:
+        """Fresh head params only (e.g. for a checkpoint that has none)."""
+        H = self.config.hidden_size
+        example = jax.numpy.zeros((1, H) if self.task in _POOLED_TASKS else (1, 1, H), self.policy.compute_dtype)
+        return self.head.init(rng, example)["params"]
+
+    # ----------------------------------------------------------------- apply
+
+    def apply(self, params: Params, batch: Mapping[str, Any], *, train: bool = False, rng: jax.Array | None = None,
+              output_hidden_states: bool = False, output_attentions: bool = False) -> dict[str, Any]:
+        """Logits (`start_logits`/`end_logits` for QA), `loss` when the batch has targets, and
+        `hidden_states` / `attentions` (/ `cross_attentions`) on request.
+
+        Dropout runs only when `train` is True and `rng` is given.
+        """
+        from rembert_jax import encoder
+
+        inputs, extras, num_choices = self._encoder_inputs(batch)
+        batch_size, length = self._batch_shape(batch)
+        with_labels = has_labels(self.task, batch)
+        if with_labels:
+            validate_labels(self.task, batch, self.config, batch_size=batch_size, length=length,
+                            num_choices=num_choices)
+        dropout = train and rng is not None
+        encoder_rng, head_rng = jax.random.split(rng) if dropout else (None, None)
+
+        encoded = encoder.apply(params["encoder"], inputs, config=self.config, policy=self.policy, train=dropout,
+                                rng=encoder_rng, output_hidden_states=output_hidden_states,
+                                output_attentions=output_attentions, **extras)
+        outputs = self._head_outputs(params["head"], encoded, num_choices, dropout, head_rng)
+        if with_labels:
+            outputs["loss"] = self._loss(outputs, batch)
+        for key in ("hidden_states", "attentions", "cross_attentions"):
+            if encoded.get(key) is not None:
+                outputs[key] = encoded[key]
+        return outputs
+
+    def loss(self, params: Params, batch: Mapping[str, Any], *, rng: jax.Array | None = None
+             ) -> tuple[jax.Array, dict[str, Any]]:
+        """(scalar float32 loss, outputs) for `jax.value_and_grad(model.loss, has_aux=True)`.
+
+        Training mode (dropout) exactly when `rng` is given.
+        """
+        if not has_labels(self.task, batch):
+            raise ValueError(f"batch has no targets for {self.task}: add {' and '.join(LABEL_KEYS[self.task])}")
+        outputs = self.apply(params, batch, train=rng is not None, rng=rng)
+        return outputs["loss"], outputs
+
+    def apply_head(self, head_params: Params, hidden: jax.Array, *, rng: jax.Array | None = None) -> Any:
+        """The head alone on encoder features ([B, H] pooled for seq-cls / multiple choice, else
+        [B, S, H]); dropout when `rng` is given."""
+        rngs = {"dropout": rng} if rng is not None else {}
+        return self.head.apply({"params": head_params}, hidden, deterministic=rng is None, rngs=rngs)
+
+    # --------------------------------------------------------------- helpers
+
+    def _batch_shape(self, batch: Mapping[str, Any]) -> tuple[int, int]:
+        x = batch.get("input_ids")
+        shape = np.shape(x) if x is not None else np.shape(batch["inputs_embeds"])[:-1]
+        return int(shape[0]), int(shape[-1])
+
+    def _encoder_inputs(self, batch: Mapping[str, Any]) -> tuple[dict, dict, int | None]:
+        if not isinstance(batch, Mapping):
+            raise ValueError(f"batch must be a mapping of arrays, got {type(batch).__name__}")
+        allowed = _ENCODER_KEYS + LABEL_KEYS[self.task] + (_DECODER_KEYS if self.task == "causal_lm" else ())
+        unknown = sorted(set(batch) - set(allowed))
+        if unknown:
+            raise ValueError(f"batch has keys {unknown} that {self.task} does not use; allowed: {list(allowed)}")
+        if batch.get("input_ids") is None and batch.get("inputs_embeds") is None:
+            raise ValueError("batch must contain input_ids or inputs_embeds")
+        inputs = {k: batch[k] for k in _ENCODER_KEYS if batch.get(k) is not None}
+        extras = {k: batch[k] for k in _DECODER_KEYS if batch.get(k) is not None}
+        if self.task != "multiple_choice":
+            return inputs, extras, None
+        # [B, C, S] (inputs_embeds [B, C, S, E]) -> [B*C, S(, E)]
+        lead = np.shape(inputs["input_ids"] if "input_ids" in inputs else inputs["inputs_embeds"][..., 0])
+        if len(lead) != 3:
+            raise ValueError(f"multiple_choice inputs must have shape [batch, num_choices, length], got {list(lead)}")
+        flat = {}
+        for key, value in inputs.items():
+            trailing = np.shape(value)[2:]
+            if np.shape(value)[:2] != lead[:2]:
+                raise ValueError(f"multiple_choice {key} must start with [batch={lead[0]}, num_choices={lead[1]}], "
+                                 f"got {list(np.shape(value))}")
+            flat[key] = jax.numpy.reshape(value, (-1, *trailing))
+        return flat, extras, int(lead[1])
+
+    def _head_outputs(self, head_params: Params, encoded: Mapping[str, Any], num_choices: int | None,
+                      dropout: bool, rng: jax.Array | None) -> dict[str, Any]:
+        if self.task in _POOLED_TASKS:
+            features = encoded["pooler_output"]
+            if features is None:
+                raise ValueError(f"{self.task} needs the pooler: params['encoder'] has no 'pooler' "
+                                 "(initialise with add_pooling_layer=True)")
+        else:
+            features = encoded["last_hidden_state"]
+        result = self.apply_head(head_params, features, rng=rng if dropout else None)
+        if self.task == "question_answering":
+            return {"start_logits": result[0], "end_logits": result[1]}
+        if self.task == "multiple_choice":
+            result = result.reshape(-1, num_choices)  # [B*C] -> [B, C]
+        return {"logits": result}
+
+    def _loss(self, outputs: Mapping[str, Any], batch: Mapping[str, Any]) -> jax.Array:
+        task = self.task
+        if task == "question_answering":
+            return losses.question_answering_loss(outputs["start_logits"], outputs["end_logits"],
+                                                  batch["start_positions"], batch["end_positions"])
+        logits, labels = outputs["logits"], jax.numpy.asarray(batch["labels"])
+        if task == "masked_lm":
+            return losses.masked_lm_loss(logits, labels)
+        if task == "causal_lm":
+            return losses.causal_lm_loss(logits, labels)
+        if task == "sequence_classification":
+            return losses.sequence_classification_loss(logits, labels, self.config)
+        if task == "multiple_choice":
+            return losses.multiple_choice_loss(logits, labels)
+        return losses.token_classification_loss(logits, labels)
