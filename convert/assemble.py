@@ -1,0 +1,207 @@
+"""Build our params tree from any `TensorSource` through the name table, and report like
+transformers does.
+
+Format-independent: a reader supplies the source, the `Name`s it expects, the checkpoint
+format ("pytorch", "keras", "tf1") and how to canonicalise keys (e.g. drop `rembert.`).
+Checkpoint slices are copied one at a time into preallocated leaves (stacked layers included),
+so the peak is the output plus one tensor.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from .names import Name
+from .sources import TensorSource, total_elements
+
+logger = logging.getLogger("rembert_jax.convert")
+
+# A progress bar is shown when a checkpoint holds more elements than this (~256 MB of fp32).
+PROGRESS_MIN_ELEMENTS = 64 * 2**20
+
+
+@dataclasses.dataclass
+class LoadingInfo:
+    """What a load did besides copying tensors (transformers' `output_loading_info` fields)."""
+
+    source: str
+    missing_keys: list[str] = dataclasses.field(default_factory=list)
+    unexpected_keys: list[str] = dataclasses.field(default_factory=list)
+    mismatched_keys: list[tuple[str, tuple, tuple]] = dataclasses.field(default_factory=list)
+    unused_keys: list[str] = dataclasses.field(default_factory=list)  # known keys of another head/pooler
+    newly_initialized_keys: list[str] = dataclasses.field(default_factory=list)
+
+    def log(self) -> None:
+        """Report as transformers does: unused and newly initialised weights are warnings, not errors."""
+        if self.unused_keys:
+            logger.warning("Some weights of %s were not used (they belong to another head or the pooler): %s",
+                           self.source, self.unused_keys)
+        if self.newly_initialized_keys:
+            logger.warning("Some weights were not in %s and are newly initialized: %s. You should probably "
+                           "train this model on a down-stream task before using it for predictions.",
+                           self.source, self.newly_initialized_keys)
+        if self.missing_keys:
+            logger.warning("Missing weights in %s (initialized fresh, strict=False): %s",
+                           self.source, self.missing_keys)
+        if self.unexpected_keys:
+            logger.warning("Unexpected weights in %s (ignored, strict=False): %s", self.source,
+                           self.unexpected_keys)
+
+
+def set_leaf(tree: dict, path: Sequence[str], value) -> None:
+    node = tree
+    for part in path[:-1]:
+        node = node.setdefault(part, {})
+    node[path[-1]] = value
+
+
+def get_leaf(tree: dict, path: Sequence[str]):
+    node = tree
+    for part in path:
+        node = node[part]
+    return node
+
+
+def to_stored(name: Name, fmt: str, value: np.ndarray) -> np.ndarray:
+    """Our slice -> the array format `fmt` stores (a transposed view where the format transposes)."""
+    return value.T if name.transposed(fmt) else value
+
+
+def from_stored(name: Name, fmt: str, value: np.ndarray) -> np.ndarray:
+    return value.T if name.transposed(fmt) else value
+
+
+def _describe_shape(shape: tuple) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+def assemble(
+    source: TensorSource,
+    names: Sequence[Name],
+    fmt: str,
+    *,
+    canonical: Callable[[str], str] = lambda k: k,
+    ignored: Callable[[str], bool] = lambda k: False,
+    known_elsewhere: Callable[[str], bool] = lambda k: False,
+    optional_parts: Sequence[str] = (),
+    strict: bool = True,
+    dtype=None,
+    init: Callable[[Sequence[Name]], dict] | None = None,
+    what: str = "the model",
+) -> tuple[dict, LoadingInfo]:
+    """Read every `Name` from `source` into a nested dict of numpy arrays.
+
+    `canonical` maps a checkpoint key and a table key to a comparable form; `ignored` keys (legacy
+    buffers, optimizer slots) are skipped silently; `known_elsewhere` keys (another head, an unused
+    pooler) are reported as unused rather than unexpected. A part in `optional_parts` ("head",
+    "pooler") that is absent as a whole is filled by `init` and reported as newly initialised.
+    Mis-shaped tensors always raise; missing and unexpected ones raise when `strict`, otherwise
+    missing ones are filled by `init`. `dtype=None` keeps the stored dtype.
+    """
+    info = LoadingInfo(source=source.path)
+    available: dict[str, str] = {}
+    for key in source:
+        if ignored(key):
+            continue
+        canon = canonical(key)
+        if canon in available:
+            raise ValueError(f"{source.path}: keys {available[canon]!r} and {key!r} name the same tensor")
+        available[canon] = key
+
+    expected = {canonical(n.key(fmt)): n for n in names}
+    found: list[tuple[Name, str]] = []
+    missing: list[Name] = []
+    for canon, name in expected.items():
+        key = available.get(canon)
+        if key is None:
+            missing.append(name)
+            continue
+        stored = tuple(source.shape(key))
+        if stored != name.stored_shape(fmt):
+            info.mismatched_keys.append((key, stored, name.stored_shape(fmt)))
+        found.append((name, key))
+
+    fresh: list[Name] = []
+    for part in optional_parts:
+        part_names = [n for n in names if n.part == part]
+        if part_names and all(n in missing for n in part_names):
+            fresh += part_names
+            info.newly_initialized_keys += [n.key(fmt) for n in part_names]
+    still_missing = [n for n in missing if n not in fresh]
+    info.missing_keys = [n.key(fmt) for n in still_missing]
+    for canon, key in available.items():
+        if canon not in expected:
+            (info.unused_keys if known_elsewhere(canon) else info.unexpected_keys).append(key)
+
+    problems = []
+    if info.mismatched_keys:
+        problems.append("mis-shaped keys: " + "; ".join(
+            f"{k} is {_describe_shape(s)} in the checkpoint but {what} needs {_describe_shape(e)}"
+            for k, s, e in info.mismatched_keys))
+    if strict and info.missing_keys:
+        problems.append(f"missing keys: {', '.join(info.missing_keys)}")
+    if strict and info.unexpected_keys:
+        problems.append(f"unexpected keys: {', '.join(info.unexpected_keys)}")
+    if problems:
+        hint = ("check that the config matches the checkpoint" if info.mismatched_keys else
+                "check the config and task, or pass strict=False to initialise missing weights "
+                "and ignore unexpected ones")
+        raise ValueError(f"{source.path} does not match {what}: " + " | ".join(problems) + f" ({hint})")
+
+    layer_counts: dict[tuple[str, ...], int] = {}
+    for name in names:
+        if name.layer is not None:
+            layer_counts[name.path] = max(layer_counts.get(name.path, 0), name.layer + 1)
+    params = _read_leaves(source, found, fmt, dtype, layer_counts)
+    if fresh or still_missing:
+        if init is None:
+            raise ValueError(f"{source.path}: {what} lacks weights and no initialiser was given: "
+                             f"{[n.key(fmt) for n in fresh + still_missing]}")
+        _fill(params, fresh + still_missing, init(fresh + still_missing), dtype)
+    info.log()
+    return params, info
+
+
+def _read_leaves(source: TensorSource, found: list[tuple[Name, str]], fmt: str, dtype,
+                 layer_counts: dict[tuple[str, ...], int]) -> dict:
+    from tqdm.auto import tqdm
+
+    params: dict = {}
+    leaves: dict[tuple[str, ...], np.ndarray] = {}
+    big = total_elements(source.shape(k) for _, k in found) > PROGRESS_MIN_ELEMENTS
+    for name, key in tqdm(found, desc=f"reading {source.path}", unit="tensor", disable=not big,
+                          leave=False):
+        value = from_stored(name, fmt, source.read(key))
+        target_dtype = np.dtype(dtype) if dtype is not None else value.dtype
+        if name.layer is None:
+            leaf = np.array(value, dtype=target_dtype, copy=True, order="C")
+            set_leaf(params, name.path, leaf)
+            continue
+        leaf = leaves.get(name.path)
+        if leaf is None:
+            leaf = np.empty((layer_counts[name.path],) + name.shape, dtype=target_dtype)
+            leaves[name.path] = leaf
+            set_leaf(params, name.path, leaf)
+        leaf[name.layer] = value
+        del value
+    return params
+
+
+def _fill(params: dict, names: Sequence[Name], fresh: dict, dtype) -> None:
+    """Copy freshly initialised slices (from a full tree `fresh`) into `params`."""
+    for name in names:
+        value = np.asarray(get_leaf(fresh, name.path))
+        if name.layer is None:
+            set_leaf(params, name.path, value.astype(dtype or value.dtype))
+            continue
+        try:
+            leaf = get_leaf(params, name.path)
+        except KeyError:
+            leaf = np.array(value, dtype=dtype or value.dtype)
+            set_leaf(params, name.path, leaf)
+            continue
+        leaf[name.layer] = value[name.layer]

@@ -1,0 +1,57 @@
+"""Fresh weights for the parts a checkpoint lacks (a head on top of a base checkpoint, say).
+
+Initialised as transformers does (normal(initializer_range) kernels, zero biases, unit
+LayerNorm, zero padding row): the encoder through `rembert_jax.params`, a head through the
+same initialiser over the head's shape table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+import numpy as np
+
+from rembert_jax.config import RemBertConfig
+from rembert_jax.params import ParamSpec, init_from_specs, init_params
+
+from .names import BASE, Name, head_shapes
+
+
+def head_specs(config: RemBertConfig, task: str) -> dict:
+    """`ParamSpec`s of a task head (its reference initialisation)."""
+
+    def spec(path: tuple[str, ...], shape: tuple[int, ...]) -> ParamSpec:
+        init = "normal" if path[-1] == "kernel" else "ones" if path[-1] == "scale" else "zeros"
+        return ParamSpec(shape, (), init)
+
+    def walk(tree: dict, prefix: tuple[str, ...]) -> dict:
+        return {k: walk(v, prefix + (k,)) if isinstance(v, dict) else spec(prefix + (k,), v)
+                for k, v in tree.items()}
+
+    return walk(head_shapes(config, task), ())
+
+
+def fresh_params(config: RemBertConfig, task: str, names: Sequence[Name], rng: jax.Array | int = 0) -> dict:
+    """A params tree holding (at least) every leaf that `names` point into, freshly initialised.
+
+    Only the parts that are needed are initialised, so a head on a full-size base checkpoint
+    doesn't build a second 2 GB encoder."""
+    if isinstance(rng, int):
+        rng = jax.random.PRNGKey(rng)
+    encoder_rng, head_rng = jax.random.split(rng)
+    is_task = task != BASE
+    need_encoder = any(n.part != "head" for n in names)
+    need_head = any(n.part == "head" for n in names)
+    out: dict = {}
+    if need_encoder:
+        pooler = any(n.part == "pooler" for n in names)
+        encoder = jax.tree_util.tree_map(np.asarray, init_params(config, encoder_rng, add_pooling_layer=pooler))
+        if not is_task:
+            return encoder
+        out["encoder"] = encoder
+    if need_head:
+        specs = head_specs(config, task)
+        out["head"] = jax.tree_util.tree_map(
+            np.asarray, init_from_specs(specs, head_rng, std=config.initializer_range))
+    return out
