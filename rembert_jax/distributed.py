@@ -3,7 +3,7 @@
 Every process runs the same program. `initialize` joins the processes (on CPU it also selects
 gloo collectives, which must happen before the backend starts); afterwards `jax.devices()` lists
 the devices of all hosts and a mesh from `rembert_jax.sharding.make_mesh` spans them. Each host
-then loads only its own rows of the global batch (`process_batch_rows`) and
+then loads only its own rows of the global batch (`process_batch_rows`), and
 `global_batch_from_local` assembles them into one globally sharded array without any host
 ever holding the whole batch.
 """
@@ -15,9 +15,9 @@ from collections.abc import Mapping
 
 import jax
 import numpy as np
-from jax.sharding import Mesh
+from jax.sharding import Mesh, NamedSharding
 
-from .sharding import RULES, batch_shardings
+from .sharding import RULES, batch_shardings, batch_spec
 
 
 def initialize(coordinator_address: str | None = None, num_processes: int | None = None,
@@ -38,25 +38,32 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
                                process_id=process_id, local_device_ids=local_device_ids, **kwargs)
 
 
-def process_batch_rows(global_batch_size: int, mesh: Mesh, *, rules: Mapping = RULES) -> slice:
-    """The rows of a global batch that this process loads.
+def process_batch_rows(global_batch_size: int, mesh: Mesh, *, rules: Mapping = RULES) -> np.ndarray:
+    """The rows of the global batch that this process loads, in the order
+    `global_batch_from_local` expects them (int64 indices into the global batch).
 
-    The batch is split evenly over the processes in process order, which is the order
-    `jax.make_array_from_process_local_data` expects for a mesh built over `jax.devices()`.
+    They are read off the batch sharding: the rows held by this process's devices, in
+    increasing order (duplicates from replication over "tensor" removed). For a mesh built over
+    `jax.devices()` this is one contiguous block per process.
     """
-    n_proc = jax.process_count()
-    data_ways = math.prod(mesh.shape[a] for a in (rules["batch"] if isinstance(rules["batch"], tuple)
-                                                   else (rules["batch"],)))
-    if global_batch_size % data_ways or global_batch_size % n_proc:
-        raise ValueError(f"global batch size {global_batch_size} must be divisible by the {data_ways} "
-                         f"data-parallel devices and the {n_proc} processes")
-    per = global_batch_size // n_proc
-    start = jax.process_index() * per
-    return slice(start, start + per)
+    data_ways = math.prod(mesh.shape[a] for a in _batch_axes(rules))
+    if global_batch_size < 1 or global_batch_size % data_ways:
+        raise ValueError(f"global batch size {global_batch_size} must be a positive multiple of the "
+                         f"{data_ways} data-parallel devices of the mesh {dict(mesh.shape)}")
+    sharding = NamedSharding(mesh, batch_spec(1, rules=rules))
+    blocks = {(index[0].start or 0, global_batch_size if index[0].stop is None else index[0].stop)
+              for index in sharding.addressable_devices_indices_map((global_batch_size,)).values()}
+    return np.concatenate([np.arange(a, b) for a, b in sorted(blocks)])
+
+
+def _batch_axes(rules: Mapping) -> tuple[str, ...]:
+    target = rules["batch"]
+    return () if target is None else (target,) if isinstance(target, str) else tuple(target)
 
 
 def global_batch_from_local(local_batch, mesh: Mesh, global_batch_size: int, *, rules: Mapping = RULES):
-    """Assemble each process's rows (a dict of numpy arrays) into globally sharded `jax.Array`s."""
+    """Assemble each process's rows (a dict of numpy arrays: the global batch at
+    `process_batch_rows(...)`) into globally sharded `jax.Array`s, without gathering them."""
     template = jax.tree_util.tree_map(
         lambda x: jax.ShapeDtypeStruct((global_batch_size, *np.shape(x)[1:]), np.asarray(x).dtype), local_batch)
     shardings = batch_shardings(template, mesh, rules=rules)

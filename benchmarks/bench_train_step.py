@@ -1,0 +1,147 @@
+"""Training step (sequence classification, AdamW), ours vs transformers PyTorch, same weights.
+
+    python benchmarks/bench_train_step.py                           # CPU: 4 full-width layers, fp32
+    python benchmarks/bench_train_step.py --shapes 64x128,16x512    # GPU: full model, bf16 compute
+
+Both sides keep fp32 master weights and fp32 AdamW moments. `--dtype bf16` (the GPU default)
+computes in bf16: our `DTypePolicy` (fp32 params, bf16 compute) against `torch.autocast(bf16)`;
+PyTorch uses fused AdamW (`fused=True`), the fastest optimizer it has. Reports tokens/s, the
+ratio, compile time and peak memory per (batch x length), and the loss of the first step on
+each side (same weights and batch: they must agree).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # share the GPU with torch
+
+import _common as C  # noqa: E402
+from bench_forward import parse_shapes  # noqa: E402
+
+LEARNING_RATE, WEIGHT_DECAY = 1e-5, 0.01
+
+
+def our_train_step(config, dtype: str, *, remat: str | None = None):
+    """(jitted step `(params, opt_state, batch) -> (params, opt_state, loss)`, optimizer, model)."""
+    import jax
+    import optax
+    from rembert_jax.heads import TaskModel
+
+    from rembert_jax import DTypePolicy
+
+    policy = DTypePolicy.from_name(dtype)  # fp32 master weights, `dtype` compute
+    model = TaskModel(config, "sequence_classification", policy=policy)
+    tx = optax.adamw(LEARNING_RATE, weight_decay=WEIGHT_DECAY)
+
+    def step(params, opt_state, batch):
+        (loss, _), grads = jax.value_and_grad(model.loss, has_aux=True)(params, batch)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    # Donated params and optimizer state are updated in place: no second copy of either.
+    return jax.jit(step, donate_argnums=(0, 1)), tx, model
+
+
+def measure_ours(config, params, batch, dtype: str, *, iters: int, warmup: int):
+    import jax
+
+    step, tx, _ = our_train_step(config, dtype)
+    params = jax.tree_util.tree_map(lambda x: x.copy(), params)  # the caller's copy survives donation
+    opt_state = tx.init(params)
+    batch = jax.device_put(batch)
+    start = time.perf_counter()
+    compiled = step.lower(params, opt_state, batch).compile()
+    compile_s = time.perf_counter() - start
+    state = {"params": params, "opt": opt_state}
+    losses = []
+
+    def call():
+        state["params"], state["opt"], loss = compiled(state["params"], state["opt"], batch)
+        losses.append(loss)
+        return loss
+
+    with C.RssPeak() as rss:
+        timing = C.time_calls(call, C.jax_sync, iters=iters, warmup=warmup)
+    tokens = batch["input_ids"].size
+    return {"tokens_per_s": tokens / timing["step_s"], "step_s": timing["step_s"], "compile_s": compile_s,
+            "program_bytes": C.jax_compiled_bytes(compiled),
+            "peak_bytes": C.jax_gpu_peak_bytes() if C.on_gpu() else rss.bytes,
+            "first_loss": float(losses[0])}
+
+
+def measure_torch(model, batch, dtype: str, *, iters: int, warmup: int):
+    import torch
+
+    cuda = torch.cuda.is_available()
+    device = "cuda" if cuda else "cpu"
+    model = model.float().train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY, fused=True)
+    inputs = C.to_torch(batch)
+    losses = []
+    if cuda:
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+
+    def call():
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=dtype == "bf16"):
+            loss = model(**inputs).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(loss.detach())
+        return loss
+
+    with C.RssPeak() as rss:
+        timing = C.time_calls(call, C.torch_sync, iters=iters, warmup=warmup)
+    tokens = batch["input_ids"].size
+    return {"tokens_per_s": tokens / timing["step_s"], "step_s": timing["step_s"],
+            "first_call_s": timing["first_call_s"],
+            "peak_bytes": torch.cuda.max_memory_allocated() if cuda else rss.bytes,
+            "first_loss": float(losses[0])}
+
+
+def run(args) -> dict:
+    C.set_torch_threads(args)
+    config = C.bench_config(args)
+    report = C.Report("train_step", args.out)
+    report.add("environment", C.environment())
+    report.add("config", {"layers": config.num_hidden_layers, "hidden": config.hidden_size, "dtype": args.dtype,
+                          "optimizer": f"AdamW(lr={LEARNING_RATE}, wd={WEIGHT_DECAY}), fp32 master weights"})
+    model = C.hf_model(config, "sequence_classification")
+    params = C.params_from_hf(model, config, "sequence_classification")
+    iters = C.iterations(args)
+    for batch_size, length in parse_shapes(args.shapes):
+        batch = C.random_batch(config, batch_size, length, seed=batch_size + length, labels=True)
+        # Ours first: the torch side updates its weights in place.
+        ours = measure_ours(config, params, batch, args.dtype, iters=iters, warmup=args.warmup)
+        theirs = measure_torch(model, batch, args.dtype, iters=iters, warmup=args.warmup)
+        model = C.hf_model(config, "sequence_classification")  # fresh weights equal to `params` again
+        report.add(f"{args.dtype}_{batch_size}x{length}", {
+            "ours": ours, "torch_fused_adamw": theirs,
+            "speedup": C.ratio(ours["tokens_per_s"], theirs["tokens_per_s"]),
+            "peak_memory_ratio": C.ratio(ours["peak_bytes"], theirs["peak_bytes"]),
+        })
+    return report.data
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    C.add_common_arguments(parser)
+    parser.add_argument("--shapes", default=None,
+                        help="comma list of BATCHxLENGTH (default 64x128,16x512 on GPU; 4x128,1x512 on CPU)")
+    parser.add_argument("--dtype", default=None, choices=("fp32", "bf16"),
+                        help="compute dtype (default bf16 on GPU, fp32 on CPU)")
+    args = parser.parse_args(argv)
+    if args.shapes is None:
+        args.shapes = "64x128,16x512" if C.on_gpu() else "4x128,1x512"
+    if args.dtype is None:
+        args.dtype = "bf16" if C.on_gpu() else "fp32"
+    run(args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
