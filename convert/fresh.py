@@ -1,8 +1,8 @@
 """Fresh weights for the parts a checkpoint lacks (a head on top of a base checkpoint, say).
 
 Initialised as transformers does (normal(initializer_range) kernels, zero biases, unit
-LayerNorm, zero padding row): the encoder through `rembert_jax.params`, a head through the
-same initialiser over the head's shape table.
+LayerNorm, zero padding row): the encoder through `rembert_jax.params`, a head through
+`rembert_jax.heads.head_specs` and the same initialiser.
 """
 
 from __future__ import annotations
@@ -11,25 +11,12 @@ from collections.abc import Sequence
 
 import jax
 import numpy as np
+from rembert_jax.heads import head_specs
 
 from rembert_jax.config import RemBertConfig
-from rembert_jax.params import ParamSpec, init_from_specs, init_params
+from rembert_jax.params import init_from_specs, init_params
 
-from .names import BASE, Name, head_shapes
-
-
-def head_specs(config: RemBertConfig, task: str) -> dict:
-    """`ParamSpec`s of a task head (its reference initialisation)."""
-
-    def spec(path: tuple[str, ...], shape: tuple[int, ...]) -> ParamSpec:
-        init = "normal" if path[-1] == "kernel" else "ones" if path[-1] == "scale" else "zeros"
-        return ParamSpec(shape, (), init)
-
-    def walk(tree: dict, prefix: tuple[str, ...]) -> dict:
-        return {k: walk(v, prefix + (k,)) if isinstance(v, dict) else spec(prefix + (k,), v)
-                for k, v in tree.items()}
-
-    return walk(head_shapes(config, task), ())
+from .names import BASE, Name
 
 
 def fresh_params(config: RemBertConfig, task: str, names: Sequence[Name], rng: jax.Array | int = 0) -> dict:
@@ -51,7 +38,6 @@ def fresh_params(config: RemBertConfig, task: str, names: Sequence[Name], rng: j
             return encoder
         out["encoder"] = encoder
     if need_head:
-        specs = head_specs(config, task)
-        out["head"] = jax.tree_util.tree_map(
-            np.asarray, init_from_specs(specs, head_rng, std=config.initializer_range))
+        head = init_from_specs(head_specs(config, task), head_rng, std=config.initializer_range)
+        out["head"] = jax.tree_util.tree_map(np.asarray, head)
     return out

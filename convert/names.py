@@ -19,8 +19,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 
+from rembert_jax.heads.specs import TASK_POOLER, head_specs
+
 from rembert_jax.config import RemBertConfig
-from rembert_jax.params import ParamSpec, param_specs
+from rembert_jax.params import param_specs
 
 TASKS = (
     "masked_lm", "causal_lm", "sequence_classification", "multiple_choice",
@@ -48,16 +50,6 @@ KERAS_MODEL_NAMES = {
     "multiple_choice": "tf_rem_bert_for_multiple_choice",
     "token_classification": "tf_rem_bert_for_token_classification",
     "question_answering": "tf_rem_bert_for_question_answering",
-}
-# Whether transformers' class for the task builds the encoder with its pooler (spec §3).
-TASK_POOLER = {
-    BASE: True,
-    "masked_lm": False,
-    "causal_lm": False,
-    "sequence_classification": True,
-    "multiple_choice": True,
-    "token_classification": False,
-    "question_answering": False,
 }
 PYTORCH_PREFIX = "rembert."  # transformers' base_model_prefix inside task models
 KERAS_MAIN_LAYER = "rembert"
@@ -196,17 +188,9 @@ _HEAD_NAMES = {
 
 
 def head_shapes(config: RemBertConfig, task: str) -> dict:
-    """The head param tree of `task` with each leaf replaced by its shape (kernels [in, out])."""
+    """The head param tree of `task` (`rembert_jax.heads.head_specs`) with each leaf replaced by its shape."""
     check_task(task)
-    H, O, V = config.hidden_size, config.output_embedding_size, config.vocab_size  # noqa: E741
-    dense = lambda n_in, n_out: {"kernel": (n_in, n_out), "bias": (n_out,)}
-    if task in ("masked_lm", "causal_lm"):
-        return {"dense": dense(H, O), "ln": {"scale": (O,), "bias": (O,)}, "decoder": dense(O, V)}
-    if task == "multiple_choice":
-        return {"classifier": dense(H, 1)}
-    if task == "question_answering":
-        return {"qa_outputs": dense(H, 2)}
-    return {"classifier": dense(H, config.num_labels)}
+    return _shapes_of(head_specs(config, task))
 
 
 def check_task(task: str, *, allow_base: bool = False) -> None:
@@ -249,15 +233,13 @@ def _names(templates: dict, shapes: dict, *, path_prefix: tuple[str, ...], pt_pr
     return out
 
 
+def _shapes_of(specs: dict) -> dict:
+    return {k: _shapes_of(v) if isinstance(v, dict) else v.shape for k, v in specs.items()}
+
+
 def encoder_shapes(config: RemBertConfig, *, add_pooling_layer: bool = True) -> dict:
-    """Our encoder tree (rembert_jax.params) with each leaf replaced by its full shape."""
-    specs = param_specs(config, add_pooling_layer=add_pooling_layer)
-
-    def to_shapes(tree):
-        return {k: to_shapes(v) if isinstance(v, dict) else v.shape for k, v in tree.items()
-                if isinstance(v, dict | ParamSpec)}
-
-    return to_shapes(specs)
+    """Our encoder tree (`rembert_jax.params.param_specs`) with each leaf replaced by its full shape."""
+    return _shapes_of(param_specs(config, add_pooling_layer=add_pooling_layer))
 
 
 def name_table(config: RemBertConfig, task: str = BASE, *, add_pooling_layer: bool | None = None
