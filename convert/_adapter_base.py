@@ -1,0 +1,219 @@
+"""What every adapter class shares: construction, `from_pretrained` / `save_pretrained`, dropout
+mode, and one call path (host-side checks -> the cached jitted forward -> the caller's framework).
+
+A subclass states its transformers twin: `task`, `_ARGS` (the call's parameter names in
+transformers' positional order), `_output_class`, `_loss_style` ("pytorch" or "tf") and
+`_weights_format` (the format `save_pretrained` writes). The PyTorch and TF families live in
+`_adapters_torch_api.py` and `_adapters_tf_api.py`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import jax
+import numpy as np
+
+from rembert_jax import DTypePolicy, RemBertConfig
+
+from . import _adapter_checkpoints as checkpoints
+from . import _adapter_io as io
+from ._adapter_compute import LABEL_KEYS, compiled_forward
+from ._adapter_validation import validate_call
+
+logger = logging.getLogger("rembert_jax.convert")
+
+TENSOR_ARGS = ("input_ids", "attention_mask", "token_type_ids", "position_ids", "inputs_embeds",
+               "encoder_hidden_states", "encoder_attention_mask", *LABEL_KEYS)
+_FLAGS = ("output_attentions", "output_hidden_states", "return_dict", "use_cache", "logits_to_keep")
+
+
+def as_config(config) -> RemBertConfig:
+    """Our config from ours, a transformers `RemBertConfig`, a dict, or a directory / JSON path."""
+    if isinstance(config, RemBertConfig):
+        return config
+    if isinstance(config, Mapping):
+        return RemBertConfig.from_dict(config)
+    if isinstance(config, str | os.PathLike):
+        return RemBertConfig.from_pretrained(config)
+    if hasattr(config, "to_dict"):  # transformers.RemBertConfig
+        return RemBertConfig.from_dict(config.to_dict())
+    raise TypeError(f"config must be a RemBertConfig (ours or transformers'), a dict or a path, "
+                    f"got {type(config).__name__}")
+
+
+class RemBertAdapter:
+    """Base of the transformers-style classes: `config`, `params` (a plain pytree) and `policy`."""
+
+    task: ClassVar[str]
+    _ARGS: ClassVar[tuple[str, ...]]
+    _output_class: ClassVar[type]
+    _loss_style: ClassVar[str]
+    _weights_format: ClassVar[str]
+    _has_pooler: ClassVar[bool]
+
+    def __init__(self, config, params: Any = None, *, policy: DTypePolicy | str = "fp32", seed: int = 0,
+                 add_pooling_layer: bool | None = None):
+        """`Class(config)`: random weights initialised as transformers does (or the given `params`)."""
+        self.config = as_config(config)
+        self.policy = DTypePolicy.from_name(policy)
+        self._rng = jax.random.key(seed)
+        if params is None:
+            params = self._init_params(jax.random.fold_in(self._rng, 1), add_pooling_layer)
+        self.params = params
+        self.training = self._trains_after_construction
+
+    _trains_after_construction: ClassVar[bool] = False
+
+    def _init_params(self, rng, add_pooling_layer: bool | None):
+        if self.task == "base":
+            from rembert_jax import init_params
+
+            pooler = True if add_pooling_layer is None else add_pooling_layer
+            return init_params(self.config, rng, add_pooling_layer=pooler, dtype=self.policy.param_dtype)
+        from rembert_jax.heads.task_model import TaskModel
+
+        return TaskModel(self.config, self.task, self.policy).init(rng)
+
+    # ------------------------------------------------------------------------------- checkpoints
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *, policy: DTypePolicy | str = "fp32",
+                        seed: int = 0, **config_overrides):
+        """Load a directory in any format the converters read (auto-detected), with optional
+        config overrides (`num_labels=5`, `is_decoder=True`, ...). A checkpoint without this
+        class's head (e.g. google/rembert into a classifier) gets a fresh head, logged as a warning.
+        """
+        path = os.fspath(pretrained_model_name_or_path)
+        prefer = checkpoints.KERAS_H5 if cls._weights_format == checkpoints.KERAS_H5 else checkpoints.PYTORCH
+        fmt = checkpoints.detect_format(path, prefer=prefer)
+        config = RemBertConfig.from_pretrained(path, **config_overrides)
+        config, params = checkpoints.load(path, cls.task, config, fmt, rng=seed)
+        model = cls(config, params, policy=policy, seed=seed)
+        model.training = False  # transformers returns loaded models in eval mode
+        return model
+
+    def save_pretrained(self, save_directory: str | os.PathLike) -> None:
+        """config.json + weights that transformers' class of the same name loads unchanged."""
+        checkpoints.save(os.fspath(save_directory), self.task, self.config, self.params, self._weights_format)
+
+    # ------------------------------------------------------------------------------------ call
+
+    def _bind(self, args: tuple, kwargs: dict) -> dict[str, Any]:
+        """Positional and keyword arguments by name, in transformers' order; TypeError otherwise."""
+        if len(args) > len(self._ARGS):
+            raise TypeError(f"{type(self).__name__}() takes at most {len(self._ARGS)} positional arguments "
+                            f"({', '.join(self._ARGS)}), got {len(args)}")
+        named = dict(zip(self._ARGS, args, strict=False))  # fewer args than names is fine
+        for name, value in kwargs.items():
+            if name in named:
+                raise TypeError(f"{type(self).__name__}() got multiple values for argument {name!r}")
+            named[name] = value
+        if named.get("head_mask") is not None:
+            raise NotImplementedError("head_mask is not supported (transformers 5 removed it and the Keras "
+                                      "RemBERT classes never implemented it); drop the argument")
+        named.pop("head_mask", None)
+        unknown = sorted(set(named) - set(self._ARGS) - {"past_key_values", "cache"})
+        if unknown:
+            raise TypeError(f"{type(self).__name__}() got unexpected keyword argument(s) {unknown}; "
+                            f"it takes {', '.join(self._ARGS)}")
+        return named
+
+    def _run(self, named: dict[str, Any], *, train: bool):
+        """The forward pass of one bound call, answered in the caller's framework."""
+        config = self.config
+        tensors = {k: named[k] for k in TENSOR_ARGS if named.get(k) is not None}
+        framework = io.caller_framework(tensors)
+        batch = {k: io.to_array(v, k) for k, v in tensors.items()}
+        flags = {k: named.get(k) for k in _FLAGS}
+        output_attentions = _flag(flags["output_attentions"], config.output_attentions)
+        output_hidden_states = _flag(flags["output_hidden_states"], config.output_hidden_states)
+        return_dict = _flag(flags["return_dict"], config.return_dict)
+        logits_to_keep = int(flags["logits_to_keep"] or 0)
+
+        cache = self._cache_argument(named)
+        use_cache = config.is_decoder and _flag(flags["use_cache"], config.use_cache) and self.task in (
+            "base", "causal_lm")
+        past = validate_call(self.task, batch, config, cache=cache, loss_style=self._loss_style,
+                             logits_to_keep=logits_to_keep)
+        if cache is None and use_cache:
+            from rembert_jax import init_cache
+
+            batch_size = np.shape(batch.get("input_ids", batch.get("inputs_embeds")))[0]
+            cache = init_cache(config, batch_size, config.max_position_embeddings, dtype=self.policy.compute_dtype)
+        if cache is not None:
+            batch["cache"] = cache
+
+        forward = compiled_forward(self.task, config, self.policy, train=train, output_attentions=output_attentions,
+                                   output_hidden_states=output_hidden_states, loss_style=self._loss_style,
+                                   logits_to_keep=logits_to_keep)
+        rng = None
+        if train:
+            self._rng, rng = jax.random.split(self._rng)
+        out = dict(forward(self.params, batch, rng))
+        self._after_call(batch)
+
+        new_cache = out.pop("cache", None)
+        if cache is not None and out.get("attentions") is not None:
+            # The fixed-size cache has max_length key slots; transformers' maps cover the PL + S
+            # positions seen so far (the later slots are never attended: probability 0).
+            keys = past + self._length(batch)
+            out["attentions"] = tuple(a[..., :keys] for a in out["attentions"])
+        out = io.from_jax(out, framework)
+        if use_cache:
+            out[self._cache_field] = new_cache
+        return self._pack(out, return_dict)
+
+    _cache_field: ClassVar[str] = "cache"
+
+    def _cache_argument(self, named: dict[str, Any]):
+        cache, past = named.get("cache"), named.get("past_key_values")
+        if cache is not None and past is not None:
+            raise TypeError("pass the cache once: cache= or its older name past_key_values=, not both")
+        cache = cache if cache is not None else past
+        if cache is not None and self.task not in ("base", "causal_lm"):
+            raise TypeError(f"{type(self).__name__} takes no cache (only the model and the causal LM decode)")
+        if cache is not None and not isinstance(cache, Mapping):
+            raise ValueError("cache must be the `cache` returned by a previous call (or model.init_cache(...)); "
+                             f"got {type(cache).__name__}")
+        return cache
+
+    @staticmethod
+    def _length(batch) -> int:
+        x = batch.get("input_ids", batch.get("inputs_embeds"))
+        return int(np.shape(x)[1])
+
+    def _after_call(self, batch: Mapping[str, Any]) -> None:
+        """Hook: the PyTorch sequence classifier records the resolved problem_type here."""
+
+    def _pack(self, out: dict[str, Any], return_dict: bool):
+        names = [f for f in self._output_class.__dataclass_fields__]
+        result = self._output_class(**{k: out.get(k) for k in names})
+        if return_dict:
+            return result
+        values = result.to_tuple()
+        if self.task == "base" and result.pooler_output is None:
+            # transformers keeps pooler_output's slot in the tuple even when there is no pooler.
+            values = values[:1] + (None,) + values[1:]
+        return values
+
+    def init_cache(self, batch_size: int, max_length: int | None = None):
+        """An empty KV cache for `batch_size` sequences (default length: max_position_embeddings)."""
+        from rembert_jax import init_cache
+
+        return init_cache(self.config, batch_size, max_length or self.config.max_position_embeddings,
+                          dtype=self.policy.compute_dtype)
+
+    def num_parameters(self) -> int:
+        return int(sum(np.prod(x.shape) for x in jax.tree_util.tree_leaves(self.params)))
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(task={self.task!r}, parameters={self.num_parameters():,}, "
+                f"policy={self.policy.compute_dtype.name}, training={self.training})")
+
+
+def _flag(value, default) -> bool:
+    return bool(default if value is None else value)

@@ -1,0 +1,73 @@
+"""Which checkpoint a directory holds, and the converter that reads or writes it.
+
+The adapters' `from_pretrained` accepts every layout the converters read, detected from the
+file names (transformers' own names): PyTorch (`model.safetensors`, sharded safetensors,
+`pytorch_model.bin`), Keras h5 (`tf_model.h5`, sharded h5) and the original TF checkpoint
+(`checkpoint` / `*.index`). The PyTorch family prefers PyTorch weights when a directory has
+several, the TF family prefers h5, as transformers' classes do.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+
+from rembert_jax import RemBertConfig
+
+PYTORCH, KERAS_H5, TF1 = "pytorch", "keras_h5", "tf1"
+_PYTORCH_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                  "pytorch_model.bin.index.json")
+_H5_FILES = ("tf_model.h5", "tf_model.h5.index.json")
+
+
+def detect_format(path: str, prefer: str = PYTORCH) -> str:
+    """The weight format in directory `path` (FileNotFoundError naming what was looked for)."""
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"from_pretrained: {path!r} is not a directory (give the folder written by "
+                                "save_pretrained; downloads from the hub are not supported)")
+    found = []
+    if any(os.path.isfile(os.path.join(path, f)) for f in _PYTORCH_FILES):
+        found.append(PYTORCH)
+    if any(os.path.isfile(os.path.join(path, f)) for f in _H5_FILES):
+        found.append(KERAS_H5)
+    if os.path.isfile(os.path.join(path, "checkpoint")) or glob.glob(os.path.join(path, "*.index")):
+        found.append(TF1)
+    if not found:
+        raise FileNotFoundError(
+            f"no weights in {path}: expected one of {', '.join(_PYTORCH_FILES + _H5_FILES)} or a TF checkpoint "
+            "(checkpoint / *.index)")
+    return prefer if prefer in found else found[0]
+
+
+def load(path: str, task: str, config: RemBertConfig, fmt: str, *, rng: int = 0):
+    """(config, params) of `task` ("base" for the bare encoder) read with `config`'s sizes.
+
+    A missing head is freshly initialised; the converters log it the way transformers does.
+    """
+    from rembert_jax import convert
+
+    task_arg = None if task == "base" else task
+    if fmt == PYTORCH:
+        return convert.load_pytorch(path, task=task_arg, config=config, rng=rng)
+    if fmt == KERAS_H5:
+        return _converter("load_h5")(path, task=task_arg, config=config, rng=rng)
+    return _converter("load_tf_checkpoint")(path, task=task_arg, config=config, rng=rng)
+
+
+def save(path: str, task: str, config: RemBertConfig, params, fmt: str) -> None:
+    """Write config.json and the weights of `task` in `fmt` (PYTORCH or KERAS_H5)."""
+    from rembert_jax import convert
+
+    if fmt == PYTORCH:
+        convert.save_pytorch(path, config, params, task=task)
+    else:
+        _converter("save_h5")(path, config, params, task=task)
+
+
+def _converter(name: str):
+    from rembert_jax import convert
+
+    function = getattr(convert, name, None)
+    if function is None:
+        raise NotImplementedError(f"rembert_jax.convert.{name} is not available in this build")
+    return function

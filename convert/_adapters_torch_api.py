@@ -1,0 +1,174 @@
+"""The PyTorch-API family: transformers' `RemBert*` classes, computing with the JAX core.
+
+    model = RemBertForSequenceClassification.from_pretrained("path/to/dir")   # any format
+    out = model(input_ids=ids, attention_mask=mask, labels=labels)            # numpy, JAX, torch...
+    out.loss, out.logits, out[0], out["logits"], out.to_tuple()
+
+Call signatures follow transformers 5 (positional order included; `cache`, with the older
+`past_key_values` accepted). Like a torch module, a model built from a config is in training
+mode (dropout on) and one from `from_pretrained` in eval mode; `.eval()` / `.train()` switch.
+`save_pretrained` writes config.json + model.safetensors for transformers' class of the same name;
+`to_transformers()` returns that class with these weights.
+"""
+
+from __future__ import annotations
+
+import inspect
+import tempfile
+from typing import Any
+
+from . import _adapter_outputs as outputs
+from ._adapter_base import RemBertAdapter
+from ._adapter_checkpoints import PYTORCH
+
+_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "position_ids", "inputs_embeds")
+_OUTPUT_FLAGS = ("output_attentions", "output_hidden_states", "return_dict")
+_DECODER = ("encoder_hidden_states", "encoder_attention_mask")
+
+
+class RemBertPreTrainedModel(RemBertAdapter):
+    """Base of the PyTorch-API classes (transformers' `RemBertPreTrainedModel`)."""
+
+    base_model_prefix = "rembert"
+    _loss_style = "pytorch"
+    _weights_format = PYTORCH
+    _trains_after_construction = True  # a freshly built torch module is in training mode
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        params += [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None) for n in cls._ARGS]
+        signature = inspect.Signature(params)
+
+        def forward(self, *args, **kwargs):
+            return self._run(self._bind(args, kwargs), train=self.training)
+
+        forward.__signature__ = signature
+        forward.__doc__ = (f"transformers' `{cls.__name__}.forward`: returns `{cls._output_class.__name__}` "
+                           "(a tuple with return_dict=False), arrays in the caller's framework.")
+        cls.forward = forward
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # ------------------------------------------------------------------ torch-module manners
+
+    def train(self, mode: bool = True):
+        """Dropout on (`mode=True`) or off; returns the model, like `torch.nn.Module.train`."""
+        self.training = bool(mode)
+        return self
+
+    def eval(self):
+        """Dropout off; returns the model, like `torch.nn.Module.eval`."""
+        return self.train(False)
+
+    def to_transformers(self):
+        """transformers' PyTorch class of the same name holding these weights, in eval mode.
+
+        Needs `transformers` and `torch` (the `test` extra)."""
+        import transformers
+
+        with tempfile.TemporaryDirectory(prefix="rembert-jax-") as tmp:
+            self.save_pretrained(tmp)
+            model = getattr(transformers, type(self).__name__).from_pretrained(tmp)
+        return model.eval()
+
+
+class RemBertModel(RemBertPreTrainedModel):
+    """The bare encoder: `last_hidden_state`, `pooler_output` (and, as a decoder, `cache`)."""
+
+    task = "base"
+    _ARGS = (*_INPUTS, *_DECODER, "cache", "use_cache", *_OUTPUT_FLAGS)
+    _output_class = outputs.BaseModelOutputWithPoolingAndCrossAttentions
+
+    def __init__(self, config, params: Any = None, *, add_pooling_layer: bool = True, **kwargs):
+        super().__init__(config, params, add_pooling_layer=add_pooling_layer, **kwargs)
+
+
+class RemBertForMaskedLM(RemBertPreTrainedModel):
+    task = "masked_lm"
+    _ARGS = (*_INPUTS, *_DECODER, "labels", *_OUTPUT_FLAGS)
+    _output_class = outputs.MaskedLMOutput
+
+
+class RemBertForCausalLM(RemBertPreTrainedModel):
+    """The LM head as a decoder (build it with `is_decoder=True`); `generate` decodes under jit."""
+
+    task = "causal_lm"
+    _ARGS = (*_INPUTS, *_DECODER, "cache", "labels", "use_cache", *_OUTPUT_FLAGS, "logits_to_keep")
+    _output_class = outputs.CausalLMOutputWithCrossAttentions
+
+    def generate(self, input_ids, attention_mask=None, *, max_new_tokens: int | None = None,
+                 max_length: int | None = None, do_sample: bool = False, temperature: float = 1.0,
+                 top_k: int = 0, top_p: float = 1.0, eos_token_id=None, pad_token_id=None, seed: int = 0,
+                 token_type_ids=None, **unknown):
+        """Continue left-padded prompts `input_ids` [B, S]: greedy or sampled (temperature, top-k,
+        top-p), stopping at EOS. `max_new_tokens`, or `max_length` in total (transformers' default
+        20). Returns [B, S + max_new_tokens] in the caller's framework; rows that stopped early are
+        filled with `pad_token_id`. Note transformers' top_k defaults to 50 when sampling; here 0 (off).
+        """
+        import jax
+        from rembert_jax.heads.generate import generate
+        from rembert_jax.heads.task_model import TaskModel
+
+        from . import _adapter_io as io
+
+        if unknown:
+            raise TypeError(f"generate() got unexpected keyword argument(s) {sorted(unknown)}")
+        tensors = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
+        framework = io.caller_framework({k: v for k, v in tensors.items() if v is not None})
+        arrays = {k: None if v is None else io.to_array(v, k) for k, v in tensors.items()}
+        length = arrays["input_ids"].shape[-1] if arrays["input_ids"].ndim else 0
+        if max_new_tokens is None:
+            total = 20 if max_length is None else max_length
+            if total <= length:
+                raise ValueError(f"max_length={total} leaves no room after the prompt of length {length}; "
+                                 "pass max_new_tokens")
+            max_new_tokens = total - length
+        tokens = generate(TaskModel(self.config, self.task, self.policy), self.params, arrays["input_ids"],
+                          arrays["attention_mask"], token_type_ids=arrays["token_type_ids"],
+                          max_new_tokens=max_new_tokens, do_sample=do_sample, temperature=temperature, top_k=top_k,
+                          top_p=top_p, eos_token_id=eos_token_id, pad_token_id=pad_token_id,
+                          rng=jax.random.key(seed) if do_sample else None)
+        return io.from_jax(tokens, framework)
+
+
+class RemBertForSequenceClassification(RemBertPreTrainedModel):
+    """`problem_type` is resolved on the first call with labels and written back into `config`,
+    as transformers does."""
+
+    task = "sequence_classification"
+    _ARGS = (*_INPUTS, "labels", *_OUTPUT_FLAGS)
+    _output_class = outputs.SequenceClassifierOutput
+
+    def _after_call(self, batch) -> None:
+        if "labels" in batch and self.config.problem_type is None:
+            from rembert_jax.heads.losses import resolve_problem_type
+
+            self.config = self.config.replace(problem_type=resolve_problem_type(self.config, batch["labels"]))
+
+
+class RemBertForMultipleChoice(RemBertPreTrainedModel):
+    """Inputs [B, C, S] (inputs_embeds [B, C, S, E]); logits [B, C]; labels [B] in [0, C)."""
+
+    task = "multiple_choice"
+    _ARGS = (*_INPUTS, "labels", *_OUTPUT_FLAGS)
+    _output_class = outputs.MultipleChoiceModelOutput
+
+
+class RemBertForTokenClassification(RemBertPreTrainedModel):
+    task = "token_classification"
+    _ARGS = (*_INPUTS, "labels", *_OUTPUT_FLAGS)
+    _output_class = outputs.TokenClassifierOutput
+
+
+class RemBertForQuestionAnswering(RemBertPreTrainedModel):
+    task = "question_answering"
+    _ARGS = (*_INPUTS, "start_positions", "end_positions", *_OUTPUT_FLAGS)
+    _output_class = outputs.QuestionAnsweringModelOutput
+
+
+PYTORCH_CLASSES: tuple[type[RemBertPreTrainedModel], ...] = (
+    RemBertModel, RemBertForMaskedLM, RemBertForCausalLM, RemBertForSequenceClassification,
+    RemBertForMultipleChoice, RemBertForTokenClassification, RemBertForQuestionAnswering,
+)
