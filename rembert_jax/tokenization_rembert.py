@@ -1,0 +1,286 @@
+"""`RemBertTokenizer`: the sentencepiece RemBERT tokenizer (transformers 4.x slow behaviour, spec §6.3)."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from itertools import product
+
+import sentencepiece as spm
+
+from ._tokenization_base import RemBertTokenizerBase
+from ._tokenization_convert import SPM_FILE, build_rembert_tokenizer, load_spm_proto
+from ._tokenization_files import TOKENIZER_FILE
+from ._tokenization_options import Lengths
+from ._tokenization_truncate import cut, longest_first_pair, truncation_error, window_ranges
+
+
+@dataclass
+class _Row:
+    """One output row, with the attribute names of `tokenizers.Encoding` (unpadded)."""
+
+    ids: list[int]
+    type_ids: list[int]
+    special_tokens_mask: list[int]
+    tokens: list[str]
+    sequence_ids: list[int | None]
+    word_ids: list[int | None] | None  # None: words are not tracked (raw text)
+    offsets: None = None
+
+
+class RemBertTokenizer(RemBertTokenizerBase):
+    """RemBERT tokenizer over `sentencepiece`, a drop-in for transformers 4.x `RemBertTokenizer`.
+
+    Args:
+        vocab_file: path to `sentencepiece.model` (a Unigram model).
+        do_lower_case: lowercase the text (not the special tokens) before sentencepiece. Default False.
+        remove_space, keep_accents: stored and saved, never applied (as in the reference: the
+            sentencepiece model's own normaliser decides; only the fast tokenizer strips accents).
+        bos_token, eos_token, unk_token, sep_token, pad_token, cls_token, mask_token: the special
+            tokens (defaults `[CLS]`, `[SEP]`, `[UNK]`, `[SEP]`, `[PAD]`, `[CLS]`, `[MASK]`, the
+            google/rembert files). Tokens missing from the model are added after its pieces.
+            `[MASK]` absorbs the whitespace before it.
+        model_max_length, padding_side, truncation_side, clean_up_tokenization_spaces: as in transformers.
+
+    Text is split at special tokens written in it, each chunk is lowercased if asked and encoded
+    by `SentencePieceProcessor` (whose normaliser trims and collapses whitespace). Unknown text
+    maps to the model's unk id. Word ids are tracked only for `is_split_into_words=True`;
+    `return_offsets_mapping` needs `RemBertTokenizerFast`. Overflow rows (`stride`) equal the
+    fast tokenizer's; pairs truncated under `longest_first` without overflow follow transformers
+    4.x's slow rule. `decode` is sentencepiece's: unknown ids read " ⁇ " and control pieces (the
+    `[PAD]` of the google/rembert layout) read as nothing when special tokens are kept.
+    """
+
+    def __init__(self, vocab_file: str | os.PathLike, **kwargs):
+        load_spm_proto(vocab_file)  # clear errors for a missing or corrupt file
+        self.vocab_file = os.fspath(vocab_file)
+        with open(self.vocab_file, "rb") as f:
+            self._model_bytes = f.read()
+        self._load_processor()
+        super().__init__(**kwargs)
+        self._added: dict[str, int] = {}
+        for token in self.all_special_tokens:
+            if not self._in_model(token):
+                self._added[token] = self.vocab_size + len(self._added)
+        self._added_decoder = {index: token for token, index in self._added.items()}
+        # Special tokens written in the text are cut out before sentencepiece; longest first.
+        specials = sorted(self.all_special_tokens, key=len, reverse=True)
+        self._special_pattern = re.compile("(" + "|".join(map(re.escape, specials)) + ")") if specials else None
+
+    def _load_processor(self) -> None:
+        self.sp_model = spm.SentencePieceProcessor()
+        self.sp_model.LoadFromSerializedProto(self._model_bytes)
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("sp_model")
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._load_processor()
+
+    @classmethod
+    def _from_directory(cls, directory: str, spm_path: str | None, **arguments):
+        path = spm_path or os.path.join(directory, SPM_FILE)
+        if not os.path.isfile(path):
+            hint = " (RemBertTokenizerFast reads tokenizer.json alone)" if os.path.isfile(
+                os.path.join(directory, TOKENIZER_FILE)) else ""
+            raise FileNotFoundError(f"{SPM_FILE} not found in {directory!r}{hint}")
+        return cls(path, **arguments)
+
+    # ---- vocabulary --------------------------------------------------------------------------
+
+    @property
+    def vocab_size(self) -> int:
+        return self.sp_model.get_piece_size()
+
+    def _in_model(self, token: str) -> bool:
+        return self.sp_model.id_to_piece(self.sp_model.piece_to_id(token)) == token
+
+    def _token_to_id(self, token: str) -> int:
+        index = self._added.get(token)
+        return index if index is not None else self.sp_model.piece_to_id(token)
+
+    def _id_to_token(self, index: int) -> str:
+        return self._added_decoder[index] if index >= self.vocab_size else self.sp_model.id_to_piece(index)
+
+    def _base_vocab(self) -> dict[str, int]:
+        return {self.sp_model.id_to_piece(i): i for i in range(self.vocab_size)}
+
+    def __len__(self) -> int:
+        return self.vocab_size + len(self._added)
+
+    def get_added_vocab(self) -> dict[str, int]:
+        """The special tokens and their ids (transformers 4.x lists them whether or not the model has them)."""
+        return {token: self._token_to_id(token) for token in self.all_special_tokens}
+
+    # ---- tokenizing --------------------------------------------------------------------------
+
+    def _tokenize(self, text: str) -> list[str]:
+        chunks = self._special_pattern.split(text) if self._special_pattern else [text]
+        special = set(self.all_special_tokens)
+        for i in range(1, len(chunks), 2):  # odd positions hold the special tokens
+            if chunks[i] == self.mask_token:
+                chunks[i - 1] = chunks[i - 1].rstrip()  # [MASK] absorbs the whitespace before it
+        tokens: list[str] = []
+        for chunk in chunks:
+            if chunk in special:
+                tokens.append(chunk)
+            elif chunk:
+                tokens.extend(self.sp_model.encode(chunk.lower() if self.do_lower_case else chunk, out_type=str))
+        return tokens
+
+    def _text_ids(self, text, is_split_into_words: bool) -> tuple[list[int], list[int] | None]:
+        if not is_split_into_words:
+            return [self._token_to_id(t) for t in self._tokenize(text)], None
+        ids: list[int] = []
+        words: list[int] = []
+        for index, word in enumerate(text):
+            word_ids = [self._token_to_id(t) for t in self._tokenize(word)]
+            ids += word_ids
+            words += [index] * len(word_ids)
+        return ids, words
+
+    def _encode_rows(self, examples, *, add_special_tokens: bool, lengths: Lengths, stride: int,
+                     is_split_into_words: bool, return_overflowing_tokens: bool, return_offsets_mapping: bool):
+        if return_offsets_mapping:
+            raise ValueError(
+                "return_offsets_mapping needs RemBertTokenizerFast; sentencepiece gives no character offsets here"
+            )
+        rows, sample_mapping = [], []
+        for index, (first, second) in enumerate(examples):
+            sequences = [self._text_ids(first, is_split_into_words)]
+            if second is not None:
+                sequences.append(self._text_ids(second, is_split_into_words))
+            ranges = self._truncate(index, [len(ids) for ids, _ in sequences], add_special_tokens, lengths,
+                                    stride if return_overflowing_tokens else 0, return_overflowing_tokens)
+            for windows in ranges:
+                rows.append(self._build_row(sequences, windows, add_special_tokens))
+                sample_mapping.append(index)
+        return rows, sample_mapping
+
+    def _truncate(self, index: int, sizes: list[int], add_special_tokens: bool, lengths: Lengths, stride: int,
+                  overflow: bool) -> list[tuple[tuple[int, int], ...]]:
+        """The (start, stop) ranges of each sequence for every output row of one example."""
+        whole = tuple((0, size) for size in sizes)
+        strategy, max_length = lengths.truncation, lengths.max_length
+        if strategy == "do_not_truncate" or max_length is None:
+            return [whole]
+        pair = len(sizes) == 2
+        special = self.num_special_tokens_to_add(pair) if add_special_tokens else 0
+        to_remove = sum(sizes) + special - max_length  # the base class checked max_length > special
+        if to_remove <= 0:
+            return [whole]
+        side = self.truncation_side
+        if strategy == "longest_first" and pair:  # never with overflow (checked by the base class)
+            removals = longest_first_pair(sizes[0], sizes[1], to_remove)
+            return [tuple(_cut_range(size, remove, side) for size, remove in zip(sizes, removals, strict=True))]
+        target = 1 if strategy == "only_second" else 0
+        keep = sizes[target] - to_remove
+        if keep <= 0:
+            which = "second" if target else "first"
+            raise truncation_error(strategy, index, max_length,
+                                   f"the {which} text has {sizes[target]} tokens and {to_remove} would have to go")
+        if stride >= keep:
+            raise truncation_error(strategy, index, max_length,
+                                   f"stride={stride} must be smaller than the {keep} tokens each window keeps")
+        windows = window_ranges(sizes[target], keep, stride, side)
+        if not overflow:
+            windows = windows[:1]
+        per_sequence = [[whole[0]], [whole[1]]] if pair else [[whole[0]]]
+        per_sequence[target] = windows
+        return list(product(*per_sequence))
+
+    def _build_row(self, sequences, windows, add_special_tokens: bool) -> _Row:
+        ids: list[int] = []
+        type_ids: list[int] = []
+        special_mask: list[int] = []
+        sequence_ids: list[int | None] = []
+        word_ids: list[int | None] | None = [] if sequences[0][1] is not None else None
+        cls_id, sep_id = self._require_cls_sep() if add_special_tokens else (None, None)
+
+        def special(token_id: int, type_id: int) -> None:
+            ids.append(token_id)
+            type_ids.append(type_id)
+            special_mask.append(1)
+            sequence_ids.append(None)
+            if word_ids is not None:
+                word_ids.append(None)
+
+        if add_special_tokens:
+            special(cls_id, 0)
+        for seq_index, ((seq_ids, seq_words), (start, stop)) in enumerate(zip(sequences, windows, strict=True)):
+            piece = seq_ids[start:stop]
+            type_id = seq_index if add_special_tokens else 0
+            ids += piece
+            type_ids += [type_id] * len(piece)
+            special_mask += [0] * len(piece)
+            sequence_ids += [seq_index] * len(piece)
+            if word_ids is not None:
+                word_ids += seq_words[start:stop]
+            if add_special_tokens:
+                special(sep_id, type_id)
+        tokens = [self._id_to_token(i) for i in ids]
+        return _Row(ids, type_ids, special_mask, tokens, sequence_ids, word_ids)
+
+    # ---- decoding ----------------------------------------------------------------------------
+
+    def convert_tokens_to_string(self, tokens: list[str]) -> str:
+        """sentencepiece's detokenisation; tokens added after the model's pieces are joined with spaces."""
+        parts: list[str] = []
+        run: list[str] = []
+        for token in tokens:
+            if token in self._added:
+                if run:
+                    parts.append(self.sp_model.decode_pieces(run))
+                    run = []
+                parts.append(token)
+            else:
+                run.append(token)
+        if run:
+            parts.append(self.sp_model.decode_pieces(run))
+        return " ".join(part for part in parts if part)
+
+    def _decode_ids(self, ids: list[int], skip_special_tokens: bool) -> str:
+        if skip_special_tokens:
+            special = set(self.all_special_ids)
+            ids = [i for i in ids if i not in special]
+        return self.convert_tokens_to_string([self._id_to_token(i) for i in ids])
+
+    # ---- files -------------------------------------------------------------------------------
+
+    def save_vocabulary(self, save_directory: str | os.PathLike, filename_prefix: str | None = None) -> tuple[str]:
+        directory = os.fspath(save_directory)
+        if not os.path.isdir(directory):
+            raise FileNotFoundError(f"save_vocabulary needs an existing directory, got {directory!r}")
+        path = os.path.join(directory, f"{filename_prefix}-{SPM_FILE}" if filename_prefix else SPM_FILE)
+        with open(path, "wb") as f:
+            f.write(self._model_bytes)  # the loaded model, byte for byte
+        return (path,)
+
+    def _backend_tokenizer(self):
+        """The equivalent `tokenizers.Tokenizer` (what RemBertTokenizerFast builds from this model)."""
+        from sentencepiece import sentencepiece_model_pb2
+
+        proto = sentencepiece_model_pb2.ModelProto()
+        proto.ParseFromString(self._model_bytes)
+        return build_rembert_tokenizer(
+            proto, do_lower_case=self.do_lower_case, keep_accents=self.keep_accents,
+            special_tokens=self.all_special_tokens, mask_token=self.mask_token,
+            cls_token=self.cls_token, sep_token=self.sep_token,
+        )
+
+    def _save_model_files(self, directory: str, prefix: str) -> list[str]:
+        # tokenizer.json too (transformers 4.x's slow class did not write it): transformers 5 builds
+        # no [CLS]/[SEP] template from sentencepiece.model alone (spec §6.5), so it needs this file.
+        paths = list(self.save_vocabulary(directory, prefix or None))
+        tokenizer_path = os.path.join(directory, f"{prefix}-{TOKENIZER_FILE}" if prefix else TOKENIZER_FILE)
+        self._backend_tokenizer().save(tokenizer_path)
+        return [*paths, tokenizer_path]
+
+
+def _cut_range(size: int, remove: int, side: str) -> tuple[int, int]:
+    kept = cut(range(size), remove, side)
+    return (kept.start, kept.stop) if len(kept) else (0, 0)

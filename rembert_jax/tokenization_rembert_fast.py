@@ -1,0 +1,215 @@
+"""`RemBertTokenizerFast`: the RemBERT tokenizer over the `tokenizers` library (spec §6.4)."""
+
+from __future__ import annotations
+
+import os
+
+from tokenizers import Tokenizer
+
+from ._tokenization_base import RemBertTokenizerBase
+from ._tokenization_convert import SPM_FILE, build_rembert_tokenizer, load_spm_proto, special_added_token
+from ._tokenization_files import TOKENIZER_FILE
+from ._tokenization_options import Lengths
+from ._tokenization_truncate import truncation_error
+
+
+class RemBertTokenizerFast(RemBertTokenizerBase):
+    """RemBERT tokenizer over `tokenizers`, a drop-in for transformers' `RemBertTokenizerFast`.
+
+    Built from `tokenizer.json` when given (the file's pipeline is used as is), otherwise from
+    `sentencepiece.model` by the reference converter (spec §6.4): Unigram, the normalizer chain
+    (``` `` ```/`''` -> `"`, space runs collapsed, accents stripped only if `keep_accents=False`,
+    lowercase only if `do_lower_case=True`, the model's charsmap), Metaspace, and the
+    `[CLS] A [SEP] (B [SEP])` template.
+
+    Constructor defaults are the slow class's and the google/rembert files' (`do_lower_case=False`,
+    `keep_accents=True`, `[UNK]`, `[PAD]`). transformers 4.x's fast class defaulted to
+    lowercasing, stripping accents and `<unk>`/`<pad>`, so that building it from
+    `sentencepiece.model` alone changed the text; here both classes agree.
+
+    Differences from `RemBertTokenizer` (sentencepiece), all inherited from the reference pipeline:
+    ``` `` ``` and `''` become `"`; whitespace that sentencepiece trims (at the end of a text, in
+    front of a special token written in the text other than `[MASK]`, runs of tabs/newlines)
+    becomes a `▁` token; `decode` without `skip_special_tokens` writes `[UNK]`/`[PAD]` where
+    sentencepiece writes " ⁇ "/nothing; pairs truncated under `longest_first` (without overflow)
+    lose tokens in the Rust library's order. Offsets (`return_offsets_mapping`) and `word_ids()`
+    for raw text are fast-only.
+
+    Differences from transformers 5's `RemBertTokenizer` (the same class in v5): v5 returns
+    `token_type_ids` only when asked, and its `[MASK]` does not absorb the space before it.
+    """
+
+    is_fast = True
+    vocab_files_names = {"vocab_file": SPM_FILE, "tokenizer_file": TOKENIZER_FILE}
+
+    def __init__(
+        self,
+        vocab_file: str | os.PathLike | None = None,
+        tokenizer_file: str | os.PathLike | None = None,
+        *,
+        tokenizer_object: Tokenizer | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.vocab_file = os.fspath(vocab_file) if vocab_file is not None else None
+        self._model_bytes = None
+        if self.vocab_file is not None:
+            proto = load_spm_proto(self.vocab_file)  # also validates a file kept only for saving
+            with open(self.vocab_file, "rb") as f:
+                self._model_bytes = f.read()
+        if tokenizer_object is not None:
+            self._tokenizer = tokenizer_object
+        elif tokenizer_file is not None:
+            self._tokenizer = _read_tokenizer_json(os.fspath(tokenizer_file))
+        elif self.vocab_file is not None:
+            self._tokenizer = build_rembert_tokenizer(
+                proto, do_lower_case=self.do_lower_case, keep_accents=self.keep_accents,
+                special_tokens=self.all_special_tokens, mask_token=self.mask_token,
+                cls_token=self.cls_token, sep_token=self.sep_token,
+            )
+        else:
+            raise ValueError(
+                "RemBertTokenizerFast needs vocab_file (sentencepiece.model) or tokenizer_file (tokenizer.json)"
+            )
+        registered = {token.content for token in self._tokenizer.get_added_tokens_decoder().values()}
+        missing = [t for t in self.all_special_tokens if t not in registered]
+        if missing:
+            self._tokenizer.add_special_tokens([special_added_token(t, lstrip=t == self.mask_token) for t in missing])
+        self._tokenizer.no_truncation()
+        self._tokenizer.no_padding()
+        self._truncation_state = None
+
+    @classmethod
+    def _from_directory(cls, directory: str, spm_path: str | None, **arguments):
+        tokenizer_path = os.path.join(directory, TOKENIZER_FILE)
+        spm_path = spm_path or os.path.join(directory, SPM_FILE)
+        tokenizer_file = tokenizer_path if os.path.isfile(tokenizer_path) else None
+        vocab_file = spm_path if os.path.isfile(spm_path) else None
+        if tokenizer_file is None and vocab_file is None:
+            raise FileNotFoundError(f"neither {TOKENIZER_FILE} nor {SPM_FILE} found in {directory!r}")
+        return cls(vocab_file, tokenizer_file, **arguments)
+
+    @property
+    def backend_tokenizer(self) -> Tokenizer:
+        """The underlying `tokenizers.Tokenizer`."""
+        return self._tokenizer
+
+    # ---- vocabulary --------------------------------------------------------------------------
+
+    @property
+    def vocab_size(self) -> int:
+        return self._tokenizer.get_vocab_size(with_added_tokens=False)
+
+    def __len__(self) -> int:
+        return self._tokenizer.get_vocab_size(with_added_tokens=True)
+
+    def _token_to_id(self, token: str) -> int:
+        index = self._tokenizer.token_to_id(token)
+        # Unknown tokens get the model's unk id, as sentencepiece's PieceToId does.
+        return index if index is not None else self._tokenizer.model.unk_id
+
+    def _id_to_token(self, index: int) -> str:
+        return self._tokenizer.id_to_token(index)
+
+    def _base_vocab(self) -> dict[str, int]:
+        return self._tokenizer.get_vocab(with_added_tokens=False)
+
+    def get_added_vocab(self) -> dict[str, int]:
+        return {token.content: index for index, token in self._tokenizer.get_added_tokens_decoder().items()}
+
+    # ---- tokenizing --------------------------------------------------------------------------
+
+    def _tokenize(self, text: str) -> list[str]:
+        ids = self._tokenizer.encode(text, add_special_tokens=False).ids
+        return [self._tokenizer.id_to_token(i) for i in ids]
+
+    def _set_truncation(self, lengths: Lengths, stride: int) -> None:
+        state = None
+        if lengths.truncation != "do_not_truncate" and lengths.max_length is not None:
+            state = (lengths.max_length, stride, lengths.truncation, self.truncation_side)
+        if state == self._truncation_state:
+            return
+        if state is None:
+            self._tokenizer.no_truncation()
+        else:
+            self._tokenizer.enable_truncation(state[0], stride=state[1], strategy=state[2], direction=state[3])
+        self._truncation_state = state
+
+    def _encode_rows(self, examples, *, add_special_tokens: bool, lengths: Lengths, stride: int,
+                     is_split_into_words: bool, return_overflowing_tokens: bool, return_offsets_mapping: bool):
+        self._set_truncation(lengths, stride if return_overflowing_tokens else 0)
+        inputs = [first if second is None else (first, second) for first, second in examples]
+        # Not encode_batch_fast: it drops the offsets that word_ids() and offset_mapping need.
+        try:
+            encodings = self._tokenizer.encode_batch(
+                inputs, is_pretokenized=is_split_into_words, add_special_tokens=add_special_tokens
+            )
+        except BaseException as err:  # pyo3 panics (a stride too large for a pair) are BaseExceptions
+            if isinstance(err, KeyboardInterrupt | SystemExit):
+                raise
+            raise self._explain_failure(inputs, lengths, is_split_into_words, add_special_tokens, err) from err
+        if not return_overflowing_tokens:
+            return encodings, list(range(len(encodings)))
+        rows, sample_mapping = [], []
+        for index, encoding in enumerate(encodings):
+            for row in (encoding, *encoding.overflowing):
+                rows.append(row)
+                sample_mapping.append(index)
+        return rows, sample_mapping
+
+    def _explain_failure(self, inputs, lengths: Lengths, is_split_into_words: bool, add_special_tokens: bool,
+                         err: BaseException) -> Exception:
+        """A ValueError naming the example the Rust library could not truncate."""
+        for index, item in enumerate(inputs):
+            try:
+                self._tokenizer.encode(*(item if isinstance(item, tuple) else (item,)),
+                                       is_pretokenized=is_split_into_words, add_special_tokens=add_special_tokens)
+            except BaseException as inner:  # noqa: BLE001 - the same panic type as above
+                if isinstance(inner, KeyboardInterrupt | SystemExit):
+                    raise
+                return truncation_error(lengths.truncation, index, lengths.max_length,
+                                        f"the text truncation may shorten is too short or the stride too large "
+                                        f"(tokenizers: {str(inner).splitlines()[0]})")
+        return ValueError(f"tokenizers failed to encode the batch: {err}")
+
+    # ---- decoding ----------------------------------------------------------------------------
+
+    def convert_tokens_to_string(self, tokens: list[str]) -> str:
+        return self._tokenizer.decoder.decode(tokens)
+
+    def _decode_ids(self, ids: list[int], skip_special_tokens: bool) -> str:
+        return self._tokenizer.decode(ids, skip_special_tokens=skip_special_tokens)
+
+    # ---- files -------------------------------------------------------------------------------
+
+    def save_vocabulary(self, save_directory: str | os.PathLike, filename_prefix: str | None = None) -> tuple[str]:
+        if self._model_bytes is None:
+            raise ValueError(
+                "save_vocabulary needs the sentencepiece model, but this tokenizer was loaded from tokenizer.json "
+                f"alone; load it from a directory that also holds {SPM_FILE}"
+            )
+        directory = os.fspath(save_directory)
+        if not os.path.isdir(directory):
+            raise FileNotFoundError(f"save_vocabulary needs an existing directory, got {directory!r}")
+        path = os.path.join(directory, f"{filename_prefix}-{SPM_FILE}" if filename_prefix else SPM_FILE)
+        with open(path, "wb") as f:
+            f.write(self._model_bytes)
+        return (path,)
+
+    def _save_model_files(self, directory: str, prefix: str) -> list[str]:
+        paths = list(self.save_vocabulary(directory, prefix or None)) if self._model_bytes is not None else []
+        tokenizer_path = os.path.join(directory, f"{prefix}-{TOKENIZER_FILE}" if prefix else TOKENIZER_FILE)
+        # Per-call truncation settings live on the Tokenizer; never write them into the file.
+        self._tokenizer.no_truncation()
+        self._truncation_state = None
+        self._tokenizer.save(tokenizer_path)
+        return [*paths, tokenizer_path]
+
+
+def _read_tokenizer_json(path: str) -> Tokenizer:
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"tokenizer file not found: {path!r}")
+    try:
+        return Tokenizer.from_file(path)
+    except Exception as err:  # the Rust library raises a bare Exception for bad JSON
+        raise ValueError(f"{path!r} is not a valid tokenizers JSON file ({err})") from err
