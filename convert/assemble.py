@@ -205,3 +205,74 @@ def _fill(params: dict, names: Sequence[Name], fresh: dict, dtype) -> None:
             set_leaf(params, name.path, leaf)
             continue
         leaf[name.layer] = value[name.layer]
+
+
+# ------------------------------------------------------------------------------ the other way
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredTensor:
+    """One tensor to write: its `Name`, the shape and dtype it will have, and a loader that makes it
+    (in the format's layout) only when the writer gets to it, so writers hold one tensor at a time."""
+
+    name: Name
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    load: Callable[[], np.ndarray]
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape)) * self.dtype.itemsize
+
+
+def stored_tensors(params: dict, names: Sequence[Name], fmt: str, *, dtype=None, what: str = "params"
+                   ) -> list[StoredTensor]:
+    """Each `Name` with a loader of its tensor laid out as format `fmt` stores it, cast to `dtype`
+    if given. Checks the whole tree first, naming missing leaves and wrong shapes."""
+    problems = []
+    out = []
+    hosts: dict[tuple[str, ...], np.ndarray] = {}
+    for name in names:
+        try:
+            leaf = get_leaf(params, name.path)
+        except (KeyError, TypeError):
+            problems.append(f"{'/'.join(name.path)} is missing")
+            continue
+        shape = tuple(np.shape(leaf))
+        want = name.shape if name.layer is None else (f"L>{name.layer}",) + name.shape
+        ok = shape == name.shape if name.layer is None else (
+            shape[1:] == name.shape and len(shape) == len(name.shape) + 1 and shape[0] > name.layer)
+        if not ok:
+            problems.append(f"{'/'.join(name.path)} is {_describe_shape(shape)}, expected {_describe_shape(want)}")
+            continue
+        leaf_dtype = np.dtype(dtype) if dtype is not None else np.dtype(leaf.dtype)
+
+        def load(name=name, leaf=leaf) -> np.ndarray:
+            host = hosts.get(name.path)
+            if host is None:  # one host view per leaf (zero-copy for CPU jax arrays and numpy)
+                host = hosts[name.path] = np.asarray(leaf)
+            value = host if name.layer is None else host[name.layer]
+            if dtype is not None:
+                value = value.astype(dtype, copy=False)
+            return np.ascontiguousarray(to_stored(name, fmt, value))
+
+        out.append(StoredTensor(name, name.stored_shape(fmt), leaf_dtype, load))
+    if problems:
+        raise ValueError(f"{what} do not match the config: " + "; ".join(dict.fromkeys(problems)))
+    return out
+
+
+def leaf_paths(tree: dict, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    out = []
+    for key, value in tree.items():
+        out += leaf_paths(value, prefix + (key,)) if isinstance(value, dict) else [prefix + (key,)]
+    return out
+
+
+def check_no_extra_leaves(params: dict, names: Sequence[Name], what: str) -> None:
+    """A leaf no `Name` points to would be silently dropped by a writer: refuse instead."""
+    covered = {n.path for n in names}
+    extra = [p for p in leaf_paths(params) if p not in covered]
+    if extra:
+        raise ValueError(f"{what} hold parameters the checkpoint format has no name for: "
+                         f"{', '.join('/'.join(p) for p in extra)} (wrong task or config?)")

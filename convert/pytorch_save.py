@@ -1,0 +1,83 @@
+"""PyTorch out: `save_pytorch(dir, config, params, task=...)` writes what transformers loads.
+
+`config.json` (with `architectures`) and `model.safetensors`, or shards
+`model-0000k-of-0000n.safetensors` plus `model.safetensors.index.json` above `max_shard_size`,
+into a staging directory that replaces `dir` only when everything is written.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from rembert_jax.config import RemBertConfig
+
+from .assemble import PROGRESS_MIN_ELEMENTS, check_no_extra_leaves, stored_tensors
+from .files import atomic_directory, parse_size, write_sharded_safetensors
+from .names import ARCHITECTURES, BASE, TASKS, check_task, name_table
+from .sources import SAFETENSORS_INDEX_NAME, SAFETENSORS_NAME, TORCH_BIN_INDEX_NAME, TORCH_BIN_NAME
+
+DEFAULT_MAX_SHARD_SIZE = "5GB"
+_WEIGHT_FILE = re.compile(r"(model|pytorch_model)(-\d{5}-of-\d{5})?\.(safetensors|bin)$")
+
+
+def is_task_params(params: dict) -> bool:
+    return set(params) == {"encoder", "head"}
+
+
+def resolve_task(params: dict, task: str | None, config: RemBertConfig) -> str:
+    """The task a params tree is for: `task` if given (checked against the tree), else "base" for a
+    bare encoder tree, else the task named by `config.architectures`."""
+    if task is not None:
+        check_task(task, allow_base=True)
+        if (task == BASE) == is_task_params(params):
+            kind = "a task model {'encoder', 'head'}" if is_task_params(params) else "a bare encoder"
+            raise ValueError(f"params are {kind}, which doesn't fit task={task!r}")
+        return task
+    if not is_task_params(params):
+        return BASE
+    for arch in config.architectures or ():
+        for candidate, name in ARCHITECTURES.items():
+            if name == arch and candidate != BASE:
+                return candidate
+    raise ValueError(f"params hold a head: pass task= one of {', '.join(TASKS)}")
+
+
+def _dtype_name(tensors) -> str | None:
+    names = {t.dtype.name for t in tensors}
+    return names.pop() if len(names) == 1 else None
+
+
+def save_pytorch(directory: str | os.PathLike, config: RemBertConfig, params: dict, *, task: str | None = None,
+                 max_shard_size: int | str = DEFAULT_MAX_SHARD_SIZE, dtype=None) -> list[str]:
+    """Write `params` as a transformers PyTorch checkpoint that `RemBertFor*.from_pretrained` loads
+    with no missing or unexpected keys.
+
+    Args:
+      params: a bare encoder tree (saved as `RemBertModel`) or `{"encoder", "head"}` of `task`.
+      task: the head's task; inferred for bare encoders and from `config.architectures`.
+      max_shard_size: bytes (or "5GB"-style) above which the weights are sharded with an index.
+      dtype: cast tensors on the way out (e.g. "bfloat16"); None keeps them.
+
+    Returns the files written, relative to `directory`.
+    """
+    from tqdm.auto import tqdm
+
+    task = resolve_task(params, task, config)
+    encoder = params["encoder"] if task != BASE else params
+    names = name_table(config, task, add_pooling_layer="pooler" in encoder)
+    tensors = stored_tensors(params, names, "pytorch", dtype=dtype, what="params")
+    check_no_extra_leaves(params, names, "params")
+    items = [(t.name.pytorch, t) for t in tensors]
+    out_config = config.replace(architectures=[ARCHITECTURES[task]], dtype=_dtype_name(tensors))
+    total = sum(t.nbytes for t in tensors)
+    stale = lambda f: bool(_WEIGHT_FILE.fullmatch(f)) or f in (SAFETENSORS_INDEX_NAME, TORCH_BIN_INDEX_NAME,
+                                                               TORCH_BIN_NAME)
+    with tqdm(total=total, unit="B", unit_scale=True, desc=f"writing {directory}", leave=False,
+              disable=total < 4 * PROGRESS_MIN_ELEMENTS) as progress, \
+            atomic_directory(directory, stale=stale) as staging:
+        files = write_sharded_safetensors(
+            staging, items, max_shard_size=parse_size(max_shard_size), weights_name=SAFETENSORS_NAME,
+            index_name=SAFETENSORS_INDEX_NAME, metadata={"format": "pt"}, progress=progress)
+        out_config.save_pretrained(staging)
+    return [*files, "config.json"]
