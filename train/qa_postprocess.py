@@ -64,7 +64,8 @@ def postprocess_qa_predictions(
         candidates = sorted(candidates, key=lambda c: -c["score"])[:n_best]
         context = example[context_key]
         for candidate in candidates:
-            candidate["text"] = "" if candidate["null"] else context[slice(*candidate["offsets"])]
+            # sentencepiece pieces that start a word ("▁the") have offsets that include the space before it
+            candidate["text"] = "" if candidate["null"] else context[slice(*candidate["offsets"])].strip()
         if candidates:
             scores = np.array([c["score"] for c in candidates])
             probabilities = np.exp(scores - scores.max())
