@@ -2,7 +2,8 @@
 
 `reference_tokenizer()` is a transformers `PreTrainedTokenizerFast` over the demo's sentencepiece model,
 assembled the way transformers' RemBertConverter builds RemBERT's fast tokenizer (Unigram pieces and
-scores, Metaspace, [CLS] A [SEP] (B [SEP]) template; spec section 6.4). It exposes exactly the call
+scores, the converter's normalizers with the model's precompiled charsmap, Metaspace, [CLS] A [SEP]
+(B [SEP]) template; spec section 6.4). It exposes exactly the call
 surface the pipeline codes against (truncation, stride, overflowing tokens, offsets, word_ids,
 sequence_ids), so these tests pin the pipeline independently of the project's own tokenizer, which
 `test_data_demo.py` exercises separately.
@@ -20,13 +21,19 @@ from rembert_jax.train.data_files import DEMO_DIR
 @functools.lru_cache(maxsize=1)
 def reference_tokenizer():
     import sentencepiece as spm
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
     sp = spm.SentencePieceProcessor(model_file=str(DEMO_DIR / "sentencepiece.model"))
     vocab = [(sp.id_to_piece(i), sp.get_score(i)) for i in range(sp.get_piece_size())]
     backend = Tokenizer(models.Unigram(vocab, unk_id=sp.unk_id(), byte_fallback=False))
-    backend.normalizer = normalizers.Sequence([normalizers.Replace(" {2,}", " "), normalizers.NFKC()])
+    from sentencepiece import sentencepiece_model_pb2
+
+    proto = sentencepiece_model_pb2.ModelProto()
+    proto.ParseFromString((DEMO_DIR / "sentencepiece.model").read_bytes())
+    backend.normalizer = normalizers.Sequence([
+        normalizers.Replace("``", '"'), normalizers.Replace("''", '"'), normalizers.Replace(Regex(" {2,}"), " "),
+        normalizers.Precompiled(proto.normalizer_spec.precompiled_charsmap)])
     backend.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
     backend.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
     cls_id, sep_id = sp.piece_to_id("[CLS]"), sp.piece_to_id("[SEP]")
