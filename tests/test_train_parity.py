@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from hf_reference import hf_model
 
 STEPS, WARMUP, LR, WD, CLIP = 20, 4, 3e-3, 0.01, 1.0
@@ -65,7 +64,6 @@ def _torch_losses(model, batches) -> list[float]:
 
 def _our_losses(config, params, task, batches) -> list[float]:
     import jax
-
     from rembert_jax.heads import TaskModel
     from rembert_jax.train.optim import make_optimizer
     from rembert_jax.train.run_config import OptimSection
