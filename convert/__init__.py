@@ -5,6 +5,7 @@ Every reader and writer goes through the one name table in `rembert_jax.convert.
 
     load_pytorch(path, task=None) -> (config, params)     transformers PyTorch checkpoints in
     save_pytorch(dir, config, params, task=None)          ... and out (safetensors, sharded + index)
+    load_keras / save_keras                               HF TF/Keras `tf_model.h5` (h5py, no TensorFlow)
     LoadingInfo                                           missing / unexpected / unused / new keys
     name_table(config, task)                              the name table itself
 
@@ -14,9 +15,11 @@ torch, transformers and tensorflow are imported lazily, inside the functions tha
 from __future__ import annotations
 
 from .assemble import LoadingInfo
+from .keras_h5 import load_keras, save_keras
+from .loader import detect_task
 from .names import ARCHITECTURES, TASK_POOLER, TASKS, Name, name_table
-from .pytorch import detect_task, load_pytorch
+from .pytorch import load_pytorch
 from .pytorch_save import save_pytorch
 
-__all__ = ["ARCHITECTURES", "TASKS", "TASK_POOLER", "LoadingInfo", "Name", "detect_task", "load_pytorch",
-           "name_table", "save_pytorch"]
+__all__ = ["ARCHITECTURES", "TASKS", "TASK_POOLER", "LoadingInfo", "Name", "detect_task", "load_keras", "load_pytorch",
+           "name_table", "save_keras", "save_pytorch"]

@@ -69,14 +69,16 @@ class RemBertAdapter:
     _trains_after_construction: ClassVar[bool] = False
 
     def _init_params(self, rng, add_pooling_layer: bool | None):
+        # Jitted: one compiled initialiser instead of one dispatch (and compile) per parameter.
         if self.task == "base":
             from rembert_jax import init_params
 
             pooler = True if add_pooling_layer is None else add_pooling_layer
-            return init_params(self.config, rng, add_pooling_layer=pooler, dtype=self.policy.param_dtype)
+            return jax.jit(lambda key: init_params(self.config, key, add_pooling_layer=pooler,
+                                                   dtype=self.policy.param_dtype))(rng)
         from rembert_jax.heads.task_model import TaskModel
 
-        return TaskModel(self.config, self.task, self.policy).init(rng)
+        return jax.jit(TaskModel(self.config, self.task, self.policy).init)(rng)
 
     # ------------------------------------------------------------------------------- checkpoints
 

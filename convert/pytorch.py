@@ -8,28 +8,15 @@ the `rembert.` prefix, and reports missing / unexpected / mis-shaped keys by nam
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 
 import jax
 
-from rembert_jax.config import CONFIG_NAME, RemBertConfig
+from rembert_jax.config import RemBertConfig
 
-from .assemble import LoadingInfo, assemble
-from .fresh import fresh_params
-from .names import (
-    ARCHITECTURES,
-    BASE,
-    IGNORED_PYTORCH_KEYS,
-    PYTORCH_PREFIX,
-    TASK_POOLER,
-    all_head_pytorch_keys,
-    check_task,
-    name_table,
-)
+from .assemble import LoadingInfo
+from .loader import config_beside, load_source, to_device
+from .names import IGNORED_PYTORCH_KEYS, PYTORCH_PREFIX
 from .sources import find_pytorch_weights, open_pytorch
-
-_TASK_OF_ARCHITECTURE = {arch: task for task, arch in ARCHITECTURES.items()}
-_POOLER_KEY = "pooler.dense.weight"
 
 
 def canonical_pytorch_key(key: str) -> str:
@@ -37,76 +24,30 @@ def canonical_pytorch_key(key: str) -> str:
     return key[len(PYTORCH_PREFIX):] if key.startswith(PYTORCH_PREFIX) else key
 
 
-def detect_task(config: RemBertConfig, keys: Iterable[str]) -> str:
-    """The task of a checkpoint: from `architectures` in its config, else from its head keys.
-
-    Keys alone can't tell MLM from CLM (decided by `config.is_decoder`) nor multiple choice from
-    sequence classification (a classifier on the pooler is taken as sequence classification)."""
-    for arch in config.architectures or ():
-        if arch in _TASK_OF_ARCHITECTURE:
-            return _TASK_OF_ARCHITECTURE[arch]
-    keys = {canonical_pytorch_key(k) for k in keys}
-    if any(k.startswith("cls.predictions.") for k in keys):
-        return "causal_lm" if config.is_decoder else "masked_lm"
-    if any(k.startswith("qa_outputs.") for k in keys):
-        return "question_answering"
-    if any(k.startswith("classifier.") for k in keys):
-        return "sequence_classification" if _POOLER_KEY in keys else "token_classification"
-    return BASE
-
-
-def _resolve(path: str | os.PathLike, config: RemBertConfig | None) -> tuple[str, RemBertConfig]:
+def _weights_file(path: str | os.PathLike) -> str:
     path = os.fspath(path)
     if os.path.isdir(path):
-        weights, folder = find_pytorch_weights(path), path
-    elif os.path.isfile(path):
-        weights, folder = path, os.path.dirname(path) or "."
-    else:
-        raise FileNotFoundError(f"no checkpoint at {path}: expected a directory written by save_pretrained "
-                                "or a weights file (*.safetensors, *.bin, *.index.json)")
-    if config is None:
-        config_path = os.path.join(folder, CONFIG_NAME)
-        if not os.path.isfile(config_path):
-            raise FileNotFoundError(f"no {CONFIG_NAME} beside {weights}; pass config=RemBertConfig(...) "
-                                    "to say which model the weights belong to")
-        config = RemBertConfig.from_json_file(config_path)
-    return weights, config
-
-
-def to_device(tree: dict) -> dict:
-    """numpy leaves -> jax arrays, one leaf at a time (each host copy is dropped as it is moved)."""
-    out = {}
-    for key in list(tree):
-        value = tree.pop(key)
-        out[key] = to_device(value) if isinstance(value, dict) else jax.device_put(value)
-    return out
+        return find_pytorch_weights(path)
+    if os.path.isfile(path):
+        return path
+    raise FileNotFoundError(f"no checkpoint at {path}: expected a directory written by save_pretrained "
+                            "or a weights file (*.safetensors, *.bin, *.index.json)")
 
 
 def read_pytorch(path: str | os.PathLike, *, task: str | None = None, strict: bool = True,
                  config: RemBertConfig | None = None, dtype=None, rng: jax.Array | int = 0,
                  ) -> tuple[RemBertConfig, dict, LoadingInfo, str]:
     """`load_pytorch` on the host: numpy leaves, plus the loading info and the resolved task."""
-    weights, config = _resolve(path, config)
+    weights = _weights_file(path)
+    config = config_beside(weights, config)
     with open_pytorch(weights) as source:
-        if task is None:
-            task = BASE
-        elif task == "auto":
-            task = detect_task(config, source.keys())
-        check_task(task, allow_base=True)
-        keys = {canonical_pytorch_key(k) for k in source}
-        pooler = (_POOLER_KEY in keys) if task == BASE else TASK_POOLER[task]
-        names = name_table(config, task, add_pooling_layer=pooler)
-        head_keys = all_head_pytorch_keys()
-        params, info = assemble(
-            source, names, "pytorch",
-            canonical=canonical_pytorch_key,
+        if source.metadata.get("format") == "tf":
+            raise ValueError(f"{weights} holds TensorFlow weights (safetensors metadata format='tf'); "
+                             "read it with rembert_jax.convert.load_keras")
+        params, info, task = load_source(
+            source, config, "pytorch", task=task, canonical=canonical_pytorch_key,
             ignored=lambda k: canonical_pytorch_key(k) in IGNORED_PYTORCH_KEYS,
-            known_elsewhere=lambda k: k in head_keys or k.startswith("pooler."),
-            optional_parts=("head", "pooler") if task != BASE else (),
-            strict=strict, dtype=dtype,
-            init=lambda missing: fresh_params(config, task, missing, rng),
-            what=f"{ARCHITECTURES[task]} of the given config",
-        )
+            strict=strict, dtype=dtype, rng=rng)
     return config, params, info, task
 
 

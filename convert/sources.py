@@ -25,8 +25,10 @@ class TensorSource:
     """Keys, shapes and lazily read numpy arrays of one checkpoint (possibly several shards)."""
 
     def __init__(self, path: str, shapes: dict[str, tuple[int, ...]], reader: Callable[[str], np.ndarray],
-                 closer: Callable[[], None] | None = None, files: dict[str, str] | None = None):
+                 closer: Callable[[], None] | None = None, files: dict[str, str] | None = None,
+                 metadata: dict[str, str] | None = None):
         self.path = path
+        self.metadata = metadata or {}
         self._shapes = shapes
         self._reader = reader
         self._closer = closer
@@ -91,7 +93,7 @@ def open_safetensors(path: str) -> TensorSource:
     except BaseException:
         stack.close()
         raise
-    return TensorSource(path, shapes, handle.get_tensor, stack.close)
+    return TensorSource(path, shapes, handle.get_tensor, stack.close, metadata=handle.metadata())
 
 
 def read_index(index_path: str) -> dict[str, str]:
@@ -108,6 +110,30 @@ def read_index(index_path: str) -> dict[str, str]:
         raise ValueError(f"{index_path} is not a valid sharded-checkpoint index ({e}); it needs a "
                          "'weight_map' object of key -> shard file") from None
     return {str(k): str(v) for k, v in weight_map.items()}
+
+
+def read_index_files(index_path: str) -> list[str]:
+    """The shard files an index names, as paths beside it (each once, in order)."""
+    folder = os.path.dirname(index_path)
+    return [os.path.join(folder, f) for f in sorted(set(read_index(index_path).values()))]
+
+
+def merge_sources(path: str, sources: list[TensorSource]) -> TensorSource:
+    """One source over several shards whose keys are their own (indexes that name tensors
+    differently from the shards, like TF's, are only used for the list of files)."""
+    shapes, owner, files = {}, {}, {}
+    for source in sources:
+        for key in source:
+            if key in owner:
+                raise ValueError(f"{path}: tensor {key!r} is in both {owner[key].path} and {source.path}")
+            shapes[key], owner[key], files[key] = source.shape(key), source, source.path
+
+    def close():
+        for source in sources:
+            source.close()
+
+    metadata = sources[0].metadata if sources else {}
+    return TensorSource(path, shapes, lambda k: owner[k].read(k), close, files, metadata)
 
 
 def open_sharded(index_path: str, open_shard: Callable[[str], TensorSource]) -> TensorSource:
@@ -133,7 +159,8 @@ def open_sharded(index_path: str, open_shard: Callable[[str], TensorSource]) -> 
         for shard in shards.values():
             shard.close()
 
-    return TensorSource(index_path, shapes, lambda k: shards[weight_map[k]].read(k), close, files)
+    metadata = next(iter(shards.values())).metadata if shards else {}
+    return TensorSource(index_path, shapes, lambda k: shards[weight_map[k]].read(k), close, files, metadata)
 
 
 # ----------------------------------------------------------------------------- torch pickles

@@ -1,0 +1,101 @@
+"""The load flow every reader shares: resolve config and task, pick the name table, assemble.
+
+A format reader (PyTorch, Keras h5, TF1) only opens its `TensorSource` and says how its keys
+compare (`canonical`) and which to skip (`ignored`); deciding the task, whether the pooler is
+there, what counts as another head's weights and what gets freshly initialised is common.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+
+import jax
+
+from rembert_jax.config import CONFIG_NAME, RemBertConfig
+
+from .assemble import LoadingInfo, assemble
+from .fresh import fresh_params
+from .names import ARCHITECTURES, BASE, TASK_POOLER, TASKS, check_task, name_table
+from .sources import TensorSource
+
+_TASK_OF_ARCHITECTURE = {arch: task for task, arch in ARCHITECTURES.items()}
+_TASK_OF_ARCHITECTURE.update({f"TF{arch}": task for task, arch in ARCHITECTURES.items()})
+
+
+def config_beside(weights: str, config: RemBertConfig | None) -> RemBertConfig:
+    """`config`, else the config.json in the folder of `weights`."""
+    if config is not None:
+        return config
+    config_path = os.path.join(os.path.dirname(weights) or ".", CONFIG_NAME)
+    if not os.path.isfile(config_path):
+        raise FileNotFoundError(f"no {CONFIG_NAME} beside {weights}; pass config=RemBertConfig(...) "
+                                "to say which model the weights belong to")
+    return RemBertConfig.from_json_file(config_path)
+
+
+def _head_keys(config: RemBertConfig, fmt: str, canonical: Callable[[str], str]) -> dict[str, set[str]]:
+    return {task: {canonical(n.key(fmt)) for n in name_table(config, task) if n.part == "head"} for task in TASKS}
+
+
+def _pooler_keys(config: RemBertConfig, fmt: str, canonical: Callable[[str], str]) -> set[str]:
+    return {canonical(n.key(fmt)) for n in name_table(config, BASE) if n.part == "pooler"}
+
+
+def detect_task(config: RemBertConfig, keys: Iterable[str], fmt: str = "pytorch",
+                canonical: Callable[[str], str] | None = None) -> str:
+    """The task of a checkpoint: from `architectures` in its config, else from which head's keys
+    it holds. Keys alone can't tell MLM from CLM (decided by `config.is_decoder`) nor multiple
+    choice from sequence classification (a classifier on a pooler is taken as sequence
+    classification, one without as token classification)."""
+    for arch in config.architectures or ():
+        if arch in _TASK_OF_ARCHITECTURE:
+            return _TASK_OF_ARCHITECTURE[arch]
+    if canonical is None:
+        from .pytorch import canonical_pytorch_key as canonical
+    keys = {canonical(k) for k in keys}
+    heads = _head_keys(config, fmt, canonical)
+    present = [task for task, head in heads.items() if head <= keys]
+    if not present:
+        return BASE
+    if "masked_lm" in present:
+        return "causal_lm" if config.is_decoder else "masked_lm"
+    if "question_answering" in present:
+        return "question_answering"
+    return "sequence_classification" if _pooler_keys(config, fmt, canonical) <= keys else "token_classification"
+
+
+def load_source(source: TensorSource, config: RemBertConfig, fmt: str, *, task: str | None,
+                canonical: Callable[[str], str] = lambda k: k, ignored: Callable[[str], bool] = lambda k: False,
+                strict: bool = True, dtype=None, rng: jax.Array | int = 0) -> tuple[dict, LoadingInfo, str]:
+    """Read `source` (checkpoint format `fmt`) as the params of `task` ("auto" detects, None = base).
+
+    Returns host (numpy) params, the loading info and the resolved task."""
+    if task is None:
+        task = BASE
+    elif task == "auto":
+        task = detect_task(config, source.keys(), fmt, canonical)
+    check_task(task, allow_base=True)
+    keys = {canonical(k) for k in source if not ignored(k)}
+    pooler_keys = _pooler_keys(config, fmt, canonical)
+    pooler = bool(pooler_keys & keys) if task == BASE else TASK_POOLER[task]
+    names = name_table(config, task, add_pooling_layer=pooler)
+    elsewhere = set().union(pooler_keys, *_head_keys(config, fmt, canonical).values())
+    params, info = assemble(
+        source, names, fmt,
+        canonical=canonical, ignored=ignored, known_elsewhere=lambda k: k in elsewhere,
+        optional_parts=("head", "pooler") if task != BASE else (),
+        strict=strict, dtype=dtype,
+        init=lambda missing: fresh_params(config, task, missing, rng),
+        what=f"{ARCHITECTURES[task]} of the given config",
+    )
+    return params, info, task
+
+
+def to_device(tree: dict) -> dict:
+    """numpy leaves -> jax arrays, one leaf at a time (each host copy is dropped as it is moved)."""
+    out = {}
+    for key in list(tree):
+        value = tree.pop(key)
+        out[key] = to_device(value) if isinstance(value, dict) else jax.device_put(value)
+    return out
