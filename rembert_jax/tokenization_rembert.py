@@ -228,20 +228,29 @@ class RemBertTokenizer(RemBertTokenizerBase):
     # ---- decoding ----------------------------------------------------------------------------
 
     def convert_tokens_to_string(self, tokens: list[str]) -> str:
-        """sentencepiece's detokenisation; tokens added after the model's pieces are joined with spaces."""
+        """sentencepiece's detokenisation; tokens added beyond the model are written as they are.
+
+        Around added tokens the text reads as the fast tokenizer's decoder writes it: a piece
+        starting with `▁` after an added token keeps its space (sentencepiece alone would drop
+        it as the dummy prefix, and would write the added token as " ⁇ ").
+        """
         parts: list[str] = []
         run: list[str] = []
+
+        def flush() -> None:
+            if run:
+                text = self.sp_model.decode_pieces(run)
+                parts.append(" " + text if parts and run[0].startswith("▁") else text)
+                run.clear()
+
         for token in tokens:
             if token in self._added:
-                if run:
-                    parts.append(self.sp_model.decode_pieces(run))
-                    run = []
+                flush()
                 parts.append(token)
             else:
                 run.append(token)
-        if run:
-            parts.append(self.sp_model.decode_pieces(run))
-        return " ".join(part for part in parts if part)
+        flush()
+        return "".join(parts)
 
     def _decode_ids(self, ids: list[int], skip_special_tokens: bool) -> str:
         if skip_special_tokens:
