@@ -89,11 +89,21 @@ def _load_both(task, directory):
     return ours, theirs
 
 
+@pytest.fixture(scope="module")
+def loaded(model_dirs):
+    """task -> (our model, transformers' model), both read from the task's directory."""
+    return {task: _load_both(task, directory) for task, directory in model_dirs.items()}
+
+
+# The same flags (and input shapes) in both field tests, so the tuple test reuses the compiled code.
+FLAGS = {"output_hidden_states": True, "output_attentions": True}
+
+
 @pytest.mark.parametrize("task", list(TASK_CLASSES))
-def test_every_output_field_matches_transformers(task, model_dirs):
-    ours, theirs = _load_both(task, model_dirs[task])
+def test_every_output_field_matches_transformers(task, loaded):
+    ours, theirs = loaded[task]
     inputs = make_inputs(ours.config, task)
-    flags = {"output_hidden_states": True, "output_attentions": True}
+    flags = dict(FLAGS)
     if task == "causal_lm":
         flags["use_cache"] = False  # the cache layouts differ; cached decoding is tested below
     expected = torch_call(theirs, inputs, **flags)
@@ -101,17 +111,17 @@ def test_every_output_field_matches_transformers(task, model_dirs):
 
     assert type(got).__name__ == type(expected).__name__
     assert list(got.keys()) == list(expected.keys())  # names and order of the set fields
-    for key in expected.keys():
+    for key in expected:
         assert_close(got[key], expected[key], where=key)
     assert len(got["hidden_states"]) == ours.config.num_hidden_layers + 1
     assert len(got["attentions"]) == ours.config.num_hidden_layers
 
 
 @pytest.mark.parametrize("task", list(TASK_CLASSES))
-def test_tuple_output_matches_transformers(task, model_dirs):
-    ours, theirs = _load_both(task, model_dirs[task])
+def test_tuple_output_matches_transformers(task, loaded):
+    ours, theirs = loaded[task]
     inputs = make_inputs(ours.config, task, seed=1)
-    flags = {"return_dict": False, "output_hidden_states": True}
+    flags = {"return_dict": False, **FLAGS}
     if task == "causal_lm":
         flags["use_cache"] = False
     expected = torch_call(theirs, inputs, **flags)
@@ -126,8 +136,8 @@ def test_model_without_pooler_keeps_the_pooler_slot_in_tuples(tiny_config):
     assert out[1] is None and out[0].shape == (1, 4, tiny_config.hidden_size)
 
 
-def test_inputs_embeds_match_transformers(model_dirs):
-    ours, theirs = _load_both("base", model_dirs["base"])
+def test_inputs_embeds_match_transformers(loaded):
+    ours, theirs = loaded["base"]
     rng = np.random.default_rng(3)
     embeds = rng.normal(size=(B, S, ours.config.input_embedding_size)).astype(np.float32)
     import torch
@@ -139,8 +149,8 @@ def test_inputs_embeds_match_transformers(model_dirs):
     assert_close(got.pooler_output, expected.pooler_output)
 
 
-def test_multiple_choice_inputs_embeds_match_transformers(model_dirs):
-    ours, theirs = _load_both("multiple_choice", model_dirs["multiple_choice"])
+def test_multiple_choice_inputs_embeds_match_transformers(loaded):
+    ours, theirs = loaded["multiple_choice"]
     embeds = np.random.default_rng(4).normal(size=(B, C, S, ours.config.input_embedding_size)).astype(np.float32)
     import torch
 
@@ -168,10 +178,10 @@ def test_sequence_classification_problem_types_match_transformers(labels, proble
     assert ours.config.problem_type == theirs.config.problem_type == problem_type  # written back
 
 
-def test_causal_lm_cached_decoding_matches_transformers(model_dirs):
+def test_causal_lm_cached_decoding_matches_transformers(loaded):
     """Prefix with use_cache, then the next tokens with the returned cache == transformers' cached
     decoding == one full pass (the cache argument is `cache`, or `past_key_values`)."""
-    ours, theirs = _load_both("causal_lm", model_dirs["causal_lm"])
+    ours, theirs = loaded["causal_lm"]
     inputs = make_inputs(ours.config, "causal_lm", seed=6)
     ids, mask = inputs["input_ids"], np.ones_like(inputs["input_ids"])
     full = torch_call(theirs, {"input_ids": ids, "attention_mask": mask})
@@ -203,12 +213,12 @@ def test_decoder_with_cross_attention_matches_transformers(tiny_decoder_config, 
     expected = torch_call(theirs, inputs, **flags)
     got = ours(**inputs, **flags)
     assert list(got.keys()) == list(expected.keys())
-    for key in expected.keys():
+    for key in expected:
         assert_close(got[key], expected[key], where=key)
 
 
-def test_logits_to_keep_slices_like_transformers(model_dirs):
-    ours, theirs = _load_both("causal_lm", model_dirs["causal_lm"])
+def test_logits_to_keep_slices_like_transformers(loaded):
+    ours, theirs = loaded["causal_lm"]
     ids = make_inputs(ours.config, "causal_lm")["input_ids"]
     expected = torch_call(theirs, {"input_ids": ids}, logits_to_keep=2, use_cache=False)
     assert_close(ours(ids, logits_to_keep=2, use_cache=False).logits, expected.logits)
