@@ -6,6 +6,7 @@ Every reader and writer goes through the one name table in `rembert_jax.convert.
     load_pytorch(path, task=None) -> (config, params)     transformers PyTorch checkpoints in
     save_pytorch(dir, config, params, task=None)          ... and out (safetensors, sharded + index)
     load_keras / save_keras                               HF TF/Keras `tf_model.h5` (h5py, no TensorFlow)
+    load_tf_checkpoint / save_tf_checkpoint               original Google TF1 checkpoints (needs tensorflow)
     LoadingInfo                                           missing / unexpected / unused / new keys
     name_table(config, task)                              the name table itself
 
@@ -20,6 +21,7 @@ from .loader import detect_task
 from .names import ARCHITECTURES, TASK_POOLER, TASKS, Name, name_table
 from .pytorch import load_pytorch
 from .pytorch_save import save_pytorch
+from .tf_checkpoint import load_tf_checkpoint, save_tf_checkpoint
 
 __all__ = ["ARCHITECTURES", "TASKS", "TASK_POOLER", "LoadingInfo", "Name", "detect_task", "load_keras", "load_pytorch",
-           "name_table", "save_keras", "save_pytorch"]
+           "load_tf_checkpoint", "name_table", "save_keras", "save_pytorch", "save_tf_checkpoint"]

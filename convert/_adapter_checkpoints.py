@@ -50,24 +50,13 @@ def load(path: str, task: str, config: RemBertConfig, fmt: str, *, rng: int = 0)
     if fmt == PYTORCH:
         return convert.load_pytorch(path, task=task_arg, config=config, rng=rng)
     if fmt == KERAS_H5:
-        return _converter("load_h5")(path, task=task_arg, config=config, rng=rng)
-    return _converter("load_tf_checkpoint")(path, task=task_arg, config=config, rng=rng)
+        return convert.load_keras(path, task=task_arg, config=config, rng=rng)
+    return convert.load_tf_checkpoint(path, task=task_arg, config=config, rng=rng)
 
 
 def save(path: str, task: str, config: RemBertConfig, params, fmt: str) -> None:
     """Write config.json and the weights of `task` in `fmt` (PYTORCH or KERAS_H5)."""
     from rembert_jax import convert
 
-    if fmt == PYTORCH:
-        convert.save_pytorch(path, config, params, task=task)
-    else:
-        _converter("save_h5")(path, config, params, task=task)
-
-
-def _converter(name: str):
-    from rembert_jax import convert
-
-    function = getattr(convert, name, None)
-    if function is None:
-        raise NotImplementedError(f"rembert_jax.convert.{name} is not available in this build")
-    return function
+    save = convert.save_pytorch if fmt == PYTORCH else convert.save_keras
+    save(path, config, params, task=task)

@@ -67,9 +67,11 @@ def detect_task(config: RemBertConfig, keys: Iterable[str], fmt: str = "pytorch"
 
 def load_source(source: TensorSource, config: RemBertConfig, fmt: str, *, task: str | None,
                 canonical: Callable[[str], str] = lambda k: k, ignored: Callable[[str], bool] = lambda k: False,
-                strict: bool = True, dtype=None, rng: jax.Array | int = 0) -> tuple[dict, LoadingInfo, str]:
+                unused: Callable[[str], bool] = lambda k: False, strict: bool = True, dtype=None, rng: jax.Array | int = 0) -> tuple[dict, LoadingInfo, str]:
     """Read `source` (checkpoint format `fmt`) as the params of `task` ("auto" detects, None = base).
 
+    `ignored` checkpoint keys are skipped silently; `unused` ones (besides other heads' and the
+    pooler's) are reported as unused instead of unexpected.
     Returns host (numpy) params, the loading info and the resolved task."""
     if task is None:
         task = BASE
@@ -83,7 +85,7 @@ def load_source(source: TensorSource, config: RemBertConfig, fmt: str, *, task: 
     elsewhere = set().union(pooler_keys, *_head_keys(config, fmt, canonical).values())
     params, info = assemble(
         source, names, fmt,
-        canonical=canonical, ignored=ignored, known_elsewhere=lambda k: k in elsewhere,
+        canonical=canonical, ignored=ignored, known_elsewhere=lambda k: k in elsewhere or unused(k),
         optional_parts=("head", "pooler") if task != BASE else (),
         strict=strict, dtype=dtype,
         init=lambda missing: fresh_params(config, task, missing, rng),
