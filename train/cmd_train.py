@@ -1,0 +1,91 @@
+"""`rembert-jax train CONFIG.yaml [key=value ...]`: fine-tune or pre-train from a run config."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+EPILOG = """examples:
+  rembert-jax train configs/demo.yaml
+  rembert-jax train configs/demo.yaml train.steps=100 optim.learning_rate=1e-3 output_dir=runs/quick
+  rembert-jax train my_run.yaml --model path/to/hf_model --export pytorch tf
+  rembert-jax train my_run.yaml --resume          # continue a stopped run exactly where it left off
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = EPILOG
+    parser.add_argument("config", help="run config (YAML), e.g. configs/demo.yaml")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                        help="dotted overrides of the run config, e.g. optim.learning_rate=3e-4 train.steps=200")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the latest checkpoint in output_dir (same data position and rng)")
+    parser.add_argument("--model", metavar="DIR",
+                        help="starting weights in any format the converters read (sets model.init_from)")
+    parser.add_argument("--export", nargs="+", choices=("pytorch", "tf"), metavar="FORMAT",
+                        help="export the final model as transformers weights: pytorch and/or tf (sets export.formats)")
+    parser.add_argument("--output-dir", metavar="DIR", help="where the run writes everything (sets output_dir)")
+
+
+def _say(message: str) -> None:
+    from tqdm.auto import tqdm
+
+    tqdm.write(message, file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .run_config import load_run_config
+    from .trainer import NonFiniteLossError, train
+
+    overrides = list(args.overrides)
+    if args.model:
+        overrides.append(f"model.init_from={args.model}")
+    if args.export:
+        overrides.append(f"export.formats=[{', '.join(args.export)}]")
+    if args.output_dir:
+        overrides.append(f"output_dir={args.output_dir}")
+    try:
+        cfg = load_run_config(args.config, overrides)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    _say(f"run config {args.config}: task {cfg.task}, {cfg.train.steps} steps of batch {cfg.train.batch_size}"
+         f"{f' x {cfg.optim.grad_accum_steps} accumulated' if cfg.optim.grad_accum_steps > 1 else ''}, "
+         f"writing to {cfg.output_dir}")
+    try:
+        result = train(cfg, resume=args.resume, log=_say)
+    except NonFiniteLossError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except (FileNotFoundError, FileExistsError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(_report(result, args.config))
+    return 0
+
+
+def _report(result, config_path: str) -> str:
+    lines = [f"trained {result.step} steps in {result.seconds:.0f} s"]
+    if result.eval_metrics:
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in sorted(result.eval_metrics.items()) if isinstance(v, float))
+        lines.append(f"held-out: {shown}")
+    lines.append(f"checkpoints:  {result.checkpoint_dir} (latest step {result.last_checkpoint}"
+                 + (f", best step {result.best_checkpoint})" if result.best_checkpoint != result.last_checkpoint
+                    else ")"))
+    lines.append(f"metrics:      {result.metrics_file} (one JSON line per step), summary {result.summary_file}")
+    if result.tensorboard_dir:
+        lines.append(f"tensorboard:  tensorboard --logdir {result.tensorboard_dir}")
+    for fmt, directory in result.export_dirs.items():
+        lines.append(f"export ({fmt}): {directory}")
+    lines.append("next:")
+    if result.export_dirs:
+        directory = next(iter(result.export_dirs.values()))
+        from rembert_jax.convert import ARCHITECTURES
+
+        cls = ARCHITECTURES.get(result.task, "RemBertModel")
+        prefix = "" if "pytorch" in result.export_dirs else "TF"
+        lines.append(f"  load it in transformers:  transformers.{prefix}{cls}.from_pretrained({directory!r})")
+    lines.append(f"  evaluate:  rembert-jax eval {config_path} --checkpoint {result.checkpoint_dir}")
+    lines.append(f"  predict:   rembert-jax predict {config_path} --input FILE.jsonl --output predictions.jsonl")
+    return "\n".join(lines)

@@ -1,0 +1,45 @@
+"""Export a trained model as a directory that transformers loads unchanged.
+
+One directory holds `config.json` (with the label names), the weights in each requested format
+(`model.safetensors` for PyTorch `RemBertFor*.from_pretrained`, `tf_model.h5` for the TF classes)
+and the tokenizer files, like a model repository on the hub.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from rembert_jax import RemBertConfig
+
+from .run_config import RunConfig
+
+EXPORT_DIR = "export"
+
+
+def export_dir(cfg: RunConfig) -> str:
+    return os.path.abspath(cfg.export.dir or os.path.join(cfg.output_dir, EXPORT_DIR))
+
+
+def export_model(cfg: RunConfig, config: RemBertConfig, params, data=None, *, log: Callable[[str], None] = print,
+                 formats: tuple[str, ...] | None = None, directory: str | None = None) -> dict[str, str]:
+    """Write `params` of `cfg.task` in each of `formats` (default `cfg.export.formats`); {format: directory}."""
+    from rembert_jax import convert
+
+    formats = tuple(cfg.export.formats if formats is None else formats)
+    directory = os.path.abspath(directory or export_dir(cfg))
+    os.makedirs(directory, exist_ok=True)
+    written = {}
+    for fmt in formats:
+        if fmt == "pytorch":
+            convert.save_pytorch(directory, config, params, task=cfg.task)
+        elif fmt == "tf":
+            convert.save_keras(directory, config, params, task=cfg.task)
+        else:
+            raise ValueError(f"export.formats: unknown format {fmt!r}; allowed: pytorch, tf")
+        written[fmt] = directory
+    if data is not None and getattr(data, "tokenizer", None) is not None and written:
+        data.tokenizer.save_pretrained(directory)
+    if written:
+        log(f"exported {' + '.join(written)} weights, config and tokenizer to {directory}")
+    return written

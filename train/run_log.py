@@ -1,0 +1,100 @@
+"""The run's metric log: one JSON line per record in `metrics.jsonl`, a summary JSON at the end,
+and TensorBoard events when `tensorboardX` or `tensorboard` is installed (optional).
+
+Records are keyed by optimizer step. A resumed run first drops every record after the step it
+resumes from, so the file of a killed-and-resumed run reads exactly like an uninterrupted one.
+Non-finite numbers are written as `null` (JSON has no NaN).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+from collections.abc import Mapping
+from typing import Any
+
+METRICS_FILE = "metrics.jsonl"
+SUMMARY_FILE = "summary.json"
+
+
+def _clean(value):
+    if isinstance(value, Mapping):
+        return {k: _clean(v) for k, v in value.items()}
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def read_records(path: str) -> list[dict[str, Any]]:
+    """The records of a `metrics.jsonl` file, in order."""
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+class RunLog:
+    def __init__(self, directory: str, *, resume_step: int | None = None, tensorboard: bool = True):
+        os.makedirs(directory, exist_ok=True)
+        self.directory = directory
+        self.metrics_path = os.path.join(directory, METRICS_FILE)
+        self.summary_path = os.path.join(directory, SUMMARY_FILE)
+        if resume_step is None:
+            open(self.metrics_path, "w").close()
+        else:
+            self._truncate_after(resume_step)
+        self._file = open(self.metrics_path, "a", encoding="utf-8")  # noqa: SIM115 (open for the whole run)
+        self._tb = _tensorboard_writer(os.path.join(directory, "tensorboard")) if tensorboard else None
+
+    @property
+    def tensorboard_dir(self) -> str | None:
+        return os.path.join(self.directory, "tensorboard") if self._tb is not None else None
+
+    def _truncate_after(self, step: int) -> None:
+        if not os.path.exists(self.metrics_path):
+            return
+        kept = [r for r in read_records(self.metrics_path) if r.get("step", 0) <= step]
+        tmp = self.metrics_path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.writelines(json.dumps(r) + "\n" for r in kept)
+        os.replace(tmp, self.metrics_path)
+
+    def write(self, step: int, record: Mapping[str, Any]) -> None:
+        record = {"step": int(step), **_clean(record)}
+        self._file.write(json.dumps(record) + "\n")
+        if self._tb is not None:
+            for key, value in record.items():
+                if key != "step" and isinstance(value, int | float) and not isinstance(value, bool):
+                    self._tb.add_scalar(key, value, step)
+
+    def flush(self) -> None:
+        self._file.flush()
+        if self._tb is not None:
+            self._tb.flush()
+
+    def write_summary(self, summary: Mapping[str, Any]) -> str:
+        tmp = self.summary_path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(_clean(summary), f, indent=2, sort_keys=True)
+            f.write("\n")
+        os.replace(tmp, self.summary_path)
+        return self.summary_path
+
+    def close(self) -> None:
+        self.flush()
+        self._file.close()
+        if self._tb is not None:
+            self._tb.close()
+
+
+def _tensorboard_writer(directory: str):
+    """A SummaryWriter from tensorboardX, else torch's (which needs the tensorboard package), else None."""
+    if importlib.util.find_spec("tensorboardX") is not None:
+        from tensorboardX import SummaryWriter
+    elif importlib.util.find_spec("tensorboard") is not None and importlib.util.find_spec("torch") is not None:
+        from torch.utils.tensorboard import SummaryWriter
+    else:
+        return None
+    return SummaryWriter(directory)

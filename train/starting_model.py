@@ -1,0 +1,106 @@
+"""The model a run starts from: its `RemBertConfig` and, when fine-tuning, its weights.
+
+`model.init_from` names weights in any format the converters read, detected from the files in the
+directory: transformers PyTorch (`model.safetensors`, sharded safetensors, `pytorch_model.bin`),
+Keras h5 (`tf_model.h5`) or an original TF checkpoint. A head the checkpoint lacks is freshly
+initialised. Without `init_from` the model is built from `model.config` (a preset, a config.json or
+a directory holding one) and trained from scratch.
+
+Either way the config is made to agree with the data: `num_labels` / `id2label` from the label
+set, and (from scratch) `vocab_size` from the tokenizer. Disagreements that can't be fixed (a
+checkpoint whose vocabulary is smaller than the tokenizer's, sequences longer than the position
+table) are errors that say which setting to change.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+
+from rembert_jax import RemBertConfig
+
+from .run_config import RunConfig
+
+_PYTORCH_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                  "pytorch_model.bin.index.json")
+_H5_FILES = ("tf_model.h5", "tf_model.h5.index.json")
+
+
+def weights_format(path: str) -> str:
+    """"pytorch", "keras_h5" or "tf1" for the weights at `path` (a directory or a weights file)."""
+    if os.path.isfile(path):
+        name = os.path.basename(path)
+        if name.endswith(".h5") or name.startswith("tf_model"):
+            return "keras_h5"
+        if name.endswith((".safetensors", ".bin", ".index.json")):
+            return "pytorch"
+        if name.endswith(".index"):
+            return "tf1"
+    elif os.path.isdir(path):
+        if any(os.path.isfile(os.path.join(path, f)) for f in _PYTORCH_FILES):
+            return "pytorch"
+        if any(os.path.isfile(os.path.join(path, f)) for f in _H5_FILES):
+            return "keras_h5"
+        if os.path.isfile(os.path.join(path, "checkpoint")) or glob.glob(os.path.join(path, "*.index")):
+            return "tf1"
+    else:
+        raise FileNotFoundError(f"model.init_from: {path!r} does not exist")
+    raise FileNotFoundError(f"model.init_from: no weights found at {path!r}; expected one of "
+                            f"{', '.join(_PYTORCH_FILES + _H5_FILES)} or a TF checkpoint (checkpoint / *.index)")
+
+
+def _config_path(path: str) -> str:
+    return path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+
+
+def _with_data(config: RemBertConfig, cfg: RunConfig, data, *, from_scratch: bool) -> RemBertConfig:
+    changes: dict = {}
+    if data.label_names is not None and cfg.task in ("sequence_classification", "token_classification"):
+        changes["id2label"] = dict(enumerate(data.label_names))
+        changes["num_labels"] = len(data.label_names)
+    elif cfg.task == "sequence_classification" and getattr(data.train or data.eval, "regression", False):
+        changes.update(num_labels=1, problem_type="regression", id2label=None)
+    elif cfg.task == "question_answering":
+        changes.update(num_labels=2, id2label=None)
+    vocab = len(data.tokenizer)
+    if from_scratch:
+        changes["vocab_size"] = vocab
+        changes["pad_token_id"] = data.tokenizer.pad_token_id
+    elif vocab > config.vocab_size:
+        raise ValueError(f"the tokenizer has {vocab} tokens but the model's vocabulary only {config.vocab_size}; "
+                         "use the tokenizer the model was trained with (data.tokenizer)")
+    if data.spec.max_length > config.max_position_embeddings:
+        raise ValueError(f"data.max_length={data.spec.max_length} exceeds the model's max_position_embeddings="
+                         f"{config.max_position_embeddings}; lower data.max_length")
+    return config.replace(**changes) if changes else config
+
+
+def starting_model(cfg: RunConfig, data) -> tuple[RemBertConfig, dict | None]:
+    """(config, params) to start from; params is None for a model trained from scratch."""
+    m = cfg.model
+    if m.init_from is None:
+        try:
+            config = RemBertConfig.from_pretrained(m.config)
+        except (FileNotFoundError, ValueError) as e:
+            raise type(e)(f"model.config: {e}") from None
+        if m.overrides:
+            try:
+                config = config.replace(**m.overrides)
+            except (TypeError, ValueError) as e:
+                raise ValueError(f"model.overrides: {e}") from None
+        return _with_data(config, cfg, data, from_scratch=True), None
+
+    from rembert_jax import convert
+
+    path = os.fspath(m.init_from)
+    fmt = weights_format(path)
+    config = RemBertConfig.from_pretrained(_config_path(path))
+    if m.overrides:
+        config = config.replace(**m.overrides)
+    config = _with_data(config, cfg, data, from_scratch=False)
+    loader = {"pytorch": getattr(convert, "load_pytorch", None), "keras_h5": getattr(convert, "load_keras", None),
+              "tf1": getattr(convert, "load_tf_checkpoint", None)}[fmt]
+    if loader is None:
+        raise NotImplementedError(f"model.init_from: reading {fmt} weights is not available in this build")
+    config, params = loader(path, task=cfg.task, config=config, rng=cfg.train.seed)
+    return config, params

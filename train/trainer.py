@@ -1,0 +1,281 @@
+"""`train(run_config)`: the training run, top to bottom in phases.
+
+    1. data        the task's data pipeline (tokenizer, labels, resumable train iterator, eval split)
+    2. model       the RemBERT config and starting weights (from scratch, or any format the
+                   converters read), the task model with its dtype policy
+    3. optimizer   the optax chain and the train state, placed on the mesh
+    4. resume      with `resume=True`, the latest checkpoint's state and data position
+    5. loop        jitted steps; metrics fetched only when logging, checking, evaluating or saving
+    6. finish      final evaluation, final checkpoint, summary, export
+
+A non-finite loss or gradient stops the run with `NonFiniteLossError`; checkpoints are only ever
+written for states whose every step so far had a finite loss and gradient norm, so the last
+checkpoint on disk is a good one to resume from with a lower learning rate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from typing import Any
+
+import numpy as np
+
+from .run_config import RunConfig
+
+CHECKPOINT_DIR = "checkpoints"
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss or the gradient norm became NaN or infinite; the run stopped."""
+
+
+@dataclasses.dataclass
+class TrainResult:
+    output_dir: str
+    step: int
+    checkpoint_dir: str
+    last_checkpoint: int | None
+    best_checkpoint: int | None
+    metrics_file: str
+    summary_file: str
+    eval_metrics: dict[str, float]
+    train_loss: float | None
+    seconds: float
+    export_dirs: dict[str, str]
+    task: str = ""
+    tensorboard_dir: str | None = None
+
+
+def train(cfg: RunConfig, *, resume: bool = False, log=print) -> TrainResult:
+    import jax
+    from rembert_jax.heads import TaskModel
+
+    from rembert_jax import DTypePolicy
+
+    from . import export
+    from .checkpoint import Checkpoints, abstract_with_sharding
+    from .optim import make_optimizer
+    from .run_data import open_run_data
+    from .run_log import RunLog
+    from .sharding import make_placement
+    from .starting_model import starting_model
+    from .state import abstract_train_state, create_train_state
+    from .step import make_eval_step, make_train_step
+
+    started = time.perf_counter()
+    out = os.path.abspath(cfg.output_dir)
+    os.makedirs(out, exist_ok=True)
+    ckpt_dir = os.path.join(out, CHECKPOINT_DIR)
+    if not resume and os.path.isdir(ckpt_dir) and os.listdir(ckpt_dir):
+        raise FileExistsError(f"{ckpt_dir} already holds checkpoints: continue that run with --resume, "
+                              f"or choose another output_dir (output_dir=runs/NEW)")
+
+    # 1. data ----------------------------------------------------------------------------------
+    data = open_run_data(cfg)
+
+    # 2. model ---------------------------------------------------------------------------------
+    model_config, params = starting_model(cfg, data)
+    policy = DTypePolicy.from_name(cfg.model.dtype)
+    model = TaskModel(model_config, cfg.task, policy)
+    if params is None:
+        params = model.init(jax.random.PRNGKey(cfg.train.seed))
+
+    # 3. optimizer and state ----------------------------------------------------------------------
+    k = cfg.optim.grad_accum_steps
+    tx, schedule = make_optimizer(cfg.optim, params, total_steps=cfg.train.steps,
+                                  num_layers=model_config.num_hidden_layers)
+    rng = jax.random.fold_in(jax.random.PRNGKey(cfg.train.seed), 1)  # dropout stream, apart from init
+    abstract = abstract_train_state(params, tx, rng)
+    placement = make_placement(cfg.mesh, config=model_config, task=cfg.task, abstract_state=abstract)
+    for size, key in ((cfg.train.batch_size, "train.batch_size"), (cfg.eval_batch_size, "train.eval_batch_size")):
+        if size % placement.batch_divisor:
+            raise ValueError(f"{key}={size} must be a multiple of the {placement.batch_divisor} devices the "
+                             f"batch is split over (mesh {dict(placement.mesh.shape)})")
+    checkpoints = Checkpoints(ckpt_dir, cfg.checkpoint)
+
+    # 4. fresh start or resume ------------------------------------------------------------------
+    data_position = None
+    if resume:
+        _check_resumable(checkpoints, cfg)
+        state, data_position, _ = checkpoints.restore(abstract_with_sharding(abstract, placement.state))
+        del params
+        log(f"resuming from step {int(state.step) // k} ({checkpoints.step_dir(int(state.step) // k)})")
+    else:
+        state = placement.put_state(create_train_state(params, tx, rng))
+        del params
+    start_step = int(state.step) // k
+    run_log = RunLog(out, resume_step=start_step if resume else None)
+
+    train_step = make_train_step(model, tx, schedule, grad_accum_steps=k, dropout=cfg.train.dropout,
+                                 state_sharding=placement.state, batch_sharding=placement.batch)
+    eval_step = make_eval_step(model, params_sharding=placement.params, batch_sharding=placement.batch)
+    batches = data.train_iterator(data_position)
+
+    def evaluate(params) -> dict[str, float]:
+        return data.evaluate(lambda batch: jax.device_get(eval_step(params, placement.put_batch(batch))))
+
+    # 5. loop ----------------------------------------------------------------------------------
+    progress = _progress_bar(cfg, start_step)
+    pending: list[tuple[int, list[Any]]] = []  # (optimizer step, device metrics of its micro-batches)
+    last_good = checkpoints.latest_step() if resume else None
+    eval_metrics: dict[str, float] = {}
+    recent_losses: list[float] = []
+    window_start, window_examples = time.perf_counter(), 0
+
+    def drain() -> None:
+        """Fetch pending metrics (the one host sync), check them, write them."""
+        nonlocal window_start, window_examples
+        if not pending:
+            return
+        fetched = jax.device_get([m for _, m in pending])
+        elapsed = max(time.perf_counter() - window_start, 1e-9)
+        rate = window_examples / elapsed
+        for (step, _), micro in zip(pending, fetched, strict=True):
+            record = {
+                "loss": float(np.mean([m["loss"] for m in micro])),
+                "grad_norm": float(np.mean([m["grad_norm"] for m in micro])),
+                "learning_rate": float(micro[-1]["learning_rate"]),
+            }
+            finite = all(math.isfinite(float(m["loss"])) and math.isfinite(float(m["grad_norm"])) for m in micro)
+            if not finite:
+                run_log.write(step, record)
+                run_log.flush()
+                pending.clear()
+                _stop_non_finite(step, record, checkpoints, last_good, cfg)
+            run_log.write(step, {**record, "examples_per_second": rate})
+            recent_losses.append(record["loss"])
+        pending.clear()
+        run_log.flush()
+        progress.set_postfix(loss=f"{recent_losses[-1]:.4f}", ex_per_s=f"{rate:.0f}")
+        window_start, window_examples = time.perf_counter(), 0
+
+    step = start_step
+    try:
+        for step in range(start_step + 1, cfg.train.steps + 1):
+            micro = []
+            for _ in range(k):
+                state, metrics = train_step(state, placement.put_batch(next(batches)))
+                micro.append(metrics)
+            pending.append((step, micro))
+            window_examples += k * cfg.train.batch_size
+            progress.update(1)
+            last = step == cfg.train.steps
+            do_eval = data.has_eval and (last or (cfg.train.eval_every and step % cfg.train.eval_every == 0))
+            do_save = last or checkpoints.should_save(step) or (do_eval and cfg.checkpoint.best_metric)
+            if do_save or do_eval or step % cfg.train.log_every == 0:
+                drain()  # before saving: a checkpoint is written only after its steps were checked
+            if do_eval:
+                eval_metrics = evaluate(state.params)
+                run_log.write(step, {f"eval/{k_}": v for k_, v in eval_metrics.items()})
+                run_log.flush()
+                log(_format_eval(step, eval_metrics))
+            if do_save:
+                metrics = dict(eval_metrics) if do_eval else None
+                _check_best_metric(cfg, metrics)
+                checkpoints.save(step, state, data_position=batches.position(), run_config=cfg.to_dict(),
+                                 metrics=metrics, force=True)
+                last_good = step
+        drain()
+    finally:
+        progress.close()
+        checkpoints.wait()
+        run_log.close()
+
+    # 6. finish --------------------------------------------------------------------------------
+    params = jax.device_get(state.params)
+    export_dirs = export.export_model(cfg, model_config, params, data, log=log) if cfg.export.formats else {}
+    seconds = time.perf_counter() - started
+    result = TrainResult(
+        output_dir=out, step=step, checkpoint_dir=ckpt_dir, last_checkpoint=checkpoints.latest_step(),
+        best_checkpoint=checkpoints.best_step(), metrics_file=run_log.metrics_path,
+        summary_file=run_log.summary_path, eval_metrics=eval_metrics,
+        train_loss=float(np.mean(recent_losses[-10:])) if recent_losses else None, seconds=seconds,
+        export_dirs=export_dirs, task=cfg.task, tensorboard_dir=run_log.tensorboard_dir)
+    summary = {k_: v for k_, v in dataclasses.asdict(result).items() if k_ != "summary_file"}
+    summary["parameters"] = int(sum(np.size(x) for x in jax.tree_util.tree_leaves(params)))
+    RunLog.write_summary(run_log, summary)
+    checkpoints.close()
+    return result
+
+
+def _check_resumable(checkpoints, cfg: RunConfig) -> None:
+    """The run config may change only in what does not alter the math (steps, logging, saving)."""
+    if checkpoints.latest_step() is None:
+        raise FileNotFoundError(f"--resume: no checkpoint in {checkpoints.directory}; start without --resume")
+    saved = RunConfig.from_dict(checkpoints.restore_config(), source="checkpoint").to_dict()
+    now = cfg.to_dict()
+    free = {"train.steps", "train.log_every", "train.eval_every", "train.progress_bar", "train.eval_batch_size",
+            "checkpoint", "export", "output_dir"}
+    differing = [key for key in _dotted_keys(saved) | _dotted_keys(now)
+                 if not any(key == f or key.startswith(f + ".") for f in free)
+                 and _get(saved, key) != _get(now, key)]
+    # The schedule's length is part of the math; a longer run must keep train.steps's decay.
+    if saved["train"]["steps"] != now["train"]["steps"] and now["optim"]["schedule"] != "constant":
+        differing.append("train.steps (the learning-rate schedule depends on it)")
+    if differing:
+        raise ValueError(f"--resume: the run config differs from the checkpoint's in {', '.join(sorted(differing))}; "
+                         "resume with the same config, or start a new run in another output_dir")
+
+
+def _dotted_keys(tree: dict, prefix: str = "") -> set[str]:
+    keys = set()
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            keys |= _dotted_keys(value, f"{prefix}{key}.")
+        else:
+            keys.add(prefix + key)
+    return keys
+
+
+def _get(tree: dict, dotted: str):
+    for part in dotted.split("."):
+        if not isinstance(tree, dict) or part not in tree:
+            return None
+        tree = tree[part]
+    return tree
+
+
+def _check_best_metric(cfg: RunConfig, metrics: dict | None) -> None:
+    name = cfg.checkpoint.best_metric
+    if name is not None and metrics is not None and name not in metrics:
+        raise ValueError(f"checkpoint.best_metric={name!r} is not an eval metric of this task; "
+                         f"choose one of {sorted(metrics)}")
+
+
+def _stop_non_finite(step: int, record: dict, checkpoints, last_good: int | None, cfg: RunConfig):
+    checkpoints.wait()
+    where = (f"The last good checkpoint is step {last_good} in {checkpoints.directory}; "
+             f"continue from it with --resume after lowering optim.learning_rate (now {cfg.optim.learning_rate:g})"
+             + ("" if cfg.optim.max_grad_norm else " or setting optim.max_grad_norm")
+             if last_good is not None else
+             "No checkpoint was written before it; lower optim.learning_rate "
+             f"(now {cfg.optim.learning_rate:g}) and start again")
+    raise NonFiniteLossError(f"training stopped at step {step}: the loss is {record['loss']} and the gradient "
+                             f"norm {record['grad_norm']} (not finite). {where}.")
+
+
+def _format_eval(step: int, metrics: dict[str, float]) -> str:
+    shown = ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(metrics.items()))
+    return f"step {step}: eval {shown}"
+
+
+class _NoBar:
+    def update(self, n):
+        pass
+
+    def set_postfix(self, **kw):
+        pass
+
+    def close(self):
+        pass
+
+
+def _progress_bar(cfg: RunConfig, start: int):
+    if not cfg.train.progress_bar:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=cfg.train.steps, initial=start, desc="train", unit="step", dynamic_ncols=True)
