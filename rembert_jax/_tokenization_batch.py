@@ -191,3 +191,33 @@ class BatchEncoding(dict):
         """The token strings of a row (pad positions included)."""
         return self._row_metadata("tokens", batch_index, self._pad_token)
 
+
+
+def _flatten_with_keys(encoding: BatchEncoding):
+    import jax
+
+    keys = tuple(sorted(encoding))
+    meta = (keys, encoding._padding_side, encoding._pad_token, encoding._is_fast, encoding._unbatched)
+    return [(jax.tree_util.DictKey(key), encoding[key]) for key in keys], meta
+
+
+def _unflatten(meta, children) -> BatchEncoding:
+    keys, padding_side, pad_token, is_fast, unbatched = meta
+    return BatchEncoding(dict(zip(keys, children, strict=True)), padding_side=padding_side, pad_token=pad_token,
+                         is_fast=is_fast, unbatched=unbatched)
+
+
+def _register_pytree() -> None:
+    """Make a BatchEncoding a pytree like a dict (`jax.device_put(batch)`, `jax.tree.map`).
+
+    The per-row encodings (word_ids, ...) are host metadata and do not travel through tree ops.
+    """
+    import jax
+
+    jax.tree_util.register_pytree_with_keys(
+        BatchEncoding, _flatten_with_keys, _unflatten,
+        flatten_func=lambda e: ([e[k] for k in sorted(e)], _flatten_with_keys(e)[1]),
+    )
+
+
+_register_pytree()

@@ -314,3 +314,17 @@ def test_sentencepiece_tokenizer_has_no_offsets_or_raw_text_word_ids(tmp_path_fa
         tok("the cat", return_offsets_mapping=True)
     with pytest.raises(ValueError, match=r"word_ids\(\) needs RemBertTokenizerFast or is_split_into_words=True"):
         tok("the cat").word_ids()
+
+
+def test_batch_encoding_is_a_dict_and_a_pytree(tok):
+    import jax
+
+    out = tok(["the cat", "a"], padding=True, return_tensors="np")
+    assert out.input_ids is out["input_ids"]
+    assert out.tokens(1) == ["[CLS]", "▁a", "[SEP]", "[PAD]"]
+    on_device = jax.device_put(out)
+    assert type(on_device) is type(out) and set(on_device) == set(out)
+    assert isinstance(on_device["input_ids"], jax.Array)
+    assert jax.tree.map(lambda x: x.shape, out)["attention_mask"] == (2, 4)
+    with pytest.raises(AttributeError, match="no attribute or key 'labels'"):
+        _ = out.labels
