@@ -27,7 +27,7 @@ import jax.numpy as jnp
 from .attention import IMPLEMENTATIONS, dot_product_attention
 from .cache import Cache, check_cache, has_cross, init_cache
 from .config import RemBertConfig
-from .layers import activation, dense, dropout, layer_norm
+from .layers import activation, dense, dropout, embedding_lookup, layer_norm
 from .precision import FP32, DTypePolicy
 from .validation import INPUT_KEYS, validate_inputs
 
@@ -208,7 +208,7 @@ def _embed(p, inputs, index, config: RemBertConfig, rng) -> jax.Array:
     """Word + token type + position embeddings, LayerNorm (fp32), dropout: [B, S, E] float32."""
     if "input_ids" in inputs:
         ids = inputs["input_ids"]
-        x = jnp.take(p["word"], ids, axis=0).astype(jnp.float32)  # [B, S, E]
+        x = embedding_lookup(p["word"], ids).astype(jnp.float32)  # [B, S, E]
     else:
         x = inputs["inputs_embeds"].astype(jnp.float32)
     batch, length = x.shape[:2]
@@ -218,8 +218,8 @@ def _embed(p, inputs, index, config: RemBertConfig, rng) -> jax.Array:
     if positions is None:
         positions = (index + jnp.arange(length, dtype=jnp.int32))[None, :]  # [1, S]
     # transformers adds token types first, then positions (the order only affects rounding).
-    x = x + jnp.take(p["token_type"], types, axis=0).astype(jnp.float32)
-    x = x + jnp.take(p["position"], positions, axis=0).astype(jnp.float32)
+    x = x + embedding_lookup(p["token_type"], types).astype(jnp.float32)
+    x = x + embedding_lookup(p["position"], positions).astype(jnp.float32)
     x = layer_norm(x, p["ln"], config.layer_norm_eps)
     return dropout(x, config.hidden_dropout_prob, rng)
 

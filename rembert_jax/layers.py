@@ -32,6 +32,20 @@ def activation(name: str) -> Callable[[jax.Array], jax.Array]:
     return ACTIVATIONS[name]
 
 
+def embedding_lookup(table: jax.Array, ids: jax.Array) -> jax.Array:
+    """Rows of `table` [N, E] at `ids` [...] -> [..., E].
+
+    Under a mesh with explicit axes (`jax.make_mesh`'s default) a gather's output sharding is
+    ambiguous; it is declared here to follow the ids (e.g. batch-sharded), features replicated.
+    """
+    sharding = getattr(jax.typeof(ids), "sharding", None)
+    mesh = getattr(sharding, "mesh", None)
+    if mesh is None or mesh.empty or not any(t == jax.sharding.AxisType.Explicit for t in mesh.axis_types):
+        return jnp.take(table, ids, axis=0)
+    out = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(*sharding.spec, None))
+    return table.at[ids].get(out_sharding=out)
+
+
 def dense(x: jax.Array, params: Mapping[str, jax.Array]) -> jax.Array:
     """`x @ kernel + bias` with a Flax-layout kernel [in, out] (PyTorch's Linear.weight transposed)."""
     return x @ params["kernel"].astype(x.dtype) + params["bias"].astype(x.dtype)
