@@ -98,3 +98,72 @@ def write_config(directory: str, config: dict[str, Any], special_tokens: dict[st
             f.write("\n")
         paths.append(path)
     return paths
+
+
+class PretrainedFilesMixin:
+    """`from_pretrained` / `save_pretrained` over the backend hooks `_from_directory` and `_save_model_files`."""
+
+    @classmethod
+    def _from_directory(cls, directory: str, spm_path: str | None, **arguments):
+        raise NotImplementedError
+
+    def _save_model_files(self, directory: str, prefix: str) -> list[str]:
+        """Write sentencepiece.model and/or tokenizer.json; return their paths."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs):
+        """Load from a local directory (or a `sentencepiece.model` path) written by transformers or by us.
+
+        Reads tokenizer_config.json and special_tokens_map.json when present; keyword arguments
+        override them. A directory with only `sentencepiece.model` works (defaults of spec §6.2).
+        """
+        directory, spm_path = resolve_directory(pretrained_model_name_or_path)
+        arguments = {**read_config(directory), **kwargs}
+        arguments.setdefault("name_or_path", os.fspath(pretrained_model_name_or_path))
+        return cls._from_directory(directory, spm_path, **arguments)
+
+    def _config_arguments(self) -> dict[str, Any]:
+        return {
+            "do_lower_case": self.do_lower_case,
+            "remove_space": self.remove_space,
+            "keep_accents": self.keep_accents,
+            **{name: token for name, token in self._special_tokens.items() if token is not None},
+            "additional_special_tokens": self.additional_special_tokens,
+            "model_max_length": self.model_max_length,
+            "padding_side": self.padding_side,
+            "truncation_side": self.truncation_side,
+            "clean_up_tokenization_spaces": self.clean_up_tokenization_spaces,
+        }
+
+    def _mask_lstrip(self) -> bool:
+        return True
+
+    def save_pretrained(self, save_directory: str | os.PathLike, filename_prefix: str | None = None) -> tuple[str, ...]:
+        """Write sentencepiece.model, tokenizer.json, tokenizer_config.json, special_tokens_map.json.
+
+        transformers' `AutoTokenizer.from_pretrained(save_directory)` loads the result.
+        """
+        directory = os.fspath(save_directory)
+        if os.path.isfile(directory):
+            raise ValueError(f"save_directory {directory!r} is a file; pass a directory")
+        os.makedirs(directory, exist_ok=True)
+        prefix = filename_prefix or ""
+        added = {}
+        for token in self.all_special_tokens:
+            added[str(self._token_to_id(token))] = {
+                "content": token, "lstrip": token == self.mask_token and self._mask_lstrip(), "normalized": False,
+                "rstrip": False, "single_word": False, "special": True,
+            }
+        config = {**self._config_arguments(), "tokenizer_class": "RemBertTokenizer", "added_tokens_decoder": added}
+        special = dict(self.special_tokens_map)
+        if self.mask_token is not None:
+            special["mask_token"] = {**added[str(self.mask_token_id)]}
+            special["mask_token"].pop("special")
+        paths = write_config(directory, config, special, prefix)
+        return (*paths, *self._save_model_files(directory, prefix))
+
+    def save_vocabulary(self, save_directory: str | os.PathLike, filename_prefix: str | None = None) -> tuple[str]:
+        """Write `{prefix}-sentencepiece.model` (or `sentencepiece.model`) and return its path."""
+        raise NotImplementedError
+
