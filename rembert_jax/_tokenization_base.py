@@ -355,9 +355,18 @@ class RemBertTokenizerBase(SpecialTokensMixin, PretrainedFilesMixin):
 
     def batch_decode(self, sequences, skip_special_tokens: bool = False,
                      clean_up_tokenization_spaces: bool | None = None) -> list[str]:
+        """`decode` of each sequence (a list of id lists, or a [B, S] array)."""
         if hasattr(sequences, "tolist") and not isinstance(sequences, list):
             sequences = np.asarray(sequences).tolist()
-        return [self.decode(seq, skip_special_tokens, clean_up_tokenization_spaces) for seq in sequences]
+        rows = [_as_ids(seq, f"sequences[{i}]") for i, seq in enumerate(sequences)]
+        for i, row in enumerate(rows):
+            self._check_ids(row, f"sequences[{i}]")
+        texts = self._decode_batch(rows, skip_special_tokens)
+        clean = self.clean_up_tokenization_spaces if clean_up_tokenization_spaces is None else clean_up_tokenization_spaces
+        return [clean_up_tokenization(text) for text in texts] if clean else texts
+
+    def _decode_batch(self, rows: list[list[int]], skip_special_tokens: bool) -> list[str]:
+        return [self._decode_ids(row, skip_special_tokens) for row in rows]
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(name_or_path={self.name_or_path!r}, vocab_size={self.vocab_size}, "

@@ -183,6 +183,9 @@ class RemBertTokenizerFast(RemBertTokenizerBase):
     def _decode_ids(self, ids: list[int], skip_special_tokens: bool) -> str:
         return self._tokenizer.decode(ids, skip_special_tokens=skip_special_tokens)
 
+    def _decode_batch(self, rows: list[list[int]], skip_special_tokens: bool) -> list[str]:
+        return self._tokenizer.decode_batch(rows, skip_special_tokens=skip_special_tokens)
+
     # ---- files -------------------------------------------------------------------------------
 
     def save_vocabulary(self, save_directory: str | os.PathLike, filename_prefix: str | None = None) -> tuple[str]:
