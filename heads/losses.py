@@ -30,7 +30,7 @@ def cross_entropy(logits: jax.Array, labels: jax.Array, *, ignore_index: int = I
     logits: [N, C]; labels: [N] integers in [0, C) or `ignore_index`. Mean over the kept labels,
     or their sum divided by `num_items_in_batch` when given (transformers' `fixed_cross_entropy`).
     """
-    logits = logits.astype(jnp.float32)
+    logits, labels = jnp.asarray(logits, jnp.float32), jnp.asarray(labels)
     keep = labels != ignore_index  # [N]
     safe_labels = jnp.where(keep, labels, 0)  # any valid class: the term is masked out below
     per_item = optax.softmax_cross_entropy_with_integer_labels(logits, safe_labels)  # [N]
@@ -51,7 +51,7 @@ def causal_lm_loss(logits: jax.Array, labels: jax.Array, *, num_items_in_batch=N
 
     logits [B, S, V], labels [B, S] (unshifted, like input_ids); -100 ignored.
     """
-    V = logits.shape[-1]
+    V, labels = logits.shape[-1], jnp.asarray(labels)
     # Pad one ignored label on the right and shift left, as transformers does; the last position
     # then predicts nothing.
     pad = jnp.full(labels.shape[:-1] + (1,), IGNORE_INDEX, labels.dtype)
