@@ -3,7 +3,8 @@
 Each checkpoint is one step directory with three items:
     state    the TrainState pytree (params, optimizer state, step, rng)
     data     the data iterator's position (JSON), so a resumed run sees exactly the next batches
-    config   the run config (JSON) the checkpoint was trained with
+    config   {"run": the run config, "model": the RemBertConfig} (JSON), so a checkpoint is
+             usable on its own (eval, predict, export) without the starting weights
 
 Saves are asynchronous (the device-to-host copy happens before `save` returns, the writes in the
 background) and atomic (orbax writes into a temporary directory and renames it when complete, so a
@@ -73,15 +74,15 @@ class Checkpoints:
     # ------------------------------------------------------------------ save / restore
 
     def save(self, step: int, state, *, data_position: dict[str, Any], run_config: dict[str, Any],
-             metrics: dict[str, float] | None = None, force: bool = False) -> bool:
+             model_config: dict[str, Any], metrics: dict[str, float] | None = None, force: bool = False) -> bool:
         """Save at optimizer step `step` (asynchronously); True if a save was started."""
         args = ocp.args.Composite(state=ocp.args.StandardSave(state),
                                   data=ocp.args.JsonSave(data_position),
-                                  config=ocp.args.JsonSave(run_config))
+                                  config=ocp.args.JsonSave({"run": run_config, "model": model_config}))
         return self.manager.save(step, args=args, metrics=metrics, force=force)
 
     def restore(self, abstract_state, step: int | None = None):
-        """Restore (state, data_position, run_config) at `step` (default: the latest).
+        """Restore (state, data_position, {"run": ..., "model": ...}) at `step` (default: the latest).
 
         `abstract_state` gives the tree, shapes, dtypes and shardings to restore into
         (`jax.ShapeDtypeStruct` leaves, e.g. from `abstract_train_state`).
@@ -100,7 +101,7 @@ class Checkpoints:
         return restored.state, restored.data, restored.config
 
     def restore_config(self, step: int | None = None) -> dict[str, Any]:
-        """Only the run config stored with a checkpoint (no arrays are read)."""
+        """Only the configs stored with a checkpoint, {"run": ..., "model": ...} (no arrays are read)."""
         step = self.latest_step() if step is None else step
         if step is None:
             raise FileNotFoundError(f"no checkpoint in {self.directory}")

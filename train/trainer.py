@@ -176,6 +176,7 @@ def train(cfg: RunConfig, *, resume: bool = False, log=print) -> TrainResult:
                 metrics = dict(eval_metrics) if do_eval else None
                 _check_best_metric(cfg, metrics)
                 checkpoints.save(step, state, data_position=batches.position(), run_config=cfg.to_dict(),
+                                 model_config=model_config.to_dict(),
                                  metrics=metrics, force=True)
                 last_good = step
         drain()
@@ -205,7 +206,7 @@ def _check_resumable(checkpoints, cfg: RunConfig) -> None:
     """The run config may change only in what does not alter the math (steps, logging, saving)."""
     if checkpoints.latest_step() is None:
         raise FileNotFoundError(f"--resume: no checkpoint in {checkpoints.directory}; start without --resume")
-    saved = RunConfig.from_dict(checkpoints.restore_config(), source="checkpoint").to_dict()
+    saved = RunConfig.from_dict(checkpoints.restore_config()["run"], source="checkpoint").to_dict()
     now = cfg.to_dict()
     free = {"train.steps", "train.log_every", "train.eval_every", "train.progress_bar", "train.eval_batch_size",
             "checkpoint", "export", "output_dir"}

@@ -1,0 +1,80 @@
+"""Run configs: YAML loading, dotted overrides, and errors that name the bad key."""
+
+from __future__ import annotations
+
+import pytest
+from rembert_jax.train.run_config import RunConfig, load_run_config
+
+
+def _write(tmp_path, text: str):
+    path = tmp_path / "run.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_yaml_and_overrides_build_the_run_config(tmp_path):
+    path = _write(tmp_path, "task: masked_lm\noptim:\n  learning_rate: 1e-3\ntrain:\n  steps: 50\n")
+    cfg = load_run_config(path, ["optim.learning_rate=3e-4", "train.batch_size=8", "export.formats=[pytorch, tf]",
+                                 "data.train=x.jsonl", "model.overrides.num_hidden_layers=1"])
+    assert cfg.task == "masked_lm"
+    assert cfg.optim.learning_rate == 3e-4  # YAML 1.1 reads "3e-4" as a string; it is coerced
+    assert (cfg.train.steps, cfg.train.batch_size) == (50, 8)
+    assert cfg.export.formats == ("pytorch", "tf")
+    assert cfg.data == {"train": "x.jsonl"}
+    assert cfg.model.overrides == {"num_hidden_layers": 1}
+    assert RunConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_shipped_demo_config_is_valid():
+    from pathlib import Path
+
+    cfg = load_run_config(Path(__file__).parents[1] / "configs" / "demo.yaml")
+    assert cfg.task == "sequence_classification" and cfg.export.formats == ("pytorch",)
+
+
+@pytest.mark.parametrize("text, overrides, match", [
+    ("optim:\n  learnin_rate: 1e-3\n", [], r"unknown key 'optim\.learnin_rate'.*known keys at optim: learning_rate"),
+    ("colour: blue\n", [], r"unknown key 'colour'"),
+    ("", ["train.stepz=3"], r"unknown key 'train\.stepz'"),
+    ("train:\n  steps: many\n", [], r"train\.steps must be int, got 'many'"),
+    ("train:\n  steps: 0\n", [], r"train\.steps must be >= 1, got 0"),
+    ("optim:\n  learning_rate: -1\n", [], r"optim\.learning_rate must be > 0"),
+    ("optim: 3\n", [], r"optim must be a mapping"),
+    ("task: translation\n", [], r"task must be one of sequence_classification"),
+    ("optim:\n  schedule: exponential\n", [], r"optim\.schedule must be one of linear, cosine, constant"),
+    ("optim:\n  warmup_steps: 50\ntrain:\n  steps: 10\n", [], r"optim\.warmup_steps must be in \[0, train\.steps=10\]"),
+    ("export:\n  formats: [onnx]\n", [], r"export\.formats must be a list of pytorch, tf"),
+    ("checkpoint:\n  best_mode: best\n", [], r"checkpoint\.best_mode must be max or min"),
+    ("", ["optim.learning_rate"], r"override 'optim\.learning_rate' must look like section\.key=value"),
+    ("task: masked_lm\n", ["task.x=1"], r"'task' is not a section"),
+    ("- a\n- b\n", [], r"must hold a YAML mapping"),
+    ("a: [\n", [], r"not valid YAML"),
+])
+def test_bad_run_config_names_the_key(tmp_path, text, overrides, match):
+    with pytest.raises(ValueError, match=match):
+        load_run_config(_write(tmp_path, text), overrides)
+
+
+def test_missing_run_config_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"no run config at .*nope\.yaml"):
+        load_run_config(tmp_path / "nope.yaml")
+
+
+def test_train_command_reports_config_errors_with_exit_code_2(tmp_path, capsys):
+    from rembert_jax.train.cli import main
+
+    path = _write(tmp_path, "optim:\n  learnin_rate: 1e-3\n")
+    assert main(["train", str(path)]) == 2
+    assert "unknown key 'optim.learnin_rate'" in capsys.readouterr().err
+
+
+def test_bad_data_section_is_reported_before_training(tmp_path, capsys):
+    from rembert_jax.train.cli import main
+
+    path = _write(tmp_path, f"output_dir: {tmp_path / 'run'}\ndata:\n  train: {tmp_path / 'missing.jsonl'}\n"
+                            "  tokenizer: 'demo:'\n")
+    assert main(["train", str(path)]) == 2
+    assert "missing.jsonl" in capsys.readouterr().err
+    path = _write(tmp_path, f"output_dir: {tmp_path / 'run'}\ndata:\n  trian: x.jsonl\n")
+    assert main(["train", str(path)]) == 2
+    assert "trian" in capsys.readouterr().err

@@ -1,0 +1,84 @@
+"""A trained model for `eval` and `predict`: from a run's checkpoint, or from exported weights.
+
+    --checkpoint DIR        a run's checkpoint directory (<output_dir>/checkpoints), or one step's folder
+                            in it; default: the run config's output_dir. The best checkpoint by
+                            `checkpoint.best_metric` when there is one, else the latest; --step picks one.
+    --model DIR             weights in any format the converters read (e.g. an `export/` directory)
+
+A checkpoint stores the model config next to the train state, so nothing else is needed to read it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from rembert_jax import RemBertConfig
+
+from .run_config import RunConfig
+
+
+def _checkpoint_root(path: str) -> tuple[str, int | None]:
+    """(checkpoint directory, step) for a checkpoint directory or one of its step folders."""
+    path = os.path.abspath(path)
+    name = os.path.basename(path.rstrip(os.sep))
+    if name.isdigit() and os.path.isdir(os.path.join(path, "state")):
+        return os.path.dirname(path), int(name)
+    return path, None
+
+
+def load_from_checkpoint(cfg: RunConfig, checkpoint: str | None = None, step: int | None = None):
+    """(model config, params, description) from a run's checkpoint."""
+    import jax
+    from rembert_jax.heads import TaskModel
+
+    from .checkpoint import Checkpoints
+    from .optim import make_optimizer
+    from .state import abstract_train_state
+    from .trainer import CHECKPOINT_DIR
+
+    directory = checkpoint or os.path.join(cfg.output_dir, CHECKPOINT_DIR)
+    directory, step_in_path = _checkpoint_root(directory)
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"no checkpoint directory at {directory}; train first (rembert-jax train CONFIG) "
+                                "or pass --checkpoint / --model")
+    checkpoints = Checkpoints(directory, cfg.checkpoint, read_only=True)
+    try:
+        step = step if step is not None else step_in_path
+        if step is None:
+            step = checkpoints.best_step()
+        if step is None:
+            raise FileNotFoundError(f"{directory} holds no checkpoint; train first or pass --model")
+        saved = checkpoints.restore_config(step)
+        saved_run = RunConfig.from_dict(saved["run"], source=f"checkpoint {step}")
+        config = RemBertConfig.from_dict(saved["model"])
+        model = TaskModel(config, saved_run.task)
+        abstract_params = jax.eval_shape(model.init, jax.random.PRNGKey(0))
+        tx, _ = make_optimizer(saved_run.optim, abstract_params, total_steps=saved_run.train.steps,
+                               num_layers=config.num_hidden_layers)
+        abstract = abstract_train_state(abstract_params, tx, jax.random.PRNGKey(0))
+        state, _, _ = checkpoints.restore(abstract, step)
+    finally:
+        checkpoints.close()
+    return config, state.params, f"checkpoint step {step} in {directory}"
+
+
+def load_from_weights(cfg: RunConfig, model_dir: str):
+    """(model config, params, description) from weights in any format the converters read."""
+    from rembert_jax import convert
+
+    from .starting_model import weights_format
+
+    fmt = weights_format(model_dir)
+    loader = {"pytorch": convert.load_pytorch, "keras_h5": convert.load_keras,
+              "tf1": getattr(convert, "load_tf_checkpoint", None)}[fmt]
+    if loader is None:
+        raise NotImplementedError(f"reading {fmt} weights is not available in this build")
+    config, params = loader(model_dir, task=cfg.task)
+    return config, params, f"{fmt} weights in {os.path.abspath(model_dir)}"
+
+
+def with_model_labels(cfg: RunConfig, config: RemBertConfig) -> RunConfig:
+    """The run config with `data.labels` set to the model's label names (the ids the head was trained on)."""
+    if cfg.task in ("sequence_classification", "token_classification") and config.problem_type != "regression":
+        return cfg.replace(**{"data.labels": [config.id2label[i] for i in range(config.num_labels)]})
+    return cfg
