@@ -71,7 +71,8 @@ def measure_torch(model, batch, dtype: str, *, iters: int, warmup: int, compile_
 
     torch_dtype = torch.float32 if dtype == "fp32" else torch.bfloat16
     model = model.to(torch_dtype)
-    runner = torch.compile(model) if compile_model else model
+    # One static graph per shape: a second shape must not turn on dynamic shapes (slower kernels).
+    runner = torch.compile(model, dynamic=False) if compile_model else model
     inputs = C.to_torch(batch)
     cuda = torch.cuda.is_available()
     if cuda:

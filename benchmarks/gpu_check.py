@@ -1,0 +1,333 @@
+"""Every GPU check in one run, printed as JSON as it goes (and written to $OUT/gpu.json).
+
+    pip install --no-deps --no-build-isolation -e .  &&  python benchmarks/gpu_check.py
+    python benchmarks/gpu_check.py --smoke            # the same code on a tiny model, on the CPU
+
+Sections (each in its own try/except; a failure is recorded and the rest still runs; when our
+fused-attention path fails, the error is recorded and the measurement is retried on the XLA path):
+  env                 devices and library versions
+  attention_parity    bf16 encoder with attention_impl="cudnn" vs "xla" (max abs diff, and each
+                      against the fp32 result for scale), and whether "auto" compiled to the fused
+                      cuDNN kernel (the `__cudnn$fmha` custom call in the optimised HLO)
+  fp32_parity         our fp32 forward vs transformers on a small config, with TF32 off on both
+                      sides (`jax.default_matmul_precision("highest")`, torch allow_tf32=False)
+  train_64x128        full RemBERT (fp32 master weights, bf16 compute) sequence-classification
+                      AdamW step: ours vs transformers + fused AdamW + autocast(bf16): tokens/s,
+                      peak memory, compile time, first-step losses (same weights and batch)
+  forward             full RemBERT bf16 forward at (64,128) and (16,512): ours vs transformers
+                      eager bf16 vs torch.compile (default mode, one shape each)
+  compile             our full-model compile times, gathered from the sections above
+  attention_kernels   fused attention alone at (16,512), forward+backward: cuDNN with the padding
+                      mask [B,1,1,K] (what the encoder passes), broadcast to [B,1,S,K], or as
+                      sequence lengths, vs XLA (only if time is left)
+  train_16x512        the training step at (16,512) (only if time is left)
+
+`--budget-s` (default 420) is the wall-clock budget: a section that would likely overrun it is
+skipped and says so. Run it once per GPU: torch.compile and our compiles dominate the time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import json
+import os
+import sys
+import time
+import traceback
+
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # share the GPU with torch
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import _common as C  # noqa: E402
+import numpy as np  # noqa: E402
+
+START = time.perf_counter()
+RESULTS: dict = {"benchmark": "gpu_check"}
+
+
+def elapsed() -> float:
+    return time.perf_counter() - START
+
+
+def emit(key: str, value) -> None:
+    RESULTS[key] = value
+    RESULTS["elapsed_s"] = round(elapsed(), 1)
+    print(json.dumps({key: value, "elapsed_s": RESULTS["elapsed_s"]}, default=C._jsonable), flush=True)
+    out_dir = os.environ.get("OUT")
+    if out_dir:
+        with open(os.path.join(out_dir, "gpu.json"), "w") as f:
+            json.dump(RESULTS, f, indent=2, default=C._jsonable)
+
+
+def section(name: str, fn, args, *, needs_s: float) -> None:
+    """Run one check; record its result, its error, or why it was skipped."""
+    left = args.budget_s - elapsed()
+    if left < needs_s:
+        emit(name, {"skipped": f"needs about {needs_s:.0f} s, {left:.0f} s of the budget left"})
+        return
+    start = time.perf_counter()
+    try:
+        value = fn(args)
+    except Exception as e:  # one failed check must not lose the others
+        value = {"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()[-3000:]}
+    value["section_s"] = round(time.perf_counter() - start, 1)
+    emit(name, value)
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:
+        pass
+
+
+# ------------------------------------------------------------------------------------ configs
+
+
+def small_config(args):
+    """A few layers at head size 64 (the cuDNN kernel's sweet spot, and RemBERT's)."""
+    from rembert_jax import RemBertConfig
+
+    return RemBertConfig.from_preset("rembert").replace(
+        num_hidden_layers=2, hidden_size=256, num_attention_heads=4, intermediate_size=512,
+        input_embedding_size=64, vocab_size=1000, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+        classifier_dropout_prob=0.0)
+
+
+def full_config(args):
+    from rembert_jax import RemBertConfig
+
+    config = RemBertConfig.from_preset("rembert").replace(
+        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, classifier_dropout_prob=0.0)
+    if args.smoke:  # the same code path on a model the CPU runs in seconds
+        config = small_config(args).replace(num_hidden_layers=2)
+    return config
+
+
+def shapes(args, name: str) -> tuple[int, int]:
+    full = {"short": (64, 128), "long": (16, 512)}
+    smoke = {"short": (4, 32), "long": (2, 64)}
+    return (smoke if args.smoke else full)[name]
+
+
+# ------------------------------------------------------------------------------------ sections
+
+
+def check_env(args) -> dict:
+    import jax
+
+    env = C.environment()
+    env["jax_devices"] = [str(d) for d in jax.devices()]
+    env["jax_backend"] = jax.default_backend()
+    env["smoke"] = args.smoke
+    return env
+
+
+def check_attention_parity(args) -> dict:
+    import jax
+    import jax.numpy as jnp
+    from bench_forward import our_forward
+
+    from rembert_jax import init_params
+
+    config = small_config(args)
+    params = init_params(config, jax.random.key(0))
+    batch = C.random_batch(config, 4, 128, lengths=np.array([128, 100, 64, 7]))
+    reference, _ = our_forward(config, "fp32", "xla")
+    ref = np.asarray(reference(params, batch))
+    out: dict = {"config": "2 layers, H=256, 4 heads of 64, bf16, batch 4x128 with padding"}
+    bf16 = jax.tree_util.tree_map(lambda x: x.astype(jnp.bfloat16), params)
+    results = {}
+    for impl in ("xla", "cudnn", "auto"):
+        try:
+            forward, _ = our_forward(config, "bf16", impl)
+            results[impl] = np.asarray(forward(bf16, batch).astype(jnp.float32))
+            out[f"{impl}_vs_fp32_max_abs"] = float(np.max(np.abs(results[impl] - ref)))
+            if impl == "auto":
+                hlo = forward.lower(bf16, batch).compile().as_text()
+                out["auto_uses_cudnn_fmha"] = "__cudnn$fmha" in hlo
+        except Exception as e:
+            out[f"{impl}_error"] = f"{type(e).__name__}: {e}"[:500]
+    if "cudnn" in results:
+        out["cudnn_vs_xla_bf16_max_abs"] = float(np.max(np.abs(results["cudnn"] - results["xla"])))
+    return out
+
+
+def check_fp32_parity(args) -> dict:
+    import jax
+    import torch
+    from bench_forward import our_forward
+
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    config = small_config(args)
+    model = C.hf_model(config, "base", seed=1)
+    with torch.no_grad():  # non-trivial LayerNorms and biases, so parity can't pass on zeros and ones
+        for name, p in model.named_parameters():
+            if name.endswith("bias") or "LayerNorm" in name:
+                p.add_(0.1 * torch.randn_like(p))
+    params = C.params_from_hf(model, config, "base")
+    batch = C.random_batch(config, 4, 128, seed=3, lengths=np.array([128, 90, 33, 128]))
+    with torch.inference_mode():
+        theirs = model(**C.to_torch(batch)).last_hidden_state.float().cpu().numpy()
+    with jax.default_matmul_precision("highest"):
+        forward, _ = our_forward(config, "fp32", "auto")
+        ours = np.asarray(forward(params, batch))
+    return {"config": "2 layers, H=256, batch 4x128 with padding, TF32 off",
+            "last_hidden_state_max_abs_diff": float(np.max(np.abs(ours - theirs)))}
+
+
+@contextlib.contextmanager
+def _xla_attention_only():
+    """Diagnostic fallback: make the encoder's attention use the XLA path whatever it asks for
+    (TaskModel has no attention_impl knob), so a broken fused path still leaves numbers."""
+    import rembert_jax.encoder as encoder
+
+    original = encoder.dot_product_attention
+    encoder.dot_product_attention = lambda *a, **k: original(*a, **{**k, "impl": "xla"})
+    try:
+        yield
+    finally:
+        encoder.dot_product_attention = original
+
+
+def _with_xla_fallback(fn, out: dict, what: str):
+    """`fn(attention_impl)` with "auto"; if that fails, record the error and retry with XLA."""
+    try:
+        return fn("auto")
+    except Exception as e:
+        out[f"{what}_auto_error"] = f"{type(e).__name__}: {e}"[:1500]
+        out[f"{what}_attention"] = "xla (fallback after the error above)"
+        return fn("xla")
+
+
+def check_train(args, shape_name: str = "short") -> dict:
+    import bench_train_step as T
+    import jax
+
+    config = full_config(args)
+    batch_size, length = shapes(args, shape_name)
+    iters = 3 if args.smoke else 10
+    model = C.hf_model(config, "sequence_classification")
+    params = C.params_from_hf(model, config, "sequence_classification")
+    batch = C.random_batch(config, batch_size, length, seed=7, labels=True)
+    out: dict = {"shape": [batch_size, length], "layers": config.num_hidden_layers}
+
+    def ours_with(impl):
+        with contextlib.nullcontext() if impl == "auto" else _xla_attention_only():
+            return T.measure_ours(config, params, batch, "bf16", iters=iters, warmup=1)
+
+    ours = _with_xla_fallback(ours_with, out, "ours")
+    params = None  # free our copy of the weights before torch trains
+    gc.collect()
+    ours["jax_live_bytes_after"] = sum(x.nbytes for x in jax.live_arrays())
+    theirs = T.measure_torch(model, batch, "bf16", iters=iters, warmup=1)
+    del model
+    return {**out, "ours": ours, "torch_fused_adamw_autocast": theirs,
+            "speedup": C.ratio(ours["tokens_per_s"], theirs["tokens_per_s"]),
+            "peak_memory_ratio_program": C.ratio(ours["program_bytes"] or 0, theirs["peak_bytes"]),
+            "peak_memory_ratio_process": C.ratio(ours["peak_bytes"] or 0, theirs["peak_bytes"])}
+
+
+def check_forward(args) -> dict:
+    import bench_forward as F
+
+    config = full_config(args)
+    iters = 3 if args.smoke else 20
+    model = C.hf_model(config, "base")
+    params = C.params_from_hf(model, config, "base")
+    out: dict = {"layers": config.num_hidden_layers, "dtype": "bf16 weights and compute on both sides"}
+    batches = {name: C.random_batch(config, *shapes(args, name), seed=11) for name in ("short", "long")}
+    ours_out = {}
+    for name, batch in batches.items():
+        key = "x".join(map(str, batch["input_ids"].shape))
+        out[key] = {}
+        ours, ours_out[name] = _with_xla_fallback(
+            lambda impl, batch=batch: F.measure_ours(config, params, batch, "bf16", iters=iters, warmup=2,
+                                                     attention_impl=impl), out[key], "ours")
+        out[key]["ours"] = ours
+    params = None  # noqa: F841  (frees the fp32 weights before the torch runs)
+    for name, batch in batches.items():
+        key = "x".join(map(str, batch["input_ids"].shape))
+        eager, theirs_out = F.measure_torch(model, batch, "bf16", iters=iters, warmup=2)
+        out[key]["torch_eager"] = eager
+        out[key]["speedup_vs_eager"] = C.ratio(out[key]["ours"]["tokens_per_s"], eager["tokens_per_s"])
+        out[key]["max_abs_diff_vs_torch_bf16"] = float(np.max(np.abs(ours_out[name] - theirs_out)))
+        emit("forward_partial", out)
+    for batch in batches.values():
+        key = "x".join(map(str, batch["input_ids"].shape))
+        if args.budget_s - elapsed() < (20 if args.smoke else 75):
+            out[key]["torch_compile"] = {"skipped": "not enough budget left"}
+            continue
+        try:
+            compiled, _ = F.measure_torch(model, batch, "bf16", iters=iters, warmup=2, compile_model=True)
+            out[key]["torch_compile"] = compiled
+            out[key]["speedup_vs_compile"] = C.ratio(out[key]["ours"]["tokens_per_s"], compiled["tokens_per_s"])
+        except Exception as e:
+            out[key]["torch_compile"] = {"error": f"{type(e).__name__}: {e}"[:1000]}
+        emit("forward_partial", out)
+    RESULTS.pop("forward_partial", None)
+    return out
+
+
+def check_attention_kernels(args) -> dict:
+    """Fused attention alone, forward+backward, three ways of expressing right padding."""
+    import jax
+    import jax.numpy as jnp
+
+    if jax.default_backend() != "gpu":
+        return {"skipped": "needs an NVIDIA GPU"}
+    B, S, N, D = 16, 512, 18, 64
+    keys = jax.random.split(jax.random.key(0), 3)
+    q, k, v = (jax.random.normal(kk, (B, S, N, D), jnp.bfloat16) for kk in keys)
+    lengths = jnp.asarray(np.linspace(S // 4, S, B).astype(np.int32))
+    mask = (jnp.arange(S)[None, :] < lengths[:, None])[:, None, None, :]  # [B, 1, 1, K]
+    full_mask = jnp.broadcast_to(mask, (B, 1, S, S))  # the bias cuDNN accepts: [B, 1, T, S]
+    variants = {
+        "cudnn_mask_B11K": lambda q, k, v: jax.nn.dot_product_attention(q, k, v, mask=mask,
+                                                                        implementation="cudnn"),
+        "cudnn_mask_B1SK": lambda q, k, v: jax.nn.dot_product_attention(q, k, v, mask=full_mask,
+                                                                        implementation="cudnn"),
+        "cudnn_seq_lengths": lambda q, k, v: jax.nn.dot_product_attention(
+            q, k, v, query_seq_lengths=jnp.full((B,), S, jnp.int32), key_value_seq_lengths=lengths,
+            implementation="cudnn"),
+        "xla": lambda q, k, v: jax.nn.dot_product_attention(q, k, v, mask=mask, implementation="xla"),
+    }
+    out: dict = {"shape": [B, S, N, D], "dtype": "bf16"}
+    for name, fn in variants.items():
+        try:
+            step = jax.jit(jax.grad(lambda q, k, v, fn=fn: fn(q, k, v).astype(jnp.float32).sum(), argnums=(0, 1, 2)))
+            timing = C.time_calls(lambda step=step: step(q, k, v), C.jax_sync, iters=20, warmup=2)
+            out[name] = {"fwd_bwd_ms": round(timing["step_s"] * 1e3, 3)}
+        except Exception as e:
+            out[name] = {"error": f"{type(e).__name__}: {e}"[:500]}
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true", help="tiny model and shapes (runs on the CPU)")
+    parser.add_argument("--budget-s", type=float, default=None, help="wall-clock budget (default 420; smoke 600)")
+    args = parser.parse_args(argv)
+    args.budget_s = args.budget_s or (600.0 if args.smoke else 420.0)
+    section("env", check_env, args, needs_s=0)
+    section("attention_parity", check_attention_parity, args, needs_s=10)
+    section("fp32_parity", check_fp32_parity, args, needs_s=10)
+    section("train_64x128", check_train, args, needs_s=60)
+    section("forward", check_forward, args, needs_s=60)
+    compile_s = {"forward_" + k: v["ours"].get("compile_s") for k, v in RESULTS.get("forward", {}).items()
+                 if isinstance(v, dict) and "ours" in v}
+    compile_s["train_step_64x128"] = RESULTS.get("train_64x128", {}).get("ours", {}).get("compile_s")
+    emit("compile", {"ours_full_model_compile_s": compile_s,
+                     "note": "lower + compile of the whole jitted program, cold (no persistent cache)"})
+    section("attention_kernels", check_attention_kernels, args, needs_s=30)
+    section("train_16x512", lambda a: check_train(a, "long"), args, needs_s=90)
+    emit("done", True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
