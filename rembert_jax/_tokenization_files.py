@@ -35,6 +35,10 @@ CONFIG_ARGUMENTS = (
     "clean_up_tokenization_spaces",
 )
 
+# transformers' download/cache arguments of from_pretrained: meaningless for a local directory.
+HUB_ONLY_ARGUMENTS = ("cache_dir", "revision", "use_fast", "local_files_only", "token", "use_auth_token",
+                      "trust_remote_code", "force_download", "proxies")
+
 
 def _read_json(path: str) -> dict[str, Any]:
     try:
@@ -118,9 +122,14 @@ class PretrainedFilesMixin:
         Reads tokenizer_config.json and special_tokens_map.json when present; keyword arguments
         override them. A directory with only `sentencepiece.model` works (defaults of spec §6.2).
         """
-        directory, spm_path = resolve_directory(pretrained_model_name_or_path)
+        path = os.fspath(pretrained_model_name_or_path)
+        if subfolder := kwargs.pop("subfolder", None):
+            path = os.path.join(path, subfolder)
+        for name in HUB_ONLY_ARGUMENTS:  # accepted so transformers call sites keep working; nothing downloads
+            kwargs.pop(name, None)
+        directory, spm_path = resolve_directory(path)
         arguments = {**read_config(directory), **kwargs}
-        arguments.setdefault("name_or_path", os.fspath(pretrained_model_name_or_path))
+        arguments.setdefault("name_or_path", path)
         return cls._from_directory(directory, spm_path, **arguments)
 
     def _config_arguments(self) -> dict[str, Any]:

@@ -176,3 +176,13 @@ def test_bad_constructor_values_are_rejected(words_dir):
         RemBertTokenizerFast(path, model_max_length=0)
     with pytest.raises(ValueError, match="mask_token must be a str or None"):
         RemBertTokenizer(path, mask_token=5)
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+def test_transformers_loading_arguments_are_accepted(cls, words_dir, tmp_path):
+    shutil.copytree(words_dir, tmp_path / "sub")
+    tok = cls.from_pretrained(tmp_path, subfolder="sub", cache_dir=str(tmp_path), revision="main",
+                              local_files_only=True, use_fast=True)
+    assert tok("the cat")["input_ids"] == [2, 6, 7, 3]
+    with pytest.raises(TypeError, match="not_an_option"):
+        cls.from_pretrained(words_dir, not_an_option=1)
