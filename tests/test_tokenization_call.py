@@ -160,12 +160,13 @@ def test_return_tensors(tok, framework):
         assert out["input_ids"].dtype == np.int64
 
 
-def test_missing_framework_for_return_tensors_is_a_clear_error(tok, monkeypatch):
+@pytest.mark.parametrize(("framework", "module", "name"), [("pt", "torch", "PyTorch"), ("tf", "tensorflow", "TensorFlow")])
+def test_missing_framework_for_return_tensors_is_a_clear_error(tok, monkeypatch, framework, module, name):
     import sys
 
-    monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` fail
-    with pytest.raises(ImportError, match=r"return_tensors='pt' needs PyTorch.*pip install"):
-        tok("the cat", return_tensors="pt")
+    monkeypatch.setitem(sys.modules, module, None)  # makes the import fail as if not installed
+    with pytest.raises(ImportError, match=rf"return_tensors='{framework}' needs {name}.*pip install"):
+        tok("the cat", return_tensors=framework)
 
 
 def test_decode_tokenize_and_conversions(tok):
