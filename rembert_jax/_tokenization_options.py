@@ -57,6 +57,8 @@ def resolve_lengths(
     has_pad_token: bool,
 ) -> Lengths:
     """transformers' padding/truncation rules, with errors where transformers would silently not pad."""
+    if max_length is not None and (padding is False or padding is None) and truncation is None:
+        truncation = "longest_first"  # transformers: max_length alone means truncate to it
     padding = resolve_padding(padding)
     truncation = resolve_truncation(truncation)
     if max_length is not None and (not isinstance(max_length, int) or isinstance(max_length, bool)

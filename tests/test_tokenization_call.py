@@ -78,6 +78,9 @@ def test_truncation_strategies(tok):
     assert tok(first, second, truncation="longest_first", max_length=9)["input_ids"] == [
         CLS, 6, 7, 8, SEP, 11, 12, 13, SEP]
     assert tok("the cat", truncation=True, max_length=10)["input_ids"] == [CLS, 6, 7, SEP]
+    # as in transformers, max_length without padding or truncation means longest_first truncation
+    assert tok("the cat sat on the mat", max_length=4)["input_ids"] == [CLS, 6, 7, SEP]
+    assert tok("the cat sat", max_length=4, truncation=False)["input_ids"] == [CLS, 6, 7, 8, SEP]
 
 
 def test_truncation_without_max_length_uses_model_max_length(tmp_path_factory):

@@ -79,6 +79,7 @@ def test_fast_truncation_overflow_offsets_and_word_ids_match_transformers(fast, 
     common = {"return_offsets_mapping": True, "return_special_tokens_mask": True, "return_token_type_ids": True}
     for kwargs in (
         {"truncation": True, "max_length": 20},
+        {"max_length": 10},  # max_length alone truncates
         {"truncation": "longest_first", "max_length": 30},
         {"truncation": "only_second", "max_length": 40, "stride": 5, "return_overflowing_tokens": True},
         {"truncation": "only_first", "max_length": 60},
