@@ -1,0 +1,149 @@
+"""`TaskModel` behaviour that transformers parity doesn't cover: jit without re-tracing, dropout
+and rng handling, multiple-choice reshaping, input/label validation, and that the caller's config
+and batch are never changed."""
+
+from __future__ import annotations
+
+import chex
+import jax
+import numpy as np
+import pytest
+from rembert_jax.heads import TaskModel
+
+B, S = 2, 5
+
+
+@pytest.fixture(scope="module")
+def seq_cls(tiny_config):
+    config = tiny_config.replace(num_labels=3, classifier_dropout_prob=0.5, hidden_dropout_prob=0.1)
+    model = TaskModel(config, "sequence_classification")
+    return model, model.init(jax.random.key(0))
+
+
+def _batch(seed: int, vocab: int = 99, labels=None) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    batch = {"input_ids": rng.integers(1, vocab, (B, S)).astype(np.int32), "attention_mask": np.ones((B, S), np.int32)}
+    batch["labels"] = rng.integers(0, 3, (B,)).astype(np.int32) if labels is None else labels
+    return batch
+
+
+def test_jitted_loss_is_traced_once_for_batches_of_one_shape(seq_cls):
+    model, params = seq_cls
+
+    @jax.jit
+    @chex.assert_max_traces(n=1)
+    def step(params, batch, rng):
+        return jax.value_and_grad(model.loss, has_aux=True)(params, batch, rng=rng)[0][0]
+
+    values = [float(step(params, _batch(seed), jax.random.key(seed))) for seed in range(3)]
+    assert len(set(values)) == 3  # really different batches
+
+
+def test_dropout_runs_only_in_training_with_an_rng(seq_cls):
+    model, params = seq_cls
+    batch = _batch(0)
+    evaluation = model.apply(params, batch)["logits"]
+    np.testing.assert_array_equal(model.apply(params, batch, train=True)["logits"], evaluation)  # no rng
+    np.testing.assert_array_equal(model.apply(params, batch, rng=jax.random.key(1))["logits"], evaluation)
+    first = model.apply(params, batch, train=True, rng=jax.random.key(1))["logits"]
+    again = model.apply(params, batch, train=True, rng=jax.random.key(1))["logits"]
+    other = model.apply(params, batch, train=True, rng=jax.random.key(2))["logits"]
+    np.testing.assert_array_equal(first, again)
+    assert not np.allclose(first, evaluation) and not np.allclose(first, other)
+    # loss(): training mode exactly when an rng is given
+    np.testing.assert_allclose(model.loss(params, batch)[0], model.apply(params, batch)["loss"])
+    np.testing.assert_allclose(model.loss(params, batch, rng=jax.random.key(1))[0],
+                               model.apply(params, batch, train=True, rng=jax.random.key(1))["loss"])
+
+
+def test_loss_leaves_the_callers_config_and_batch_unchanged(seq_cls):
+    model, params = seq_cls
+    config = model.config
+    batch = _batch(3, labels=np.array([1.0, 0.0], np.float32)[:, None] * np.ones((1, 3), np.float32))
+    copy = {k: v.copy() for k, v in batch.items()}
+    model.loss(params, batch)  # float labels: multi-label, resolved but not written back
+    assert model.config is config and config.problem_type is None
+    assert batch.keys() == copy.keys() and all(np.array_equal(batch[k], copy[k]) for k in batch)
+
+
+def test_encoder_extras_are_returned_on_request(seq_cls):
+    model, params = seq_cls
+    L = model.config.num_hidden_layers
+    out = model.apply(params, _batch(0), output_hidden_states=True, output_attentions=True)
+    assert len(out["hidden_states"]) == L + 1 and len(out["attentions"]) == L
+    assert "hidden_states" not in model.apply(params, _batch(0))
+
+
+def test_multiple_choice_flattens_choices_and_reshapes_scores(tiny_config):
+    model = TaskModel(tiny_config, "multiple_choice")
+    params = model.init(jax.random.key(0))
+    rng = np.random.default_rng(0)
+    ids = rng.integers(1, 99, (B, 3, S))
+    out = model.apply(params, {"input_ids": ids, "labels": np.array([2, 0])})
+    assert out["logits"].shape == (B, 3)
+    # each score is the single-sequence score of that choice
+    flat = TaskModel(tiny_config, "multiple_choice").apply(params, {"input_ids": ids[1:, 2:]})["logits"]
+    np.testing.assert_allclose(out["logits"][1, 2], flat[0, 0], atol=1e-6)
+
+
+def test_init_gives_the_encoder_a_pooler_exactly_when_transformers_does(tiny_config):
+    for task, pooled in (("masked_lm", False), ("sequence_classification", True), ("question_answering", False)):
+        params = jax.eval_shape(TaskModel(tiny_config, task).init, jax.random.key(0))
+        assert ("pooler" in params["encoder"]) == pooled, task
+
+
+@pytest.mark.parametrize(
+    ("task", "batch", "message"),
+    [
+        ("sequence_classification", {"input_ids": np.ones((B, S), np.int32), "labels": np.array([0, 2])},
+         r"labels must be in \[0, 2\) \(num_labels=2\) or -100"),
+        ("sequence_classification", {"input_ids": np.ones((B, S), np.int32), "labels": np.array([0, 1, 1])},
+         r"single_label_classification must have shape \[2\]"),
+        ("sequence_classification", {"input_ids": np.ones((B, S), np.int32), "label": np.array([0, 1])},
+         r"batch has keys \['label'\] that sequence_classification does not use"),
+        ("masked_lm", {"input_ids": np.ones((B, S), np.int32), "labels": np.full((B, S), 99)},
+         r"labels must be in \[0, 99\) \(vocab_size=99\)"),
+        ("masked_lm", {"input_ids": np.ones((B, S), np.int32), "labels": np.ones((B, S + 1), np.int32)},
+         r"labels must have shape \[2, 5\]"),
+        ("token_classification", {"input_ids": np.ones((B, S), np.int32), "labels": np.ones((B, S), np.float32)},
+         r"labels must be integer class indices"),
+        ("question_answering", {"input_ids": np.ones((B, S), np.int32), "start_positions": np.array([1, 2])},
+         r"needs both start_positions and end_positions"),
+        ("question_answering", {"input_ids": np.ones((B, S), np.int32), "start_positions": np.ones((B, 2), np.int32),
+                                "end_positions": np.ones((B,), np.int32)}, r"start_positions must have shape \[2\]"),
+        ("multiple_choice", {"input_ids": np.ones((B, S), np.int32)}, r"num_choices, length\], got \[2, 5\]"),
+        ("multiple_choice", {"input_ids": np.ones((B, 3, S), np.int32), "labels": np.array([3, 0])},
+         r"labels must be in \[0, 3\) \(num_choices=3\)"),
+        ("sequence_classification", {"labels": np.array([0, 1])}, r"input_ids or inputs_embeds"),
+    ],
+    ids=["class_out_of_range", "label_shape", "unknown_key", "token_id_out_of_range", "lm_label_shape",
+         "float_token_labels", "one_qa_position", "qa_position_shape", "choices_rank", "choice_out_of_range",
+         "no_inputs"],
+)
+def test_bad_batches_raise_before_tracing(tiny_config, task, batch, message):
+    model = TaskModel(tiny_config, task)
+    params = jax.eval_shape(model.init, jax.random.key(0))  # never reached: validation comes first
+    with pytest.raises(ValueError, match=message):
+        model.apply(params, batch)
+
+
+def test_bad_models_and_calls_are_explained(tiny_config):
+    with pytest.raises(ValueError, match=r"task must be one of .*'masked_lm'"):
+        TaskModel(tiny_config, "mlm")
+    with pytest.raises(ValueError, match=r"question_answering needs config.num_labels == 2"):
+        TaskModel(tiny_config.replace(num_labels=3), "question_answering")
+    model = TaskModel(tiny_config, "token_classification")
+    with pytest.raises(ValueError, match=r"batch has no targets for token_classification: add labels"):
+        model.loss(jax.eval_shape(model.init, jax.random.key(0)), {"input_ids": np.ones((B, S), np.int32)})
+    seq = TaskModel(tiny_config, "sequence_classification")
+    no_pooler = TaskModel(tiny_config, "token_classification").init(jax.random.key(0))
+    with pytest.raises(ValueError, match=r"needs the pooler: params\['encoder'\] has no 'pooler'"):
+        seq.apply({"encoder": no_pooler["encoder"], "head": seq.init(jax.random.key(0))["head"]},
+                  {"input_ids": np.ones((B, S), np.int32)})
+
+
+def test_policy_can_be_named(tiny_config):
+    model = TaskModel(tiny_config, "masked_lm", "bf16")
+    params = model.init(jax.random.key(0))
+    logits = model.apply(params, {"input_ids": np.ones((B, S), np.int32)})["logits"]
+    assert logits.dtype == np.float32 and params["head"]["decoder"]["kernel"].dtype == np.float32
