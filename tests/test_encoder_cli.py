@@ -1,0 +1,34 @@
+"""`rembert-jax forward`: the README's temporary main job runs the tiny preset on a sentence."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from rembert_jax.train.cli import main
+
+
+def test_forward_on_the_tiny_preset_prints_shapes_and_timing(capsys):
+    assert main(["forward", "--preset", "tiny", "Hello, world.", "Ünïcode ✓"]) == 0
+    out = capsys.readouterr().out
+    assert "preset 'tiny' with RANDOM weights" in out
+    assert "demo byte ids (not a tokenizer" in out
+    assert "last_hidden_state (2, 15, 32) float32, pooler_output (2, 32)" in out  # bos + 13 bytes + eos
+    assert "time:       first call" in out
+
+
+def test_demo_ids_are_bos_bytes_eos_padded(tiny_config):
+    from rembert_jax.train.cmd_forward import _demo_ids
+
+    inputs = _demo_ids(["ab", "a"], tiny_config, max_length=64)
+    np.testing.assert_array_equal(inputs["input_ids"], [[1, 3 + 97 % 96, 3 + 98 % 96, 2], [1, 4, 2, 0]])
+    np.testing.assert_array_equal(inputs["attention_mask"], [[1, 1, 1, 1], [1, 1, 1, 0]])
+
+
+def test_a_tokenizer_that_does_not_fit_the_vocab_is_an_error(capsys):
+    # the demo sentencepiece model has ids far beyond the tiny preset's 99
+    import rembert_jax.train
+
+    demo = os.path.join(os.path.dirname(rembert_jax.train.__file__), "demo")
+    assert main(["forward", "--preset", "tiny", "--tokenizer", demo, "Hello"]) == 2
+    assert "outside this model's vocab_size=99: use the tokenizer that belongs to the model" in capsys.readouterr().err
