@@ -8,22 +8,51 @@ Every reader and writer goes through the one name table in `rembert_jax.convert.
     load_keras / save_keras                               HF TF/Keras `tf_model.h5` (h5py, no TensorFlow)
     load_tf_checkpoint / save_tf_checkpoint               original Google TF1 checkpoints (needs tensorflow)
     save_orbax / load_orbax(dir, mesh=...)                orbax, restored straight onto a device mesh
+    convert_checkpoint(src, dst, to=...), detect_format   any format to any other, streamed
     LoadingInfo                                           missing / unexpected / unused / new keys
-    name_table(config, task)                              the name table itself
+    name_table(config, task), detect_task                 the name table itself; a checkpoint's task
 
-torch, transformers and tensorflow are imported lazily, inside the functions that need them.
+Loaders take `task=None` (bare encoder), a task name (`{"encoder", "head"}`) or "auto".
+Everything is imported lazily, so `import rembert_jax.convert` (e.g. by the command line) is cheap;
+torch, transformers and tensorflow are imported only inside the functions that need them.
 """
 
 from __future__ import annotations
 
-from .assemble import LoadingInfo
-from .keras_h5 import load_keras, save_keras
-from .loader import detect_task
-from .names import ARCHITECTURES, TASK_POOLER, TASKS, Name, name_table
-from .orbax_io import load_orbax, save_orbax
-from .pytorch import load_pytorch
-from .pytorch_save import save_pytorch
-from .tf_checkpoint import load_tf_checkpoint, save_tf_checkpoint
+import importlib
 
-__all__ = ["ARCHITECTURES", "TASKS", "TASK_POOLER", "LoadingInfo", "Name", "detect_task", "load_keras", "load_orbax", "load_pytorch",
-           "load_tf_checkpoint", "name_table", "save_keras", "save_orbax", "save_pytorch", "save_tf_checkpoint"]
+# public name -> defining module (relative to this package)
+_LAZY = {
+    "ARCHITECTURES": ".names",
+    "TASKS": ".names",
+    "TASK_POOLER": ".names",
+    "Name": ".names",
+    "name_table": ".names",
+    "LoadingInfo": ".assemble",
+    "detect_task": ".loader",
+    "load_pytorch": ".pytorch",
+    "save_pytorch": ".pytorch_save",
+    "load_keras": ".keras_h5",
+    "save_keras": ".keras_h5",
+    "load_tf_checkpoint": ".tf_checkpoint",
+    "save_tf_checkpoint": ".tf_checkpoint",
+    "load_orbax": ".orbax_io",
+    "save_orbax": ".orbax_io",
+    "convert_checkpoint": ".formats",
+    "detect_format": ".formats",
+    "FORMATS": ".formats",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,152 @@
+"""Checkpoint formats by name: detect a source's format and convert between any two.
+
+    pytorch        transformers PyTorch: config.json + model.safetensors / shards + index / pytorch_model.bin
+    tf-h5          transformers TF/Keras: tf_model.h5 / sharded h5 / TF-format safetensors
+    tf-checkpoint  original Google TF1 checkpoint (bert/... names), needs tensorflow
+    jax            orbax checkpoint written by `save_orbax` (params + config/task)
+
+Conversion streams: the source is read tensor by tensor into the params tree (cast on the way in
+when a dtype is requested), and writers emit one tensor at a time, so the peak is about one
+copy of the model plus one tensor.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+
+FORMATS = ("pytorch", "tf-h5", "tf-checkpoint", "jax")
+
+
+def _safetensors_format(path: str) -> str | None:
+    """The `format` metadata of a safetensors file (header only), or None when unreadable."""
+    try:
+        with open(path, "rb") as f:
+            (length,) = struct.unpack("<Q", f.read(8))
+            if length > 100 * 2**20:
+                return None
+            header = json.loads(f.read(length))
+        return (header.get("__metadata__") or {}).get("format", "pt")
+    except (OSError, ValueError, struct.error):
+        return None
+
+
+def _index_format(index_path: str) -> str | None:
+    try:
+        with open(index_path, encoding="utf-8") as f:
+            files = sorted(set(json.load(f)["weight_map"].values()))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return _safetensors_format(os.path.join(os.path.dirname(index_path), files[0])) if files else None
+
+
+def detect_format(path: str | os.PathLike) -> str:
+    """Which of `FORMATS` the checkpoint at `path` (a directory or a weights file / TF prefix) is in."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        entries = set(os.listdir(path))
+        if {"params", "rembert"} <= entries:
+            return "jax"
+        if "tf_model.h5" in entries or "tf_model.h5.index.json" in entries:
+            return "tf-h5"
+        if "model.safetensors" in entries:
+            return "tf-h5" if _safetensors_format(os.path.join(path, "model.safetensors")) == "tf" else "pytorch"
+        if "model.safetensors.index.json" in entries:
+            return "tf-h5" if _index_format(os.path.join(path, "model.safetensors.index.json")) == "tf" else "pytorch"
+        if "pytorch_model.bin" in entries or "pytorch_model.bin.index.json" in entries:
+            return "pytorch"
+        if "checkpoint" in entries or any(e.endswith(".index") for e in entries):
+            return "tf-checkpoint"
+        raise ValueError(f"cannot tell the checkpoint format of directory {path}: it holds none of config.json + "
+                         "model.safetensors / pytorch_model.bin, tf_model.h5, a TF `checkpoint` / *.index, or an "
+                         f"orbax checkpoint; name it with --from ({', '.join(FORMATS)})")
+    if os.path.isfile(path) or os.path.isfile(path + ".index"):
+        if path.endswith(".safetensors"):
+            return "tf-h5" if _safetensors_format(path) == "tf" else "pytorch"
+        if path.endswith(".safetensors.index.json"):
+            return "tf-h5" if _index_format(path) == "tf" else "pytorch"
+        if path.endswith((".bin", ".pt", ".pth", ".bin.index.json")):
+            return "pytorch"
+        if path.endswith((".h5", ".h5.index.json")):
+            return "tf-h5"
+        if path.endswith(".index") or os.path.isfile(path + ".index"):
+            return "tf-checkpoint"
+        raise ValueError(f"cannot tell the checkpoint format of {path} from its name (expected *.safetensors, "
+                         f"*.bin, *.h5, *.index.json or a TF checkpoint prefix); name it with --from "
+                         f"({', '.join(FORMATS)})")
+    raise FileNotFoundError(f"no checkpoint at {path}")
+
+
+def read_checkpoint(path, fmt: str, *, task=None, config=None, dtype=None, strict=True):
+    """(config, host params, loading info, task) from a checkpoint of format `fmt`."""
+    if fmt == "pytorch":
+        from .pytorch import read_pytorch
+
+        return read_pytorch(path, task=task, config=config, dtype=dtype, strict=strict)
+    if fmt == "tf-h5":
+        from .keras_h5 import read_keras
+
+        return read_keras(path, task=task, config=config, dtype=dtype, strict=strict)
+    if fmt == "tf-checkpoint":
+        from .tf_checkpoint import read_tf_checkpoint
+
+        return read_tf_checkpoint(path, task=task, config=config, dtype=dtype, strict=strict)
+    if fmt == "jax":
+        from .orbax_io import load_orbax, orbax_task
+
+        saved_task = orbax_task(path)
+        if task not in (None, "auto", saved_task):
+            raise ValueError(f"{path} holds a {saved_task} model, not {task}")
+        loaded_config, params = load_orbax(path, dtype=dtype)
+        return config or loaded_config, params, None, saved_task
+    raise ValueError(f"unknown checkpoint format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
+
+def write_checkpoint(path, fmt: str, config, params, *, task: str, dtype=None, force: bool = False,
+                     max_shard_size=None) -> None:
+    if fmt == "pytorch":
+        from .pytorch_save import DEFAULT_MAX_SHARD_SIZE, save_pytorch
+
+        save_pytorch(path, config, params, task=task, dtype=dtype, max_shard_size=max_shard_size or DEFAULT_MAX_SHARD_SIZE)
+    elif fmt == "tf-h5":
+        from .keras_h5 import save_keras
+
+        save_keras(path, config, params, task=task, dtype=dtype)
+    elif fmt == "tf-checkpoint":
+        from .tf_checkpoint import save_tf_checkpoint
+
+        save_tf_checkpoint(path, config, params, task=task, dtype=dtype)
+    elif fmt == "jax":
+        from .orbax_io import save_orbax
+
+        if dtype is not None:
+            import numpy as np
+
+            params = _cast(params, np.dtype(dtype))
+        save_orbax(path, config, params, task=task, force=force)
+    else:
+        raise ValueError(f"unknown checkpoint format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
+
+def _cast(tree: dict, dtype) -> dict:
+    import numpy as np
+
+    return {k: _cast(v, dtype) if isinstance(v, dict) else np.asarray(v).astype(dtype, copy=False)
+            for k, v in tree.items()}
+
+
+def convert_checkpoint(src, dst, *, to: str, source_format: str | None = None, task: str | None = "auto",
+                       dtype=None, config=None, strict: bool = True, force: bool = False, max_shard_size=None):
+    """Convert the checkpoint at `src` to format `to` at `dst`; returns `(source format, task)`.
+
+    `task="auto"` keeps the source's head (detected from its config / keys); a task name loads that
+    head (freshly initialised if the source has none, logged). `dtype` casts every tensor."""
+    if to not in FORMATS:
+        raise ValueError(f"unknown target format {to!r}; choose one of {', '.join(FORMATS)}")
+    source_format = source_format or detect_format(src)
+    if os.path.abspath(os.fspath(src)) == os.path.abspath(os.fspath(dst)):
+        raise ValueError(f"source and destination are the same path ({src}); write somewhere else")
+    config, params, _, task = read_checkpoint(src, source_format, task=task, config=config, dtype=dtype, strict=strict)
+    write_checkpoint(dst, to, config, params, task=task, force=force, max_shard_size=max_shard_size)
+    return source_format, task
