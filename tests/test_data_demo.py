@@ -97,3 +97,24 @@ def test_missing_tokenizer_directory_is_named(tmp_path):
         load_tokenizer(tmp_path / "nowhere")
     with pytest.raises(ValueError, match=r"data\.tokenizer is not set"):
         load_tokenizer(None)
+
+
+def test_qa_windows_and_word_alignment_agree_between_the_project_and_the_reference_tokenizer(tmp_path):
+    context = " ".join(e["text"] for e in read_records(DEMO_DIR / "test.jsonl")[:6])
+    answer = context.split()[20]
+    qa = [{"id": "q", "question": "Which word?", "context": context,
+           "answers": {"text": [answer], "answer_start": [context.index(" " + answer + " ") + 1]}}]
+    ner = [{"tokens": e["text"].split()[:12], "tags": ["O"] * len(e["text"].split()[:12])}
+           for e in read_records(DEMO_DIR / "test.jsonl")[:20]]
+    for task, records in (("question_answering", qa), ("token_classification", ner)):
+        path = tmp_path / f"{task}.jsonl"
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+        spec = {"train": str(path), "max_length": 48, "doc_stride": 12}
+        ours = load_task_dataset(spec, load_tokenizer("demo:"), "train", task=task)
+        reference = load_task_dataset(spec, reference_tokenizer(), "train", task=task)
+        assert len(ours) == len(reference) and (task != "question_answering" or len(ours) > 1)
+        for a, b in zip(ours.features, reference.features, strict=True):
+            assert a.keys() == b.keys()
+            for key in a:
+                np.testing.assert_array_equal(a[key], b[key], err_msg=f"{task} {key}")
+        assert ours.qa_offsets == reference.qa_offsets

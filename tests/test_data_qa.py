@@ -136,3 +136,10 @@ def test_the_best_span_over_all_windows_of_a_question_wins():
 def test_logits_of_the_wrong_shape_are_an_error():
     with pytest.raises(ValueError, match=r"must both be \[num_features=1, S\]"):
         postprocess_qa_predictions(EXAMPLES, [0], [OFFSETS], START[None], END[None, :5])
+
+
+def test_answer_text_drops_the_space_a_word_initial_piece_carries():
+    # "▁France" covers the space before the word: offsets (23, 30) -> " France" -> "France"
+    offsets = [None, (23, 30), None]
+    answers, _ = postprocess_qa_predictions(EXAMPLES, [0], [offsets], np.array([[0.0, 5, 0]]), np.array([[0.0, 5, 0]]))
+    assert answers == {"a": "France"}

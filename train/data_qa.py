@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .data_spec import DataSpec
-from .data_tasks import _strings, column
+from .data_tasks import column, require_texts
 
 _CLS_INDEX = 0
 
@@ -27,9 +27,9 @@ def encode_question_answering(records, spec: DataSpec, tokenizer, source: str, *
     """Returns (features, feature_example [N] int, offsets: per feature a list of (start, end) | None)."""
     task = "question answering"
     # Leading spaces in questions only waste window room (the same as transformers' run_qa example).
-    questions = [q.lstrip() for q in _strings(
+    questions = [q.lstrip() for q in require_texts(
         column(records, spec.question_column, source, task=task, key="question_column"), source, spec.question_column)]
-    contexts = _strings(column(records, spec.context_column, source, task=task, key="context_column"),
+    contexts = require_texts(column(records, spec.context_column, source, task=task, key="context_column"),
                         source, spec.context_column)
     answers = None
     if labeled:

@@ -74,7 +74,8 @@ def _tokenize(tokenizer, texts, pairs, spec: DataSpec, **kwargs) -> dict:
     return out
 
 
-def _strings(values: list, source: str, name: str) -> list[str]:
+def require_texts(values: list, source: str, name: str) -> list[str]:
+    """`values` unchanged when every one is a string; else a ValueError naming the row and column."""
     for i, value in enumerate(values):
         if not isinstance(value, str):
             raise ValueError(f"{source}: row {i + 1}, column {name!r}: expected text, got {type(value).__name__} {value!r}")
@@ -91,10 +92,10 @@ def _as_features(encoded: dict) -> list[dict]:
 def encode_sequence_classification(records, spec: DataSpec, tokenizer, label_names, source: str, *,
                                    labeled: bool = True) -> list[dict]:
     task = "sequence classification"
-    texts = _strings(column(records, spec.text_column, source, task=task, key="text_column"), source, spec.text_column)
+    texts = require_texts(column(records, spec.text_column, source, task=task, key="text_column"), source, spec.text_column)
     pairs = None
     if spec.text_pair_column:
-        pairs = _strings(column(records, spec.text_pair_column, source, task=task, key="text_pair_column"),
+        pairs = require_texts(column(records, spec.text_pair_column, source, task=task, key="text_pair_column"),
                          source, spec.text_pair_column)
     raw_labels = column(records, spec.label_column, source, task=task, key="label_column") if labeled else None
     features = _as_features(_tokenize(tokenizer, texts, pairs, spec))
@@ -118,7 +119,7 @@ def _regression_target(value, where: str) -> float:
 
 def encode_multiple_choice(records, spec: DataSpec, tokenizer, source: str, *, labeled: bool = True) -> list[dict]:
     task = "multiple choice"
-    contexts = _strings(column(records, spec.text_column, source, task=task, key="text_column"), source, spec.text_column)
+    contexts = require_texts(column(records, spec.text_column, source, task=task, key="text_column"), source, spec.text_column)
     choices = column(records, spec.choices_column, source, task=task, key="choices_column")
     labels = column(records, spec.label_column, source, task=task, key="label_column") if labeled else None
     num_choices = None
@@ -206,9 +207,9 @@ def align_labels_to_pieces(word_ids: Sequence[int | None], word_labels: Sequence
 def encode_language_modeling(records, spec: DataSpec, tokenizer, source: str) -> list[dict]:
     """Token ids for masked / causal LM; the targets are made per batch (`masking`, or labels = inputs)."""
     task = "language modeling"
-    texts = _strings(column(records, spec.text_column, source, task=task, key="text_column"), source, spec.text_column)
+    texts = require_texts(column(records, spec.text_column, source, task=task, key="text_column"), source, spec.text_column)
     pairs = None
     if spec.text_pair_column:
-        pairs = _strings(column(records, spec.text_pair_column, source, task=task, key="text_pair_column"),
+        pairs = require_texts(column(records, spec.text_pair_column, source, task=task, key="text_pair_column"),
                          source, spec.text_pair_column)
     return _as_features(_tokenize(tokenizer, texts, pairs, spec))

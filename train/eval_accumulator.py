@@ -7,8 +7,10 @@
     rows = accumulator.predictions()         # one JSON-able dict per example (for `predict`)
 
 `outputs` is the task model's output dict as numpy: `logits` ([B, NL] / [B, C] / [B, S, NL] / [B, S, V]),
-or `start_logits` and `end_logits` [B, S] for QA, and optionally the batch's mean `loss`. Padding rows
-(weight 0) are skipped; features are matched to examples through the batch's `index`.
+or `start_logits` and `end_logits` [B, S] for QA, and optionally the batch's mean `loss` (reported as
+the mean over batches weighted by their real rows; language models report the exact per-token mean
+from the logits instead). Padding rows (weight 0) are skipped; features are matched to examples
+through the batch's `index`.
 """
 
 from __future__ import annotations
