@@ -85,15 +85,23 @@ def _open_safetensors(path: str, stack: contextlib.ExitStack):
 
 
 def open_safetensors(path: str) -> TensorSource:
-    """A single `*.safetensors` file."""
-    stack = contextlib.ExitStack()
-    try:
+    """A single `*.safetensors` file.
+
+    Each tensor is read through its own short-lived `safe_open`: the library memory-maps the
+    file, and pages of a mapping that stays open count as resident until it is closed, so one
+    long-lived handle would hold the whole file in RSS on top of the copies we build."""
+    from safetensors import safe_open
+
+    with contextlib.ExitStack() as stack:
         handle = _open_safetensors(path, stack)
         shapes = {k: tuple(handle.get_slice(k).get_shape()) for k in list(handle.keys())}
-    except BaseException:
-        stack.close()
-        raise
-    return TensorSource(path, shapes, handle.get_tensor, stack.close, metadata=handle.metadata())
+        metadata = handle.metadata()
+
+    def read(key: str) -> np.ndarray:
+        with safe_open(path, framework="numpy") as f:
+            return f.get_tensor(key)
+
+    return TensorSource(path, shapes, read, metadata=metadata)
 
 
 def read_index(index_path: str) -> dict[str, str]:
