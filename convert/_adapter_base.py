@@ -178,6 +178,9 @@ class RemBertAdapter:
         cache = cache if cache is not None else past
         if cache is not None and self.task not in ("base", "causal_lm"):
             raise TypeError(f"{type(self).__name__} takes no cache (only the model and the causal LM decode)")
+        if cache is not None and not self.config.is_decoder:
+            raise ValueError("a cache needs a decoder: build the model with is_decoder=True "
+                             "(from_pretrained(..., is_decoder=True))")
         if cache is not None and not isinstance(cache, Mapping):
             raise ValueError("cache must be the `cache` returned by a previous call (or model.init_cache(...)); "
                              f"got {type(cache).__name__}")
