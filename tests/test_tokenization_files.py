@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import pickle
 import shutil
+import subprocess
+import sys
 
 import pytest
 from fixtures.tokenizer_models import HUB_CONFIG, trained_model_dir, word_model_dir
@@ -186,3 +188,15 @@ def test_transformers_loading_arguments_are_accepted(cls, words_dir, tmp_path):
     assert tok("the cat")["input_ids"] == [2, 6, 7, 3]
     with pytest.raises(TypeError, match="not_an_option"):
         cls.from_pretrained(words_dir, not_an_option=1)
+
+
+def test_using_the_tokenizers_imports_no_torch_transformers_or_tensorflow(words_dir):
+    code = (
+        "import sys, rembert_jax\n"
+        f"tok = rembert_jax.RemBertTokenizerFast.from_pretrained({str(words_dir)!r})\n"
+        f"slow = rembert_jax.RemBertTokenizer.from_pretrained({str(words_dir)!r})\n"
+        "tok(['the cat'], padding=True, return_tensors='np'); slow('the cat', return_tensors='jax')\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'tensorflow') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

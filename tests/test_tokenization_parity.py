@@ -7,6 +7,7 @@ reference pipeline has (spec §6.4/§6.5), each pinned by its own test below.
 from __future__ import annotations
 
 import json
+import unicodedata
 
 import pytest
 from fixtures.tokenizer_models import fixture_lines, trained_model_dir
@@ -152,3 +153,14 @@ def test_longest_first_pair_truncation_order_differs(slow, fast):
     # transformers 4.x slow: remove from the longer text until the lengths meet, then alternate.
     ids_a, ids_b = slow.encode(first, add_special_tokens=False), slow.encode(second, add_special_tokens=False)
     assert slow_ids == slow.build_inputs_with_special_tokens(ids_a[:-5], ids_b)
+
+
+def test_encode_decode_round_trips_to_the_nfkc_text(slow, fast):
+    # the trained model's normaliser is sentencepiece's nmt_nfkc: full-width punctuation becomes ASCII
+    texts = [t for t in fixture_lines() if "``" not in t and "''" not in t]
+    for tok in (slow, fast):
+        rows = [row for row in tok(texts)["input_ids"]]
+        known = [(text, row) for text, row in zip(texts, rows, strict=True) if tok.unk_token_id not in row]
+        assert len(known) > 90
+        for text, row in known:
+            assert tok.decode(row, skip_special_tokens=True) == unicodedata.normalize("NFKC", text)
