@@ -192,7 +192,6 @@ class BatchEncoding(dict):
         return self._row_metadata("tokens", batch_index, self._pad_token)
 
 
-
 def _flatten_with_keys(encoding: BatchEncoding):
     import jax
 

@@ -332,3 +332,10 @@ def test_batch_encoding_is_a_dict_and_a_pytree(tok):
     assert jax.tree.map(lambda x: x.shape, out)["attention_mask"] == (2, 4)
     with pytest.raises(AttributeError, match="no attribute or key 'labels'"):
         _ = out.labels
+
+
+def test_legacy_encode_plus_names(tok):
+    assert tok.encode_plus("the cat", "a dog") == tok("the cat", "a dog")
+    assert tok.batch_encode_plus([("the cat", "a dog"), ("a", "the")], padding=True) == tok(
+        ["the cat", "a"], ["a dog", "the"], padding=True)
+    assert tok("the cat", "a dog").n_sequences == 2
