@@ -60,11 +60,18 @@ def test_text_pairs_give_identical_ids_types_and_special_masks(slow, fast):
 def test_decodes_are_identical_with_and_without_special_tokens(slow, fast):
     texts = [t for t in fixture_lines() if "``" not in t and "''" not in t]
     ids = fast(texts)["input_ids"]
-    # unknown ids decode differently (pinned below): compare the texts without them
-    rows = [row for row in ids if fast.unk_token_id not in row]
-    assert len(rows) > len(ids) // 2
-    for skip in (True, False):
-        assert slow.batch_decode(rows, skip_special_tokens=skip) == fast.batch_decode(rows, skip_special_tokens=skip)
+    unk, space = fast.unk_token_id, fast.convert_tokens_to_ids("▁")
+    with_unknown = [row for row in ids if unk in row]
+    assert 0 < len(with_unknown) < 15
+    for row, slow_text, fast_text in zip(ids, slow.batch_decode(ids, skip_special_tokens=True),
+                                         fast.batch_decode(ids, skip_special_tokens=True), strict=True):
+        if row[1:3] == [space, unk]:  # the text starts with an unknown word: the fast decoder keeps its space
+            assert fast_text == " " + slow_text
+        else:
+            assert fast_text == slow_text
+    # without skipping, unknown ids decode differently (pinned below)
+    known = [row for row in ids if unk not in row]
+    assert slow.batch_decode(known) == fast.batch_decode(known)
     assert fast.decode(ids[0], skip_special_tokens=True) == texts[0]
 
 
