@@ -65,7 +65,8 @@ def test_decodes_are_identical_with_and_without_special_tokens(slow, fast):
     assert 0 < len(with_unknown) < 15
     for row, slow_text, fast_text in zip(ids, slow.batch_decode(ids, skip_special_tokens=True),
                                          fast.batch_decode(ids, skip_special_tokens=True), strict=True):
-        if row[1:3] == [space, unk]:  # the text starts with an unknown word: the fast decoder keeps its space
+        if row[1:3] == [space, unk] and fast.convert_ids_to_tokens(row[3]).startswith("▁"):
+            # the text starts with a wholly unknown word: the fast decoder keeps the next word's space
             assert fast_text == " " + slow_text
         else:
             assert fast_text == slow_text
