@@ -32,8 +32,9 @@ class RemBertTokenizerFast(RemBertTokenizerBase):
     ``` `` ``` and `''` become `"`; whitespace that sentencepiece trims (at the end of a text, in
     front of a special token written in the text other than `[MASK]`, runs of tabs/newlines)
     becomes a `▁` token; `decode` without `skip_special_tokens` writes `[UNK]`/`[PAD]` where
-    sentencepiece writes " ⁇ "/nothing; pairs truncated under `longest_first` (without overflow)
-    lose tokens in the Rust library's order. Offsets (`return_offsets_mapping`) and `word_ids()`
+    sentencepiece writes " ⁇ "/nothing, and with it a text whose first word is wholly unknown
+    decodes with a leading space; pairs truncated under `longest_first` (without overflow) lose
+    tokens in the Rust library's order. Offsets (`return_offsets_mapping`) and `word_ids()`
     for raw text are fast-only.
 
     Differences from transformers 5's `RemBertTokenizer` (the same class in v5): v5 returns
