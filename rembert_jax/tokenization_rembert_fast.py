@@ -80,8 +80,7 @@ class RemBertTokenizerFast(RemBertTokenizerBase):
         self._tokenizer.no_truncation()
         self._tokenizer.no_padding()
         self._truncation_state = None
-        # The Unigram model's unk id (the Python binding does not expose it as an attribute).
-        self._unk_id = json.loads(self._tokenizer.model.__getstate__())["unk_id"]
+        self._model_unk_id: int | None = None
 
     @classmethod
     def _from_directory(cls, directory: str, spm_path: str | None, **arguments):
@@ -110,7 +109,12 @@ class RemBertTokenizerFast(RemBertTokenizerBase):
     def _token_to_id(self, token: str) -> int:
         index = self._tokenizer.token_to_id(token)
         # Unknown tokens get the model's unk id, as sentencepiece's PieceToId does.
-        return index if index is not None else self._unk_id
+        if index is not None:
+            return index
+        if self._model_unk_id is None:
+            # The binding does not expose the Unigram unk id; read it (once) from the model's state.
+            self._model_unk_id = json.loads(self._tokenizer.model.__getstate__())["unk_id"]
+        return self._model_unk_id
 
     def _id_to_token(self, index: int) -> str:
         return self._tokenizer.id_to_token(index)
