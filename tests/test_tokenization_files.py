@@ -200,3 +200,16 @@ def test_using_the_tokenizers_imports_no_torch_transformers_or_tensorflow(words_
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("source", CLASSES)
+@pytest.mark.parametrize("target", CLASSES)
+def test_custom_special_tokens_survive_save_and_load_across_classes(source, target, words_dir, tmp_path):
+    tok = source.from_pretrained(words_dir, eos_token="[NEW_EOS]")
+    new_id = tok.vocab_size  # not in the model: added after its pieces
+    assert tok.eos_token_id == new_id
+    tok.save_pretrained(tmp_path)
+    loaded = target.from_pretrained(tmp_path)
+    assert (loaded.eos_token, loaded.eos_token_id, loaded.mask_token) == ("[NEW_EOS]", new_id, "[MASK]")
+    text = "the cat[NEW_EOS] the [MASK]"  # no space before [NEW_EOS]: only [MASK] absorbs one
+    assert loaded(text)["input_ids"] == tok(text)["input_ids"] == [2, 6, 7, new_id, 6, 4, 3]
