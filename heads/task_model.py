@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 import flax.linen as nn
@@ -25,6 +26,7 @@ import numpy as np
 
 from rembert_jax import DTypePolicy, RemBertConfig, init_params
 from rembert_jax.precision import FP32
+from rembert_jax.validation import validate_inputs
 
 from . import losses
 from .classification import MultipleChoiceHead, SequenceClassificationHead, TokenClassificationHead
@@ -79,6 +81,9 @@ class TaskModel:
     def init(self, rng: jax.Array) -> Params:
         """Fresh `{"encoder", "head"}` params, initialised as transformers does (N(0, 0.02) kernels,
         zero biases, unit LayerNorm, zero padding row)."""
+        return _init(self, rng)
+
+    def _init(self, rng: jax.Array) -> Params:
         encoder_rng, head_rng = jax.random.split(rng)
         encoder = init_params(self.config, encoder_rng, add_pooling_layer=self.add_pooling_layer,
                               dtype=self.policy.param_dtype)
@@ -99,27 +104,20 @@ class TaskModel:
 
         Dropout runs only when `train` is True and `rng` is given.
         """
-        from rembert_jax import encoder
-
         inputs, extras, num_choices = self._encoder_inputs(batch)
         batch_size, length = self._batch_shape(batch)
-        with_labels = has_labels(self.task, batch)
-        if with_labels:
+        validate_inputs(inputs, self.config, **extras)  # on the host, before anything is traced
+        targets = {}
+        if has_labels(self.task, batch):
             validate_labels(self.task, batch, self.config, batch_size=batch_size, length=length,
                             num_choices=num_choices)
+            targets = {key: batch[key] for key in LABEL_KEYS[self.task]}
+        if self.task in _POOLED_TASKS and "pooler" not in params["encoder"]:
+            raise ValueError(f"{self.task} needs the pooler: params['encoder'] has no 'pooler' "
+                             "(initialise with add_pooling_layer=True)")
         dropout = train and rng is not None
-        encoder_rng, head_rng = jax.random.split(rng) if dropout else (None, None)
-
-        encoded = encoder.apply(params["encoder"], inputs, config=self.config, policy=self.policy, train=dropout,
-                                rng=encoder_rng, output_hidden_states=output_hidden_states,
-                                output_attentions=output_attentions, **extras)
-        outputs = self._head_outputs(params["head"], encoded, num_choices, dropout, head_rng)
-        if with_labels:
-            outputs["loss"] = self._loss(outputs, batch)
-        for key in ("hidden_states", "attentions", "cross_attentions"):
-            if encoded.get(key) is not None:
-                outputs[key] = encoded[key]
-        return outputs
+        return _forward(self, params, inputs, extras, targets, rng if dropout else None, num_choices=num_choices,
+                        output_hidden_states=output_hidden_states, output_attentions=output_attentions)
 
     def loss(self, params: Params, batch: Mapping[str, Any], *, rng: jax.Array | None = None
              ) -> tuple[jax.Array, dict[str, Any]]:
@@ -172,15 +170,9 @@ class TaskModel:
         return flat, extras, int(lead[1])
 
     def _head_outputs(self, head_params: Params, encoded: Mapping[str, Any], num_choices: int | None,
-                      dropout: bool, rng: jax.Array | None) -> dict[str, Any]:
-        if self.task in _POOLED_TASKS:
-            features = encoded["pooler_output"]
-            if features is None:
-                raise ValueError(f"{self.task} needs the pooler: params['encoder'] has no 'pooler' "
-                                 "(initialise with add_pooling_layer=True)")
-        else:
-            features = encoded["last_hidden_state"]
-        result = self.apply_head(head_params, features, rng=rng if dropout else None)
+                      rng: jax.Array | None) -> dict[str, Any]:
+        features = encoded["pooler_output" if self.task in _POOLED_TASKS else "last_hidden_state"]
+        result = self.apply_head(head_params, features, rng=rng)
         if self.task == "question_answering":
             return {"start_logits": result[0], "end_logits": result[1]}
         if self.task == "multiple_choice":
@@ -192,7 +184,7 @@ class TaskModel:
         if task == "question_answering":
             return losses.question_answering_loss(outputs["start_logits"], outputs["end_logits"],
                                                   batch["start_positions"], batch["end_positions"])
-        logits, labels = outputs["logits"], jax.numpy.asarray(batch["labels"])
+        logits, labels = outputs["logits"], batch["labels"]
         if task == "masked_lm":
             return losses.masked_lm_loss(logits, labels)
         if task == "causal_lm":
@@ -202,3 +194,27 @@ class TaskModel:
         if task == "multiple_choice":
             return losses.multiple_choice_loss(logits, labels)
         return losses.token_classification_loss(logits, labels)
+
+
+@partial(jax.jit, static_argnums=0)
+def _init(model: TaskModel, rng: jax.Array) -> Params:
+    return model._init(rng)
+
+
+@partial(jax.jit, static_argnums=0, static_argnames=("num_choices", "output_hidden_states", "output_attentions"))
+def _forward(model: TaskModel, params: Params, inputs: dict, extras: dict, targets: dict, rng: jax.Array | None, *,
+             num_choices: int | None, output_hidden_states: bool, output_attentions: bool) -> dict[str, Any]:
+    """Encoder, head and loss as one jitted function (inputs already validated on the host)."""
+    from rembert_jax import encoder
+
+    encoder_rng, head_rng = jax.random.split(rng) if rng is not None else (None, None)
+    encoded = encoder.apply(params["encoder"], inputs, config=model.config, policy=model.policy,
+                            train=rng is not None, rng=encoder_rng, output_hidden_states=output_hidden_states,
+                            output_attentions=output_attentions, validate=False, **extras)
+    outputs = model._head_outputs(params["head"], encoded, num_choices, head_rng)
+    if targets:
+        outputs["loss"] = model._loss(outputs, targets)
+    for key in ("hidden_states", "attentions", "cross_attentions"):
+        if encoded.get(key) is not None:
+            outputs[key] = encoded[key]
+    return outputs
