@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from convert_testing import example_batch, our_outputs
 from hf_reference import TASK_CLASSES, hf_model, to_numpy
 from rembert_jax.convert import LoadingInfo, load_pytorch, name_table
 
@@ -59,6 +60,18 @@ def test_every_task_checkpoint_loads_bit_exact(saved, tiny_config, task):
     if task != "base":
         assert set(params) == {"encoder", "head"}
     _assert_matches_state(params, state, tiny_config, task)
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_what_transformers_saves_we_load_and_agree_with(saved, tiny_config, task):
+    folder, _ = saved[task]
+    config, params = load_pytorch(folder, task=task)
+    model = hf_model(tiny_config, task)  # the same seed: the very weights that were saved
+    batch = example_batch(tiny_config, task)
+    with torch.no_grad():
+        theirs = model(**{k: torch.from_numpy(v) for k, v in batch.items()})
+    for key, ours in our_outputs(config, task, params, batch).items():
+        np.testing.assert_allclose(np.asarray(ours), to_numpy(theirs[key]), atol=1e-5, rtol=0, err_msg=key)
 
 
 def test_table_spells_the_reference_keys_and_transposes(saved, tiny_config):

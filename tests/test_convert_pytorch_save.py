@@ -7,36 +7,13 @@ import os
 
 import numpy as np
 import pytest
-from convert_testing import assert_trees_equal, random_params
+from convert_testing import assert_trees_equal, example_batch, our_outputs, random_params
 from hf_reference import TASK_CLASSES, to_numpy
 from rembert_jax.convert import load_pytorch, save_pytorch
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 TASKS = list(TASK_CLASSES)
-
-
-def _batch(config, task):
-    rng = np.random.default_rng(0)
-    shape = (2, 3, 7) if task == "multiple_choice" else (2, 7)
-    ids = rng.integers(1, config.vocab_size, shape)
-    mask = np.ones(shape, np.int64)
-    mask[..., 0, -2:] = 0
-    types = rng.integers(0, config.type_vocab_size, shape)
-    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-
-
-def _ours(config, task, params, batch):
-    if task == "base":
-        from rembert_jax import apply
-
-        out = apply(params, batch, config=config)
-        return {"last_hidden_state": out["last_hidden_state"], "pooler_output": out["pooler_output"]}
-    from rembert_jax.heads import TaskModel
-
-    out = TaskModel(config, task).apply(params, batch)
-    keys = ("start_logits", "end_logits") if task == "question_answering" else ("logits",)
-    return {k: out[k] for k in keys}
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -48,10 +25,10 @@ def test_transformers_loads_what_we_write_and_agrees(tiny_config, task, tmp_path
     model, info = cls.from_pretrained(tmp_path, output_loading_info=True)
     assert info["missing_keys"] == set() or not info["missing_keys"]
     assert not info["unexpected_keys"] and not info["mismatched_keys"]
-    batch = _batch(tiny_config, task)
+    batch = example_batch(tiny_config, task)
     with torch.no_grad():
         theirs = model.eval()(**{k: torch.from_numpy(v) for k, v in batch.items()})
-    for key, ours in _ours(tiny_config, task, params, batch).items():
+    for key, ours in our_outputs(tiny_config, task, params, batch).items():
         np.testing.assert_allclose(np.asarray(ours), to_numpy(theirs[key]), atol=1e-5, rtol=0, err_msg=key)
 
 
