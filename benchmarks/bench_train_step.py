@@ -24,7 +24,7 @@ from bench_forward import parse_shapes  # noqa: E402
 LEARNING_RATE, WEIGHT_DECAY = 1e-5, 0.01
 
 
-def our_train_step(config, dtype: str, *, remat: str | None = None):
+def our_train_step(config, dtype: str):
     """(jitted step `(params, opt_state, batch) -> (params, opt_state, loss)`, optimizer, model)."""
     import jax
     import optax

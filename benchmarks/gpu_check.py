@@ -345,12 +345,125 @@ def check_attention_kernels(args) -> dict:
     return out
 
 
+@contextlib.contextmanager
+def _patched(target, name: str, value):
+    """Diagnostic only: set `target.name = value` (or a dict item) for the block, caches cleared."""
+    import jax
+
+    jax.clear_caches()
+    is_dict = isinstance(target, dict)
+    original = target[name] if is_dict else getattr(target, name)
+    if is_dict:
+        target[name] = value
+    else:
+        setattr(target, name, value)
+    try:
+        yield
+    finally:
+        if is_dict:
+            target[name] = original
+        else:
+            setattr(target, name, original)
+        jax.clear_caches()
+
+
+def _probe_variants():
+    """What-if switches for the encoder, each a context manager factory (probe sections only)."""
+    import functools
+
+    import jax
+
+    import rembert_jax.encoder as encoder
+    import rembert_jax.layers as layers
+
+    return {
+        "base": contextlib.nullcontext,
+        "remat_dots": lambda: _patched(encoder, "apply", functools.partial(encoder.apply, remat="dots")),
+        "remat_full": lambda: _patched(encoder, "apply", functools.partial(encoder.apply, remat="full")),
+        "scan_unrolled": lambda: _patched(jax.lax, "scan", functools.partial(jax.lax.scan, unroll=True)),
+        "gelu_tanh": lambda: _patched(layers.ACTIVATIONS, "gelu", lambda x: jax.nn.gelu(x, approximate=True)),
+        # exact GELU through erf instead of jax.nn.gelu's erfc (same function, ~1e-6 apart in fp32)
+        "gelu_erf": lambda: _patched(layers.ACTIVATIONS, "gelu", _gelu_erf),
+        "gelu_erf_f32": lambda: _patched(layers.ACTIVATIONS, "gelu",
+                                         lambda x: _gelu_erf(x.astype("float32")).astype(x.dtype)),
+    }
+
+
+def _gelu_erf(x):
+    import jax
+    import numpy as np
+
+    return 0.5 * x * (1 + jax.lax.erf(x * np.sqrt(0.5).astype(x.dtype)))
+
+
+@contextlib.contextmanager
+def _variant(name: str):
+    """A '+'-joined list of `_probe_variants` names, all applied."""
+    variants = _probe_variants()
+    with contextlib.ExitStack() as stack:
+        for part in name.split("+"):
+            stack.enter_context(variants[part]())
+        yield
+
+
+def probe_forward(args) -> dict:
+    """Forward at (64,128) bf16 under what-if switches (fused attention fed key lengths)."""
+    import bench_forward as F
+
+    config = full_config(args)
+    model = C.hf_model(config, "base")
+    params = C.params_from_hf(model, config, "base")
+    del model
+    out = {}
+    for item in args.probe_forward.split(","):
+        name, _, shape = item.partition("@")
+        batch = C.random_batch(config, *shapes(args, shape or "short"), seed=11)
+        try:
+            with _attention_variant("cudnn_seq_lengths"), _variant(name):
+                result, _ = F.measure_ours(config, params, batch, "bf16", iters=3 if args.smoke else 20, warmup=2)
+            out[item] = {k: result[k] for k in ("tokens_per_s", "compile_s", "program_bytes")}
+        except Exception as e:
+            out[item] = {"error": f"{type(e).__name__}: {e}"[:800]}
+    return out
+
+
+def probe_train(args) -> dict:
+    """Train step at (64,128) under rematerialisation switches (fused attention fed key lengths)."""
+    import bench_train_step as T
+
+    config = full_config(args)
+    model = C.hf_model(config, "sequence_classification")
+    params = C.params_from_hf(model, config, "sequence_classification")
+    del model
+    batch = C.random_batch(config, *shapes(args, "short"), seed=7, labels=True)
+    out = {}
+    for name in args.probe_train.split(","):
+        try:
+            with _attention_variant("cudnn_seq_lengths"), _variant(name):
+                result = T.measure_ours(config, params, batch, "bf16", iters=3 if args.smoke else 10, warmup=1)
+            out[name] = {k: result[k] for k in ("tokens_per_s", "compile_s", "program_bytes", "first_loss")}
+        except Exception as e:
+            out[name] = {"error": f"{type(e).__name__}: {e}"[:800]}
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="tiny model and shapes (runs on the CPU)")
     parser.add_argument("--budget-s", type=float, default=None, help="wall-clock budget (default 420; smoke 600)")
+    parser.add_argument("--probe", action="store_true",
+                        help="instead of the checks, measure what-if switches (remat, unrolled scan, GELU forms)")
+    parser.add_argument("--probe-forward", default="base,scan_unrolled,gelu_tanh",
+                        help="forward variants: '+'-joined switch names, optional @long for (16,512)")
+    parser.add_argument("--probe-train", default="remat_dots,remat_full", help="train-step variants")
     args = parser.parse_args(argv)
     args.budget_s = args.budget_s or (600.0 if args.smoke else 420.0)
+    if args.probe:
+        section("env", check_env, args, needs_s=0)
+        section("probe_train", probe_train, args, needs_s=60)
+        section("probe_forward", probe_forward, args, needs_s=40)
+        emit("done", True)
+        return 0
     section("env", check_env, args, needs_s=0)
     section("attention_parity", check_attention_parity, args, needs_s=10)
     section("fp32_parity", check_fp32_parity, args, needs_s=10)
