@@ -9,6 +9,7 @@ transformers' positional order), `_output_class`, `_loss_style` ("pytorch" or "t
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Mapping
@@ -21,7 +22,7 @@ from rembert_jax import DTypePolicy, RemBertConfig
 
 from . import _adapter_checkpoints as checkpoints
 from . import _adapter_io as io
-from ._adapter_compute import LABEL_KEYS, compiled_forward
+from ._adapter_compute import LABEL_KEYS, compiled_forward, compute_config
 from ._adapter_validation import validate_call
 
 logger = logging.getLogger("rembert_jax.convert")
@@ -69,16 +70,8 @@ class RemBertAdapter:
     _trains_after_construction: ClassVar[bool] = False
 
     def _init_params(self, rng, add_pooling_layer: bool | None):
-        # Jitted: one compiled initialiser instead of one dispatch (and compile) per parameter.
-        if self.task == "base":
-            from rembert_jax import init_params
-
-            pooler = True if add_pooling_layer is None else add_pooling_layer
-            return jax.jit(lambda key: init_params(self.config, key, add_pooling_layer=pooler,
-                                                   dtype=self.policy.param_dtype))(rng)
-        from rembert_jax.heads.task_model import TaskModel
-
-        return jax.jit(TaskModel(self.config, self.task, self.policy).init)(rng)
+        pooler = True if add_pooling_layer is None else bool(add_pooling_layer)
+        return _initializer(self.task, self.config, self.policy, pooler)(rng)
 
     # ------------------------------------------------------------------------------- checkpoints
 
@@ -149,7 +142,7 @@ class RemBertAdapter:
         if cache is not None:
             batch["cache"] = cache
 
-        forward = compiled_forward(self.task, config, self.policy, train=train, output_attentions=output_attentions,
+        forward = compiled_forward(self.task, compute_config(config), self.policy, train=train, output_attentions=output_attentions,
                                    output_hidden_states=output_hidden_states, loss_style=self._loss_style,
                                    logits_to_keep=logits_to_keep)
         rng = None
@@ -218,6 +211,19 @@ class RemBertAdapter:
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(task={self.task!r}, parameters={self.num_parameters():,}, "
                 f"policy={self.policy.compute_dtype.name}, training={self.training})")
+
+
+@functools.lru_cache(maxsize=64)
+def _initializer(task: str, config: RemBertConfig, policy: DTypePolicy, pooler: bool):
+    """One jitted initialiser per model kind: a single compiled program instead of one dispatch
+    (and compilation) per parameter, reused by every model built from the same config."""
+    if task == "base":
+        from rembert_jax import init_params
+
+        return jax.jit(lambda rng: init_params(config, rng, add_pooling_layer=pooler, dtype=policy.param_dtype))
+    from rembert_jax.heads.task_model import TaskModel
+
+    return jax.jit(TaskModel(config, task, policy).init)
 
 
 def _flag(value, default) -> bool:

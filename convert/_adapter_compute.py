@@ -16,6 +16,7 @@ heads' per-example losses (`loss_style="tf"`, spec §3.3).
 from __future__ import annotations
 
 import collections
+import dataclasses
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +32,19 @@ from . import _adapter_tf_losses as tf_losses
 TRACE_COUNTS: collections.Counter = collections.Counter()
 LABEL_KEYS = ("labels", "start_positions", "end_positions")
 _DECODER_KEYS = ("encoder_hidden_states", "encoder_attention_mask")
+
+
+# Config fields that never change the computation: models read from different directories
+# (whose config.json differ only in these) share their compiled functions.
+_NON_COMPUTE_FIELDS = ("architectures", "id2label", "dtype", "output_attentions", "output_hidden_states",
+                       "return_dict", "use_cache")
+
+
+@functools.lru_cache(maxsize=256)
+def compute_config(config: RemBertConfig) -> RemBertConfig:
+    """`config` without the fields (and stray JSON keys) the forward pass does not read."""
+    fields = {f.name for f in dataclasses.fields(RemBertConfig)} - {"extra", *_NON_COMPUTE_FIELDS}
+    return RemBertConfig(**{name: getattr(config, name) for name in fields})
 
 
 @functools.lru_cache(maxsize=512)
