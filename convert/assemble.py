@@ -250,6 +250,7 @@ def stored_tensors(params: dict, names: Sequence[Name], fmt: str, *, dtype=None,
         def load(name=name, leaf=leaf) -> np.ndarray:
             host = hosts.get(name.path)
             if host is None:  # one host view per leaf (zero-copy for CPU jax arrays and numpy)
+                hosts.clear()  # writers go leaf by leaf: keep only the current one (lazy leaves)
                 host = hosts[name.path] = np.asarray(leaf)
             value = host if name.layer is None else host[name.layer]
             if dtype is not None:

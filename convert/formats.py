@@ -92,13 +92,12 @@ def read_checkpoint(path, fmt: str, *, task=None, config=None, dtype=None, stric
         from .tf_checkpoint import read_tf_checkpoint
 
         return read_tf_checkpoint(path, task=task, config=config, dtype=dtype, strict=strict)
-    if fmt == "jax":
-        from .orbax_io import load_orbax, orbax_task
+    if fmt == "jax":  # leaves are read one by one as the writer reaches them
+        from .orbax_io import lazy_orbax_params
 
-        saved_task = orbax_task(path)
+        loaded_config, saved_task, params = lazy_orbax_params(path, dtype=dtype)
         if task not in (None, "auto", saved_task):
             raise ValueError(f"{path} holds a {saved_task} model, not {task}")
-        loaded_config, params = load_orbax(path, dtype=dtype)
         return config or loaded_config, params, None, saved_task
     raise ValueError(f"unknown checkpoint format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
@@ -118,22 +117,26 @@ def write_checkpoint(path, fmt: str, config, params, *, task: str, dtype=None, f
 
         save_tf_checkpoint(path, config, params, task=task, dtype=dtype)
     elif fmt == "jax":
+        from .loader import to_device
         from .orbax_io import save_orbax
 
-        if dtype is not None:
-            import numpy as np
-
-            params = _cast(params, np.dtype(dtype))
-        save_orbax(path, config, params, task=task, force=force)
+        # orbax snapshots every array before writing; jax arrays (moved leaf by leaf, each host
+        # copy dropped) keep that to one extra copy, numpy leaves cost two.
+        save_orbax(path, config, to_device(_materialise(params, dtype)), task=task, force=force)
     else:
         raise ValueError(f"unknown checkpoint format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
-def _cast(tree: dict, dtype) -> dict:
+def _materialise(tree: dict, dtype) -> dict:
+    """numpy leaves (lazy ones read), cast to `dtype` when given, one leaf at a time."""
     import numpy as np
 
-    return {k: _cast(v, dtype) if isinstance(v, dict) else np.asarray(v).astype(dtype, copy=False)
-            for k, v in tree.items()}
+    out = {}
+    for key in list(tree):
+        value = tree.pop(key)
+        out[key] = _materialise(value, dtype) if isinstance(value, dict) else (
+            np.asarray(value) if dtype is None else np.asarray(value).astype(dtype, copy=False))
+    return out
 
 
 def convert_checkpoint(src, dst, *, to: str, source_format: str | None = None, task: str | None = "auto",

@@ -113,6 +113,48 @@ def load_orbax(directory: str | os.PathLike, *, mesh: jax.sharding.Mesh | None =
     return config, restored[_PARAMS_ITEM]
 
 
+class LazyLeaf:
+    """One saved leaf, restored (to host numpy) only when converted with `np.asarray`: lets writers
+    stream an orbax checkpoint leaf by leaf instead of restoring the whole tree first."""
+
+    def __init__(self, directory: str, path: tuple[str, ...], shape: tuple[int, ...], dtype):
+        self.directory, self.path, self.shape, self.dtype = directory, path, tuple(shape), np.dtype(dtype)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        import orbax.checkpoint as ocp
+
+        def nest(value):
+            for part in reversed(self.path):
+                value = {part: value}
+            return value
+
+        item = nest(jax.ShapeDtypeStruct(self.shape, self.dtype))
+        restore_args = nest(ocp.RestoreArgs(restore_type=np.ndarray, dtype=self.dtype))
+        checkpointer = ocp.Checkpointer(ocp.PyTreeCheckpointHandler())
+        restored = checkpointer.restore(os.path.join(self.directory, _PARAMS_ITEM), args=ocp.args.PyTreeRestore(
+            item=item, restore_args=restore_args, partial_restore=True))
+        for part in self.path:
+            restored = restored[part]
+        return np.asarray(restored, dtype=dtype)
+
+
+def lazy_orbax_params(directory: str | os.PathLike, *, dtype=None) -> tuple[RemBertConfig, str, dict]:
+    """`(config, task, tree of LazyLeaf)` of a `save_orbax` checkpoint: nothing is read yet."""
+    directory = os.path.abspath(os.fspath(directory))
+    config, task, tree = _read_meta(directory)
+
+    def build(node, path):
+        if isinstance(node, dict):
+            return {k: build(v, path + (k,)) for k, v in node.items()}
+        return LazyLeaf(directory, path, node.shape, dtype if dtype is not None else node.dtype)
+
+    return config, task, build(tree, ())
+
+
 def orbax_task(directory: str | os.PathLike) -> str:
     """The task a `save_orbax` checkpoint was saved for ("base" = bare encoder)."""
     return _read_meta(os.path.abspath(os.fspath(directory)))[1]
