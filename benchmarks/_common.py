@@ -216,6 +216,7 @@ def environment() -> dict:
         "jax_device": f"{device.platform}:{getattr(device, 'device_kind', '')}",
         "torch_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else platform.processor() or "cpu",
         "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "load_average_1m": round(os.getloadavg()[0], 2),  # other work on the machine skews both sides
         "jax": jax.__version__, "torch": torch.__version__, "transformers": transformers.__version__,
         "python": sys.version.split()[0],
     }
