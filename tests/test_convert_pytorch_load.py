@@ -339,3 +339,13 @@ def test_unknown_task_is_named(saved):
     folder, _ = saved["base"]
     with pytest.raises(ValueError, match=r"unknown task 'summarization'; choose one of base, masked_lm"):
         load_pytorch(folder, task="summarization")
+
+
+def test_truncated_pytorch_model_bin_is_named(saved, tiny_config, tmp_path):
+    model = hf_model(tiny_config, "base")
+    torch.save(model.state_dict(), tmp_path / "full.bin")
+    data = (tmp_path / "full.bin").read_bytes()
+    (tmp_path / "pytorch_model.bin").write_bytes(data[: len(data) // 2])
+    tiny_config.save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match=r"pytorch_model.bin is not a readable PyTorch checkpoint .*truncated"):
+        load_pytorch(tmp_path / "pytorch_model.bin")
