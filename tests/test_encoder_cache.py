@@ -11,7 +11,7 @@ from rembert_jax.encoder import apply, init_cache
 
 TOL = 1e-5
 B, S, MAX_LEN = 2, 8, 12
-CHUNKS = (3, 1, 1, 2, 1)  # a multi-token prompt, single-token steps, another chunk
+CHUNKS = (3, 1, 1, 3)  # a multi-token prompt, single-token steps, another chunk
 
 
 @pytest.fixture(scope="module")

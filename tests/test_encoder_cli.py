@@ -32,3 +32,12 @@ def test_a_tokenizer_that_does_not_fit_the_vocab_is_an_error(capsys):
     demo = os.path.join(os.path.dirname(rembert_jax.train.__file__), "demo")
     assert main(["forward", "--preset", "tiny", "--tokenizer", demo, "Hello"]) == 2
     assert "outside this model's vocab_size=99: use the tokenizer that belongs to the model" in capsys.readouterr().err
+
+
+def test_forward_on_a_pytorch_checkpoint(tiny_config, tmp_path, capsys):
+    from hf_reference import hf_model
+
+    hf_model(tiny_config).save_pretrained(tmp_path)
+    assert main(["forward", "--model", str(tmp_path), "Hello"]) == 0
+    out = capsys.readouterr().out
+    assert f"checkpoint {tmp_path}" in out and "last_hidden_state (1, 7, 32) float32" in out

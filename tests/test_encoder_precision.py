@@ -21,11 +21,9 @@ from rembert_jax.encoder import apply
 @pytest.fixture(scope="module")
 def params(tiny_config):
     params = jax.jit(lambda key: init_params(tiny_config, key))(jax.random.key(0))
-    # Non-trivial biases and LayerNorm parameters, as in hf_reference.hf_model.
-    leaves, treedef = jax.tree_util.tree_flatten(params)
-    keys = jax.random.split(jax.random.key(1), len(leaves))
-    return jax.tree_util.tree_unflatten(
-        treedef, [x + 0.1 * jax.random.normal(k, x.shape) for x, k in zip(leaves, keys, strict=True)])
+    # Non-trivial biases and LayerNorm parameters, as in hf_reference.hf_model (numpy: no compiles).
+    rng = np.random.default_rng(1)
+    return jax.tree_util.tree_map(lambda x: np.asarray(x) + rng.normal(0, 0.1, x.shape).astype(np.float32), params)
 
 
 @pytest.fixture(scope="module")
@@ -70,15 +68,25 @@ def test_dropout_masks_differ_between_layers(tiny_config, params, batch):
     assert zeros[0].any() and not np.array_equal(zeros[0], zeros[1])
 
 
-def test_remat_changes_neither_outputs_nor_gradients(tiny_config, params, batch):
-    def loss(p, remat):
-        return jnp.sum(apply(p, batch, config=tiny_config, remat=remat)["last_hidden_state"] ** 2)
+def _loss(params, batch, config, remat):
+    return jnp.sum(apply(params, batch, config=config, remat=remat)["last_hidden_state"] ** 2)
 
-    value, grads = jax.value_and_grad(loss)(params, "none")
+
+@pytest.mark.parametrize("remat", ["full", "dots"])
+def test_remat_wraps_each_layer_in_a_checkpoint(tiny_config, params, batch, remat):
+    def has_checkpoint(remat):
+        jaxpr = jax.make_jaxpr(jax.grad(_loss), static_argnums=(2, 3))(params, batch, tiny_config, remat)
+        return "checkpoint" in str(jaxpr) or "remat" in str(jaxpr)
+
+    assert has_checkpoint(remat) and not has_checkpoint("none")
+
+
+def test_remat_changes_neither_outputs_nor_gradients(tiny_config, params, batch):
+    grad = jax.jit(jax.value_and_grad(_loss), static_argnums=(2, 3))
+    value, grads = grad(params, batch, tiny_config, "none")
+    value_r, grads_r = grad(params, batch, tiny_config, "dots")
+    np.testing.assert_allclose(value_r, value, rtol=1e-6)
     scale = max(float(jnp.abs(g).max()) for g in jax.tree_util.tree_leaves(grads))
-    for remat in ("full", "dots"):
-        value_r, grads_r = jax.value_and_grad(loss)(params, remat)
-        np.testing.assert_allclose(value_r, value, rtol=1e-6)
-        for g, g_r in zip(jax.tree_util.tree_leaves(grads), jax.tree_util.tree_leaves(grads_r), strict=True):
-            # recomputation reorders float sums: compare relative to the gradients' scale
-            np.testing.assert_allclose(g_r, g, rtol=0, atol=1e-6 * scale)
+    for g, g_r in zip(jax.tree_util.tree_leaves(grads), jax.tree_util.tree_leaves(grads_r), strict=True):
+        # recomputation reorders float sums: compare relative to the gradients' scale
+        np.testing.assert_allclose(g_r, g, rtol=0, atol=1e-6 * scale)

@@ -12,9 +12,13 @@ from rembert_jax import init_params
 from rembert_jax.encoder import apply
 
 
+@pytest.fixture(scope="module")
+def params(tiny_config):
+    return jax.jit(lambda k: init_params(tiny_config, k))(jax.random.key(0))
+
+
 @pytest.mark.parametrize("axis_type", [AxisType.Explicit, AxisType.Auto])
-def test_batch_sharded_apply_equals_unsharded(tiny_config, axis_type):
-    params = jax.jit(lambda k: init_params(tiny_config, k))(jax.random.key(0))
+def test_batch_sharded_apply_equals_unsharded(tiny_config, params, axis_type):
     rng = np.random.default_rng(0)
     ids = rng.integers(1, tiny_config.vocab_size, (16, 12)).astype(np.int32)
     mask = np.ones_like(ids)

@@ -93,15 +93,11 @@ def _run(args: argparse.Namespace) -> int:
     from rembert_jax.encoder import apply
 
     if args.model:
-        from rembert_jax.convert import load_pytorch
-
-        config, params = load_pytorch(args.model)
-        weights = f"checkpoint {args.model}"
+        config = RemBertConfig.from_pretrained(args.model)
     else:
         preset = args.preset or "tiny"
         config = RemBertConfig.from_preset(preset)
-        params = jax.jit(lambda key: init_params(config, key))(jax.random.key(args.seed))
-        weights = f"preset {preset!r} with RANDOM weights (seed {args.seed})"
+    # inputs first: a tokenizer that doesn't fit fails before any weights are read or built
     max_length = min(args.max_length or config.max_position_embeddings, config.max_position_embeddings)
     tokenizer_dir = args.tokenizer or (args.model if _has_tokenizer(args.model) else None)
     if tokenizer_dir:
@@ -110,6 +106,14 @@ def _run(args: argparse.Namespace) -> int:
     else:
         inputs = _demo_ids(args.texts, config, max_length)
         tokenization = "demo byte ids (not a tokenizer; pass --tokenizer DIR for real ids)"
+    if args.model:
+        from rembert_jax.convert import load_pytorch
+
+        config, params = load_pytorch(args.model)
+        weights = f"checkpoint {args.model}"
+    else:
+        params = jax.jit(lambda key: init_params(config, key))(jax.random.key(args.seed))
+        weights = f"preset {preset!r} with RANDOM weights (seed {args.seed})"
 
     forward = jax.jit(lambda p, x: apply(p, x, config=config, policy=args.dtype))
 
