@@ -21,11 +21,12 @@ INPUT_KEYS = ("input_ids", "inputs_embeds", "attention_mask", "token_type_ids", 
 
 def _concrete(x) -> np.ndarray | None:
     """x as numpy when its values are available on this host, else None (tracers, remote shards)."""
-    if isinstance(x, jax.core.Tracer):
-        return None
-    if isinstance(x, jax.Array) and not x.is_fully_addressable:
-        return None
-    return np.asarray(x)
+    try:
+        if isinstance(x, jax.Array) and not x.is_fully_addressable:
+            return None
+        return np.asarray(x)
+    except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError):
+        return None  # a tracer: values only exist at run time
 
 
 def _shape(x) -> tuple[int, ...]:

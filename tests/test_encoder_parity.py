@@ -172,3 +172,14 @@ def test_decoder_without_encoder_states_is_causal_self_attention_only(decoder):
     ref = _torch_run(model, input_ids=ids, attention_mask=mask, use_cache=False)
     out = apply(params, {"input_ids": ids, "attention_mask": mask}, config=config)
     _close(out["last_hidden_state"], ref.last_hidden_state)
+
+
+def test_decoder_uses_a_3d_mask_as_given_like_a_prepared_transformers_mask(decoder):
+    model, config, params = decoder
+    ids, _, _ = _inputs(config, seed=12)
+    mask3 = np.tril(np.ones((S, S), np.int64))[None].repeat(B, 0)
+    mask3[0, :, 3] = 0  # causal plus a hole: the caller's mask is the whole story
+    additive = (1.0 - mask3[:, None].astype(np.float32)) * np.finfo(np.float32).min
+    ref = _torch_run(model, input_ids=ids, attention_mask=additive, use_cache=False)
+    out = apply(params, {"input_ids": ids, "attention_mask": mask3}, config=config)
+    _close(out["last_hidden_state"], ref.last_hidden_state)
