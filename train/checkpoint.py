@@ -14,6 +14,7 @@ checkpoints plus the `keep_best` best by an eval metric, through a `preservation
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -23,6 +24,21 @@ import orbax.checkpoint as ocp
 from .run_config import CheckpointSection
 
 _ITEMS = ("state", "data", "config")
+
+
+class _QuietExpectedWarnings(logging.Filter):
+    """Orbax warns about two things we do on purpose: periodic saves between evaluations carry no
+    metrics (best-by-metric ranks only the evaluated ones), and eval / predict open the checkpoint
+    directory read-only."""
+
+    _EXPECTED = ("did not provide metrics", "Given directory is read only")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(text in message for text in self._EXPECTED)
+
+
+logging.getLogger("absl").addFilter(_QuietExpectedWarnings())
 
 
 class Checkpoints:
@@ -42,6 +58,7 @@ class Checkpoints:
                     get_metric_fn=best_fn, reverse=options.best_mode == "min", n=options.keep_best,
                     keep_checkpoints_without_metrics=False))
         manager_options = ocp.CheckpointManagerOptions(
+            save_interval_steps=0 if read_only else 1,
             save_decision_policy=(ocp.checkpoint_managers.FixedIntervalPolicy(options.every)
                                   if options.every else ocp.checkpoint_managers.SpecificStepsPolicy(())),
             preservation_policy=ocp.checkpoint_managers.AnyPreservationPolicy(policies),

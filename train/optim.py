@@ -97,9 +97,10 @@ def make_optimizer(optim: OptimSection, params, *, total_steps: int, num_layers:
     train step feeds one micro-batch, and the parameters move every k calls by the mean gradient.
     """
     schedule = make_schedule(optim, total_steps)
-    chain = []
-    if optim.max_grad_norm is not None:
-        chain.append(optax.clip_by_global_norm(optim.max_grad_norm))
+    # Always in the chain (an infinite norm never clips), so that turning clipping on when resuming
+    # after a NaN stop keeps the optimizer state's structure.
+    max_norm = optim.max_grad_norm if optim.max_grad_norm is not None else float("inf")
+    chain = [optax.clip_by_global_norm(max_norm)]
     chain.append(optax.adamw(schedule, b1=optim.b1, b2=optim.b2, eps=optim.eps,
                              weight_decay=optim.weight_decay, mask=decay_mask(params)))
     if optim.layer_decay is not None and optim.layer_decay != 1.0:

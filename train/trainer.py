@@ -50,13 +50,33 @@ class TrainResult:
 
 
 def train(cfg: RunConfig, *, resume: bool = False, log=print) -> TrainResult:
+    """Run the training `cfg` describes (continuing the latest checkpoint with `resume`); `log` gets
+    one-line messages (evaluations, where things went)."""
+    from .checkpoint import Checkpoints
+
+    started = time.perf_counter()
+    ckpt_dir = os.path.join(os.path.abspath(cfg.output_dir), CHECKPOINT_DIR)
+    if not resume and os.path.isdir(ckpt_dir) and os.listdir(ckpt_dir):
+        raise FileExistsError(f"{ckpt_dir} already holds checkpoints: continue that run with --resume, "
+                              f"or choose another output_dir (output_dir=runs/NEW)")
+    os.makedirs(ckpt_dir, exist_ok=True)
+    checkpoints = Checkpoints(ckpt_dir, cfg.checkpoint)
+    try:
+        if resume:
+            _check_resumable(checkpoints, cfg, log)
+        return _run(cfg, checkpoints, resume=resume, log=log, started=started)
+    finally:
+        checkpoints.close()
+
+
+def _run(cfg: RunConfig, checkpoints, *, resume: bool, log, started: float) -> TrainResult:
     import jax
     from rembert_jax.heads import TaskModel
 
     from rembert_jax import DTypePolicy
 
     from . import export
-    from .checkpoint import Checkpoints, abstract_with_sharding
+    from .checkpoint import abstract_with_sharding
     from .optim import make_optimizer
     from .run_data import open_run_data
     from .run_log import RunLog
@@ -65,13 +85,8 @@ def train(cfg: RunConfig, *, resume: bool = False, log=print) -> TrainResult:
     from .state import abstract_train_state, create_train_state
     from .step import make_eval_step, make_train_step
 
-    started = time.perf_counter()
     out = os.path.abspath(cfg.output_dir)
-    os.makedirs(out, exist_ok=True)
-    ckpt_dir = os.path.join(out, CHECKPOINT_DIR)
-    if not resume and os.path.isdir(ckpt_dir) and os.listdir(ckpt_dir):
-        raise FileExistsError(f"{ckpt_dir} already holds checkpoints: continue that run with --resume, "
-                              f"or choose another output_dir (output_dir=runs/NEW)")
+    ckpt_dir = checkpoints.directory
 
     # 1. data ----------------------------------------------------------------------------------
     data = open_run_data(cfg)
@@ -94,12 +109,10 @@ def train(cfg: RunConfig, *, resume: bool = False, log=print) -> TrainResult:
         if size % placement.batch_divisor:
             raise ValueError(f"{key}={size} must be a multiple of the {placement.batch_divisor} devices the "
                              f"batch is split over (mesh {dict(placement.mesh.shape)})")
-    checkpoints = Checkpoints(ckpt_dir, cfg.checkpoint)
 
     # 4. fresh start or resume ------------------------------------------------------------------
     data_position = None
     if resume:
-        _check_resumable(checkpoints, cfg)
         state, data_position, _ = checkpoints.restore(abstract_with_sharding(abstract, placement.state))
         del params
         log(f"resuming from step {int(state.step) // k} ({checkpoints.step_dir(int(state.step) // k)})")
@@ -198,27 +211,38 @@ def train(cfg: RunConfig, *, resume: bool = False, log=print) -> TrainResult:
     summary = {k_: v for k_, v in dataclasses.asdict(result).items() if k_ != "summary_file"}
     summary["parameters"] = int(sum(np.size(x) for x in jax.tree_util.tree_leaves(params)))
     RunLog.write_summary(run_log, summary)
-    checkpoints.close()
     return result
 
 
-def _check_resumable(checkpoints, cfg: RunConfig) -> None:
-    """The run config may change only in what does not alter the math (steps, logging, saving)."""
+# What a resumed run may not change: the checkpoint's arrays or the data position would not fit.
+_FIXED_ON_RESUME = ("task", "model", "data", "train.batch_size", "train.seed", "optim.grad_accum_steps",
+                    "optim.layer_decay")
+# What changes nothing in the numbers.
+_FREE_ON_RESUME = ("output_dir", "train.log_every", "train.eval_every", "train.progress_bar",
+                   "train.eval_batch_size", "checkpoint", "export", "mesh")
+
+
+def _check_resumable(checkpoints, cfg: RunConfig, log) -> None:
+    """Refuse changes that don't fit the checkpoint; name the ones that make the run diverge from
+    the uninterrupted one (a lower learning rate after a NaN stop is such a deliberate change)."""
     if checkpoints.latest_step() is None:
         raise FileNotFoundError(f"--resume: no checkpoint in {checkpoints.directory}; start without --resume")
     saved = RunConfig.from_dict(checkpoints.restore_config()["run"], source="checkpoint").to_dict()
     now = cfg.to_dict()
-    free = {"train.steps", "train.log_every", "train.eval_every", "train.progress_bar", "train.eval_batch_size",
-            "checkpoint", "export", "output_dir"}
-    differing = [key for key in _dotted_keys(saved) | _dotted_keys(now)
-                 if not any(key == f or key.startswith(f + ".") for f in free)
-                 and _get(saved, key) != _get(now, key)]
-    # The schedule's length is part of the math; a longer run must keep train.steps's decay.
-    if saved["train"]["steps"] != now["train"]["steps"] and now["optim"]["schedule"] != "constant":
-        differing.append("train.steps (the learning-rate schedule depends on it)")
-    if differing:
-        raise ValueError(f"--resume: the run config differs from the checkpoint's in {', '.join(sorted(differing))}; "
-                         "resume with the same config, or start a new run in another output_dir")
+
+    def under(key, prefixes):
+        return any(key == p or key.startswith(p + ".") for p in prefixes)
+
+    differing = sorted(k for k in _dotted_keys(saved) | _dotted_keys(now) if _get(saved, k) != _get(now, k))
+    fixed = [k for k in differing if under(k, _FIXED_ON_RESUME)]
+    if fixed:
+        raise ValueError(f"--resume: the run config differs from the checkpoint's in {', '.join(fixed)}, which the "
+                         "checkpoint can't continue with; resume with the checkpoint's values, or start a new run "
+                         "in another output_dir")
+    changed = [f"{k} {_get(saved, k)} -> {_get(now, k)}" for k in differing if not under(k, _FREE_ON_RESUME)]
+    if changed:
+        log(f"resuming with changed settings: {'; '.join(changed)} (the run continues from the checkpoint "
+            "but will no longer match one trained with the old settings)")
 
 
 def _dotted_keys(tree: dict, prefix: str = "") -> set[str]:
@@ -248,14 +272,17 @@ def _check_best_metric(cfg: RunConfig, metrics: dict | None) -> None:
 
 def _stop_non_finite(step: int, record: dict, checkpoints, last_good: int | None, cfg: RunConfig):
     checkpoints.wait()
-    where = (f"The last good checkpoint is step {last_good} in {checkpoints.directory}; "
-             f"continue from it with --resume after lowering optim.learning_rate (now {cfg.optim.learning_rate:g})"
-             + ("" if cfg.optim.max_grad_norm else " or setting optim.max_grad_norm")
-             if last_good is not None else
-             "No checkpoint was written before it; lower optim.learning_rate "
-             f"(now {cfg.optim.learning_rate:g}) and start again")
+    lower = f"optim.learning_rate={cfg.optim.learning_rate / 10:g}"
+    clip = "" if cfg.optim.max_grad_norm else " optim.max_grad_norm=1.0"
+    if last_good is not None:
+        where = (f"The last good checkpoint is step {last_good} in {checkpoints.directory}; continue from it with "
+                 f"a lower learning rate (now {cfg.optim.learning_rate:g}): "
+                 f"rembert-jax train CONFIG --resume {lower}{clip}")
+    else:
+        where = (f"No checkpoint was written before it; start again with a lower learning rate (now "
+                 f"{cfg.optim.learning_rate:g}), e.g. {lower}{clip}")
     raise NonFiniteLossError(f"training stopped at step {step}: the loss is {record['loss']} and the gradient "
-                             f"norm {record['grad_norm']} (not finite). {where}.")
+                             f"norm {record['grad_norm']} (not finite). {where}")
 
 
 def _format_eval(step: int, metrics: dict[str, float]) -> str:
