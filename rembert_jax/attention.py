@@ -28,11 +28,13 @@ _HALF = (jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float16))
 
 
 def select_attention_impl(requested: str, *, platform: str, dtype, head_dim: int,
-                          return_weights: bool = False, dropout: bool = False) -> str:
+                          return_weights: bool = False, dropout: bool = False, kv_cache: bool = False) -> str:
     """Decide "xla" or "cudnn" from the request and the circumstances (pure, testable anywhere).
 
     `platform` is `jax.default_backend()` ("cpu", "gpu", "tpu"). An explicit "cudnn" that can't
-    run raises a ValueError saying why instead of silently falling back.
+    run raises a ValueError saying why instead of silently falling back. "auto" keeps decoding
+    over a KV cache (`kv_cache`) on XLA: a step has one or a few queries, where the fused kernel
+    gains nothing; an explicit "cudnn" is still honoured there.
     """
     if requested not in IMPLEMENTATIONS:
         raise ValueError(f"attention_impl must be one of {IMPLEMENTATIONS}, got {requested!r}")
@@ -52,7 +54,7 @@ def select_attention_impl(requested: str, *, platform: str, dtype, head_dim: int
     if requested == "cudnn" and reasons:
         raise ValueError("attention_impl='cudnn' is not possible here: " + "; ".join(reasons)
                          + ". Use attention_impl='auto' or 'xla'.")
-    return "xla" if reasons else "cudnn"
+    return "xla" if reasons or (requested == "auto" and kv_cache) else "cudnn"
 
 
 def dot_product_attention(query: jax.Array, key: jax.Array, value: jax.Array, mask: jax.Array | None = None,
@@ -76,7 +78,8 @@ def dot_product_attention(query: jax.Array, key: jax.Array, value: jax.Array, ma
     """
     use_dropout = dropout_rng is not None and dropout_rate > 0.0
     impl = select_attention_impl(impl, platform=jax.default_backend(), dtype=query.dtype,
-                                 head_dim=query.shape[-1], return_weights=return_weights, dropout=use_dropout)
+                                 head_dim=query.shape[-1], return_weights=return_weights, dropout=use_dropout,
+                                 kv_cache=kv_length is not None)
     if impl == "cudnn":
         lengths = None
         if kv_length is not None:

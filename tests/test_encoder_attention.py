@@ -22,6 +22,7 @@ from rembert_jax.layers import activation, layer_norm
     ("gpu", jnp.bfloat16, {"return_weights": True}, "xla"),  # the fused kernel has no probabilities
     ("gpu", jnp.bfloat16, {"dropout": True}, "xla"),
     ("gpu", jnp.bfloat16, {"head_dim": 12}, "xla"),
+    ("gpu", jnp.bfloat16, {"kv_cache": True}, "xla"),  # decode steps stay on the XLA path
 ])
 def test_auto_picks_cudnn_only_for_half_precision_on_gpu_without_weights_or_dropout(platform, dtype, flags,
                                                                                      expected):
