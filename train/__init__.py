@@ -1,1 +1,52 @@
-"""placeholder: see DESIGN.md"""
+"""Training RemBERT with optax: the `rembert-jax train | eval | predict` commands and their pieces.
+
+Run level:
+    load_run_config, RunConfig     the YAML run config (dotted overrides, errors naming the key)
+    train                          a whole run: data, model, optimizer, resume, loop, checkpoints, export
+    NonFiniteLossError             raised when the loss or gradient stops being finite
+Step level (for your own loop):
+    TrainState, create_train_state     step, params, opt_state, rng as one pytree
+    make_optimizer, make_schedule      AdamW + warmup/decay, decay mask, clipping, accumulation, layer decay
+    make_train_step, make_eval_step    jitted once; the state is donated; no host syncs inside
+    Checkpoints                        orbax CheckpointManager: state + data position + configs
+Data (see `rembert_jax.train.data`): DataSpec, load_tokenizer, load_task_dataset, BatchIterator.
+
+Names are imported lazily, so the command line starts without importing jax.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_LAZY = {
+    "RunConfig": "rembert_jax.train.run_config",
+    "load_run_config": "rembert_jax.train.run_config",
+    "train": "rembert_jax.train.trainer",
+    "TrainResult": "rembert_jax.train.trainer",
+    "NonFiniteLossError": "rembert_jax.train.trainer",
+    "TrainState": "rembert_jax.train.state",
+    "create_train_state": "rembert_jax.train.state",
+    "make_optimizer": "rembert_jax.train.optim",
+    "make_schedule": "rembert_jax.train.optim",
+    "make_train_step": "rembert_jax.train.step",
+    "make_eval_step": "rembert_jax.train.step",
+    "Checkpoints": "rembert_jax.train.checkpoint",
+    "DataSpec": "rembert_jax.train.data",
+    "load_tokenizer": "rembert_jax.train.data",
+    "load_task_dataset": "rembert_jax.train.data",
+    "BatchIterator": "rembert_jax.train.data",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'rembert_jax.train' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
