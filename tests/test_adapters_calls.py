@@ -86,8 +86,11 @@ def test_too_many_positional_arguments_are_refused(classifier):
         classifier(*([None] * 10))
 
 
+# The models below hold no weights at all (params={}): these errors are raised on the host, before
+# anything is computed or compiled.
+
 def test_multiple_choice_needs_choice_shaped_inputs(tiny_config):
-    model = rembert_jax.RemBertForMultipleChoice(tiny_config).eval()
+    model = rembert_jax.RemBertForMultipleChoice(tiny_config, params={}).eval()
     with pytest.raises(ValueError, match=r"multiple choice input_ids must have shape \[batch, num_choices, length\]"):
         model(IDS)
     with pytest.raises(ValueError, match="multiple choice attention_mask"):
@@ -97,13 +100,13 @@ def test_multiple_choice_needs_choice_shaped_inputs(tiny_config):
 
 
 def test_question_answering_needs_both_positions(tiny_config):
-    model = rembert_jax.RemBertForQuestionAnswering(tiny_config).eval()
+    model = rembert_jax.RemBertForQuestionAnswering(tiny_config, params={}).eval()
     with pytest.raises(ValueError, match="start_positions and end_positions"):
         model(IDS, start_positions=np.array([0, 1]))
 
 
 def test_a_cache_needs_a_decoder(tiny_config):
-    model = rembert_jax.RemBertModel(tiny_config).eval()
+    model = rembert_jax.RemBertModel(tiny_config, params={}).eval()
     with pytest.raises(ValueError, match="decoder"):
         model(IDS, cache={"index": 0})
 
