@@ -104,6 +104,10 @@ class TaskModel:
 
         Dropout runs only when `train` is True and `rng` is given.
         """
+        if not isinstance(batch, Mapping):
+            raise ValueError(f"batch must be a mapping of arrays, got {type(batch).__name__}")
+        # nested lists become arrays (a new dict: the caller's batch is never changed)
+        batch = {k: v if v is None or hasattr(v, "shape") else np.asarray(v) for k, v in batch.items()}
         inputs, extras, num_choices = self._encoder_inputs(batch)
         batch_size, length = self._batch_shape(batch)
         validate_inputs(inputs, self.config, **extras)  # on the host, before anything is traced
@@ -144,8 +148,6 @@ class TaskModel:
         return int(shape[0]), int(shape[-1])
 
     def _encoder_inputs(self, batch: Mapping[str, Any]) -> tuple[dict, dict, int | None]:
-        if not isinstance(batch, Mapping):
-            raise ValueError(f"batch must be a mapping of arrays, got {type(batch).__name__}")
         allowed = _ENCODER_KEYS + LABEL_KEYS[self.task] + (_DECODER_KEYS if self.task == "causal_lm" else ())
         unknown = sorted(set(batch) - set(allowed))
         if unknown:
