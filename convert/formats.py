@@ -46,7 +46,7 @@ def detect_format(path: str | os.PathLike) -> str:
     path = os.fspath(path)
     if os.path.isdir(path):
         entries = set(os.listdir(path))
-        if {"params", "rembert"} <= entries:
+        if {"params", "rembert.json"} <= entries:
             return "jax"
         if "tf_model.h5" in entries or "tf_model.h5.index.json" in entries:
             return "tf-h5"

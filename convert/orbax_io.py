@@ -1,15 +1,25 @@
 """Orbax checkpoints of params (bare encoder or task model), restored straight onto a sharding.
 
-A checkpoint directory holds two orbax items: `params` (the array tree, `StandardSave`) and
-`rembert` (JSON: the config and the task), so `load_orbax(dir)` needs nothing else. Restoring
-builds the target as `jax.ShapeDtypeStruct`s carrying the requested shardings (e.g. from the
-logical axes on a mesh), so each device reads only its own slice from disk: the full model is
-never materialised on one device or on the host.
+Layout of a `save_orbax` directory:
+
+    rembert.json              {"config": ..., "task": ..., "parts": [[leaf path, ...], ...]}
+    params/part-00000/        a standard orbax pytree checkpoint of some leaves of the tree
+    params/part-00001/        ...
+
+Orbax snapshots every array of a save before writing it, which for one big save doubles the
+resident memory; saving the tree in parts of about `PART_BYTES`, one after the other, bounds
+that extra copy to one part. Each part is an ordinary orbax checkpoint (restorable with
+`ocp.StandardCheckpointer`). Restoring builds targets as `jax.ShapeDtypeStruct`s with the
+requested shardings (e.g. from the logical axes on a mesh), so each device reads only its own
+slices: the model is never materialised on one device or on the host.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import tempfile
 from typing import Any
 
 import jax
@@ -17,32 +27,50 @@ import numpy as np
 
 from rembert_jax.config import RemBertConfig
 
+from .assemble import check_no_extra_leaves, get_leaf, leaf_paths, set_leaf, stored_tensors
 from .names import BASE, name_table
 from .pytorch_save import resolve_task
 
-_PARAMS_ITEM = "params"
-_META_ITEM = "rembert"
+META_NAME = "rembert.json"
+PARAMS_DIR = "params"
+PART_BYTES = 512 * 2**20
 
 
 def _checkpointer():
     import orbax.checkpoint as ocp
 
-    registry = ocp.handlers.DefaultCheckpointHandlerRegistry()
-    for args in (ocp.args.StandardSave, ocp.args.StandardRestore):
-        registry.add(_PARAMS_ITEM, args, ocp.StandardCheckpointHandler)
-    for args in (ocp.args.JsonSave, ocp.args.JsonRestore):
-        registry.add(_META_ITEM, args, ocp.JsonCheckpointHandler)
-    return ocp, ocp.Checkpointer(ocp.CompositeCheckpointHandler(handler_registry=registry))
+    return ocp, ocp.Checkpointer(ocp.StandardCheckpointHandler())
+
+
+def _plan_parts(params: dict, part_bytes: int) -> list[list[tuple[str, ...]]]:
+    parts: list[list[tuple[str, ...]]] = [[]]
+    size = 0
+    for path in leaf_paths(params):
+        leaf = get_leaf(params, path)
+        nbytes = int(np.prod(np.shape(leaf))) * np.dtype(leaf.dtype).itemsize
+        if parts[-1] and size + nbytes > part_bytes:
+            parts.append([])
+            size = 0
+        parts[-1].append(path)
+        size += nbytes
+    return parts
+
+
+def _subtree(tree: dict, paths: list[tuple[str, ...]]) -> dict:
+    out: dict = {}
+    for path in paths:
+        set_leaf(out, path, get_leaf(tree, path))
+    return out
 
 
 def save_orbax(directory: str | os.PathLike, config: RemBertConfig, params: dict, *, task: str | None = None,
-               force: bool = False) -> str:
-    """Save `params` (sharded or not) and the config/task to `directory` (written atomically by orbax:
-    a temporary directory renamed when complete). `force` replaces an existing checkpoint."""
+               force: bool = False, part_bytes: int = PART_BYTES) -> str:
+    """Save `params` (jax arrays, sharded or not, or numpy) with the config and task to `directory`.
+
+    The directory appears only when complete (built beside it, then renamed); `force` replaces an
+    existing one."""
     task = resolve_task(params, task, config)
     encoder = params["encoder"] if task != BASE else params
-    from .assemble import check_no_extra_leaves, stored_tensors
-
     names = name_table(config, task, add_pooling_layer="pooler" in encoder)
     stored_tensors(params, names, "pytorch", what="params")  # shape check only: nothing is loaded
     check_no_extra_leaves(params, names, "params")
@@ -50,9 +78,26 @@ def save_orbax(directory: str | os.PathLike, config: RemBertConfig, params: dict
     if os.path.exists(directory) and not force:
         raise FileExistsError(f"{directory} already exists; pass force=True to replace it")
     ocp, checkpointer = _checkpointer()
-    meta = {"config": config.to_dict(), "task": task}
-    checkpointer.save(directory, args=ocp.args.Composite(**{
-        _PARAMS_ITEM: ocp.args.StandardSave(params), _META_ITEM: ocp.args.JsonSave(meta)}), force=force)
+    parts = _plan_parts(params, part_bytes)
+    parent = os.path.dirname(directory)
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(directory)}.tmp-", dir=parent)
+    try:
+        for k, paths in enumerate(parts):
+            checkpointer.save(os.path.join(staging, PARAMS_DIR, f"part-{k:05d}"),
+                              args=ocp.args.StandardSave(_subtree(params, paths)))
+        meta = {"config": config.to_dict(), "task": task, "parts": [["/".join(p) for p in paths] for paths in parts]}
+        with open(os.path.join(staging, META_NAME), "w", encoding="utf-8") as f:
+            json.dump(meta, f, indent=1)
+        if os.path.exists(directory):  # force: swap the old checkpoint out only once the new one is whole
+            old = tempfile.mkdtemp(prefix=f".{os.path.basename(directory)}.old-", dir=parent)
+            os.replace(directory, os.path.join(old, "ckpt"))
+            os.replace(staging, directory)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(staging, directory)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return directory
 
 
@@ -66,17 +111,30 @@ def _logical_axes(config: RemBertConfig, task: str, pooler: bool) -> dict:
     return task_logical_axes(config, task)
 
 
-def _read_meta(directory: str) -> tuple[RemBertConfig, str, Any]:
-    ocp, checkpointer = _checkpointer()
-    if not os.path.isdir(os.path.join(directory, _META_ITEM)) or not os.path.isdir(os.path.join(directory, _PARAMS_ITEM)):
-        raise FileNotFoundError(f"{directory} is not an orbax RemBERT checkpoint: expected the items "
-                                f"'{_PARAMS_ITEM}' and '{_META_ITEM}' written by save_orbax")
-    restored = checkpointer.restore(directory, args=ocp.args.Composite(**{_META_ITEM: ocp.args.JsonRestore()}))
-    meta = restored[_META_ITEM]
-    metadata = checkpointer.metadata(directory)
-    tree = metadata.item_metadata[_PARAMS_ITEM] if hasattr(metadata, "item_metadata") else metadata[_PARAMS_ITEM]
-    tree = getattr(tree, "tree", tree)
-    return RemBertConfig.from_dict(meta["config"]), meta["task"], tree
+def _read_meta(directory: str) -> tuple[RemBertConfig, str, dict[tuple[str, ...], tuple[str, Any]]]:
+    """(config, task, {leaf path: (part directory, array metadata)})."""
+    meta_path = os.path.join(directory, META_NAME)
+    if not os.path.isfile(meta_path) or not os.path.isdir(os.path.join(directory, PARAMS_DIR)):
+        raise FileNotFoundError(f"{directory} is not an orbax RemBERT checkpoint: expected {META_NAME} and "
+                                f"{PARAMS_DIR}/ written by save_orbax")
+    try:
+        with open(meta_path, encoding="utf-8") as f:
+            meta = json.load(f)
+        config, task, parts = RemBertConfig.from_dict(meta["config"]), meta["task"], meta["parts"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{meta_path} is not a valid save_orbax description ({e})") from None
+    _, checkpointer = _checkpointer()
+    leaves = {}
+    for k, paths in enumerate(parts):
+        part = os.path.join(directory, PARAMS_DIR, f"part-{k:05d}")
+        if not os.path.isdir(part):
+            raise FileNotFoundError(f"{directory}: part {part} named in {META_NAME} is missing")
+        metadata = checkpointer.metadata(part)
+        tree = getattr(metadata, "item_metadata", metadata)
+        tree = getattr(tree, "tree", tree)
+        for path in paths:
+            leaves[tuple(path.split("/"))] = (part, get_leaf(tree, tuple(path.split("/"))))
+    return config, task, leaves
 
 
 def load_orbax(directory: str | os.PathLike, *, mesh: jax.sharding.Mesh | None = None, shardings=None,
@@ -90,35 +148,48 @@ def load_orbax(directory: str | os.PathLike, *, mesh: jax.sharding.Mesh | None =
         Neither: everything on the default device.
       dtype: restore every leaf as this dtype (e.g. "bfloat16"); None keeps the saved dtype.
     """
-    ocp, checkpointer = _checkpointer()
-    directory = os.path.abspath(os.fspath(directory))
-    config, task, tree = _read_meta(directory)
-    shapes = jax.tree_util.tree_map(
-        lambda m: jax.ShapeDtypeStruct(tuple(m.shape), np.dtype(dtype) if dtype is not None else m.dtype), tree)
-    encoder = shapes["encoder"] if task != BASE else shapes
     if mesh is not None and shardings is not None:
         raise ValueError("pass either mesh= or shardings=, not both")
+    ocp, checkpointer = _checkpointer()
+    directory = os.path.abspath(os.fspath(directory))
+    config, task, leaves = _read_meta(directory)
+    shapes: dict = {}
+    for path, (_, m) in leaves.items():
+        set_leaf(shapes, path, jax.ShapeDtypeStruct(tuple(m.shape), np.dtype(dtype) if dtype is not None else m.dtype))
     if mesh is not None:
         from rembert_jax.sharding import config_divisors, param_shardings
 
+        encoder = shapes["encoder"] if task != BASE else shapes
         axes = _logical_axes(config, task, "pooler" in encoder)
         shardings = param_shardings(axes, shapes, mesh, divisors=config_divisors(config))
     elif shardings is None:
         shardings = jax.sharding.SingleDeviceSharding(jax.devices()[0])
     if isinstance(shardings, jax.sharding.Sharding):
         shardings = jax.tree_util.tree_map(lambda _: shardings, shapes)
-    target = jax.tree_util.tree_map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh), shapes, shardings)
-    restored = checkpointer.restore(directory, args=ocp.args.Composite(**{
-        _PARAMS_ITEM: ocp.args.StandardRestore(target)}))
-    return config, restored[_PARAMS_ITEM]
+    params: dict = {}
+    for part in dict.fromkeys(part for part, _ in leaves.values()):
+        paths = [p for p, (owner, _) in leaves.items() if owner == part]
+        target = {}
+        for path in paths:
+            s = get_leaf(shapes, path)
+            set_leaf(target, path, jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=get_leaf(shardings, path)))
+        restored = checkpointer.restore(part, args=ocp.args.StandardRestore(target))
+        for path in paths:
+            set_leaf(params, path, get_leaf(restored, path))
+    return config, _ordered_like(shapes, params)
+
+
+def _ordered_like(reference: dict, tree: dict) -> dict:
+    return {k: _ordered_like(v, tree[k]) if isinstance(v, dict) else tree[k] for k, v in reference.items()}
 
 
 class LazyLeaf:
     """One saved leaf, restored (to host numpy) only when converted with `np.asarray`: lets writers
     stream an orbax checkpoint leaf by leaf instead of restoring the whole tree first."""
 
-    def __init__(self, directory: str, path: tuple[str, ...], shape: tuple[int, ...], dtype):
-        self.directory, self.path, self.shape, self.dtype = directory, path, tuple(shape), np.dtype(dtype)
+    def __init__(self, part: str, path: tuple[str, ...], shape: tuple[int, ...], dtype, saved_dtype):
+        self.part, self.path, self.shape = part, path, tuple(shape)
+        self.dtype, self.saved_dtype = np.dtype(dtype), np.dtype(saved_dtype)
 
     @property
     def ndim(self) -> int:
@@ -128,31 +199,27 @@ class LazyLeaf:
         import orbax.checkpoint as ocp
 
         def nest(value):
-            for part in reversed(self.path):
-                value = {part: value}
+            for key in reversed(self.path):
+                value = {key: value}
             return value
 
-        item = nest(jax.ShapeDtypeStruct(self.shape, self.dtype))
-        restore_args = nest(ocp.RestoreArgs(restore_type=np.ndarray, dtype=self.dtype))
+        item = nest(jax.ShapeDtypeStruct(self.shape, self.saved_dtype))
+        restore_args = nest(ocp.RestoreArgs(restore_type=np.ndarray, dtype=self.saved_dtype))
         checkpointer = ocp.Checkpointer(ocp.PyTreeCheckpointHandler())
-        restored = checkpointer.restore(os.path.join(self.directory, _PARAMS_ITEM), args=ocp.args.PyTreeRestore(
+        restored = checkpointer.restore(self.part, args=ocp.args.PyTreeRestore(
             item=item, restore_args=restore_args, partial_restore=True))
-        for part in self.path:
-            restored = restored[part]
-        return np.asarray(restored, dtype=dtype)
+        value = np.asarray(get_leaf(restored, self.path))
+        return value.astype(dtype or self.dtype, copy=False)
 
 
 def lazy_orbax_params(directory: str | os.PathLike, *, dtype=None) -> tuple[RemBertConfig, str, dict]:
     """`(config, task, tree of LazyLeaf)` of a `save_orbax` checkpoint: nothing is read yet."""
     directory = os.path.abspath(os.fspath(directory))
-    config, task, tree = _read_meta(directory)
-
-    def build(node, path):
-        if isinstance(node, dict):
-            return {k: build(v, path + (k,)) for k, v in node.items()}
-        return LazyLeaf(directory, path, node.shape, dtype if dtype is not None else node.dtype)
-
-    return config, task, build(tree, ())
+    config, task, leaves = _read_meta(directory)
+    tree: dict = {}
+    for path, (part, m) in leaves.items():
+        set_leaf(tree, path, LazyLeaf(part, path, m.shape, dtype if dtype is not None else m.dtype, m.dtype))
+    return config, task, tree
 
 
 def orbax_task(directory: str | os.PathLike) -> str:

@@ -58,6 +58,25 @@ def test_sharded_params_save_and_restore_onto_an_explicit_sharding(tiny_config, 
     assert_trees_equal(params, jax.tree_util.tree_map(np.asarray, restored))
 
 
+def test_large_trees_are_saved_in_parts_each_a_plain_orbax_checkpoint(tiny_config, tmp_path):
+    import orbax.checkpoint as ocp
+
+    params = random_params(tiny_config, "masked_lm")
+    save_orbax(tmp_path / "ckpt", tiny_config, params, task="masked_lm", part_bytes=8 * 1024)
+    parts = sorted((tmp_path / "ckpt" / "params").iterdir())
+    assert len(parts) > 3
+    first = ocp.Checkpointer(ocp.StandardCheckpointHandler()).restore(parts[0])
+    leaves = jax.tree_util.tree_leaves_with_path(first)
+    assert leaves
+    for path, leaf in leaves:
+        expected = params
+        for key in path:
+            expected = expected[key.key]
+        np.testing.assert_array_equal(np.asarray(leaf), expected)
+    _, restored = load_orbax(tmp_path / "ckpt")
+    assert_trees_equal(params, restored)
+
+
 def test_restore_casts_to_the_requested_dtype(tiny_config, tmp_path):
     params = random_params(tiny_config, "base")
     save_orbax(tmp_path / "ckpt", tiny_config, params)
@@ -78,7 +97,7 @@ def test_existing_directory_is_not_overwritten_without_force(tiny_config, tmp_pa
 
 
 def test_not_an_orbax_checkpoint_is_named(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"is not an orbax RemBERT checkpoint: expected the items 'params'"):
+    with pytest.raises(FileNotFoundError, match=r"is not an orbax RemBERT checkpoint: expected rembert.json and params/"):
         load_orbax(tmp_path)
 
 
