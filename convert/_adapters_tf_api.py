@@ -25,6 +25,7 @@ from typing import Any
 from . import _adapter_outputs as outputs
 from ._adapter_base import RemBertAdapter
 from ._adapter_checkpoints import KERAS_H5
+from ._adapter_generate import GenerationMixin
 
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids", "position_ids", "head_mask", "inputs_embeds")
 _DECODER = ("encoder_hidden_states", "encoder_attention_mask", "past_key_values", "use_cache")
@@ -89,7 +90,7 @@ class TFRemBertForMaskedLM(_TFLMMixin, TFRemBertPreTrainedModel):
     _output_class = outputs.TFMaskedLMOutput
 
 
-class TFRemBertForCausalLM(_TFLMMixin, TFRemBertPreTrainedModel):
+class TFRemBertForCausalLM(GenerationMixin, _TFLMMixin, TFRemBertPreTrainedModel):
     task = "causal_lm"
     _ARGS = (*_INPUTS, *_DECODER, *_OUTPUT_FLAGS, "labels")
     _output_class = outputs.TFCausalLMOutputWithCrossAttentions

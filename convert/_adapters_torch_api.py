@@ -20,6 +20,7 @@ from typing import Any
 from . import _adapter_outputs as outputs
 from ._adapter_base import RemBertAdapter
 from ._adapter_checkpoints import PYTORCH
+from ._adapter_generate import GenerationMixin
 
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids", "position_ids", "inputs_embeds")
 _OUTPUT_FLAGS = ("output_attentions", "output_hidden_states", "return_dict")
@@ -91,46 +92,12 @@ class RemBertForMaskedLM(RemBertPreTrainedModel):
     _output_class = outputs.MaskedLMOutput
 
 
-class RemBertForCausalLM(RemBertPreTrainedModel):
+class RemBertForCausalLM(GenerationMixin, RemBertPreTrainedModel):
     """The LM head as a decoder (build it with `is_decoder=True`); `generate` decodes under jit."""
 
     task = "causal_lm"
     _ARGS = (*_INPUTS, *_DECODER, "cache", "labels", "use_cache", *_OUTPUT_FLAGS, "logits_to_keep")
     _output_class = outputs.CausalLMOutputWithCrossAttentions
-
-    def generate(self, input_ids, attention_mask=None, *, max_new_tokens: int | None = None,
-                 max_length: int | None = None, do_sample: bool = False, temperature: float = 1.0,
-                 top_k: int = 0, top_p: float = 1.0, eos_token_id=None, pad_token_id=None, seed: int = 0,
-                 token_type_ids=None, **unknown):
-        """Continue left-padded prompts `input_ids` [B, S]: greedy or sampled (temperature, top-k,
-        top-p), stopping at EOS. `max_new_tokens`, or `max_length` in total (transformers' default
-        20). Returns [B, S + max_new_tokens] in the caller's framework; rows that stopped early are
-        filled with `pad_token_id`. Note transformers' top_k defaults to 50 when sampling; here 0 (off).
-        """
-        import jax
-        from rembert_jax.heads.generate import generate
-        from rembert_jax.heads.task_model import TaskModel
-
-        from . import _adapter_io as io
-
-        if unknown:
-            raise TypeError(f"generate() got unexpected keyword argument(s) {sorted(unknown)}")
-        tensors = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
-        framework = io.caller_framework({k: v for k, v in tensors.items() if v is not None})
-        arrays = {k: None if v is None else io.to_array(v, k) for k, v in tensors.items()}
-        length = arrays["input_ids"].shape[-1] if arrays["input_ids"].ndim else 0
-        if max_new_tokens is None:
-            total = 20 if max_length is None else max_length
-            if total <= length:
-                raise ValueError(f"max_length={total} leaves no room after the prompt of length {length}; "
-                                 "pass max_new_tokens")
-            max_new_tokens = total - length
-        tokens = generate(TaskModel(self.config, self.task, self.policy), self.params, arrays["input_ids"],
-                          arrays["attention_mask"], token_type_ids=arrays["token_type_ids"],
-                          max_new_tokens=max_new_tokens, do_sample=do_sample, temperature=temperature, top_k=top_k,
-                          top_p=top_p, eos_token_id=eos_token_id, pad_token_id=pad_token_id,
-                          rng=jax.random.key(seed) if do_sample else None)
-        return io.from_jax(tokens, framework)
 
 
 class RemBertForSequenceClassification(RemBertPreTrainedModel):
