@@ -60,6 +60,11 @@ class RemBertAdapter:
                  add_pooling_layer: bool | None = None):
         """`Class(config)`: random weights initialised as transformers does (or the given `params`)."""
         self.config = as_config(config)
+        if self.task == "masked_lm" and self.config.is_decoder:  # transformers' warnings, word for word
+            logger.warning("If you want to use `RemBertForMaskedLM` make sure `config.is_decoder=False` for "
+                           "bi-directional self-attention.")
+        if self.task == "causal_lm" and not self.config.is_decoder:
+            logger.warning("If you want to use `RemBertForCausalLM` as a standalone, add `is_decoder=True.`")
         self.policy = DTypePolicy.from_name(policy)
         self._rng = jax.random.key(seed)
         if params is None:
@@ -85,8 +90,11 @@ class RemBertAdapter:
         path = os.fspath(pretrained_model_name_or_path)
         prefer = checkpoints.KERAS_H5 if cls._weights_format == checkpoints.KERAS_H5 else checkpoints.PYTORCH
         fmt = checkpoints.detect_format(path, prefer=prefer)
+        add_pooling_layer = config_overrides.pop("add_pooling_layer", True) if cls.task == "base" else None
         config = RemBertConfig.from_pretrained(path, **config_overrides)
         config, params = checkpoints.load(path, cls.task, config, fmt, rng=seed)
+        if cls.task == "base":
+            params = checkpoints.match_pooler(params, config, add_pooling_layer, source=path, rng=seed)
         model = cls(config, params, policy=policy, seed=seed)
         model.training = False  # transformers returns loaded models in eval mode
         return model

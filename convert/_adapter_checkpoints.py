@@ -10,9 +10,12 @@ several, the TF family prefers h5, as transformers' classes do.
 from __future__ import annotations
 
 import glob
+import logging
 import os
 
 from rembert_jax import RemBertConfig
+
+logger = logging.getLogger("rembert_jax.convert")
 
 PYTORCH, KERAS_H5, TF1 = "pytorch", "keras_h5", "tf1"
 _PYTORCH_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
@@ -60,3 +63,24 @@ def save(path: str, task: str, config: RemBertConfig, params, fmt: str) -> None:
 
     save = convert.save_pytorch if fmt == PYTORCH else convert.save_keras
     save(path, config, params, task=task)
+
+
+def match_pooler(params: dict, config: RemBertConfig, add_pooling_layer: bool, *, source: str, rng: int = 0) -> dict:
+    """Bare-encoder params with a pooler exactly when `add_pooling_layer`, as transformers'
+    `RemBertModel.from_pretrained` builds it: a checkpoint of a head without one (MLM, QA, ...) gets
+    a freshly initialised pooler, reported like transformers; `add_pooling_layer=False` drops it."""
+    if not add_pooling_layer:
+        return {k: v for k, v in params.items() if k != "pooler"}
+    if "pooler" in params:
+        return params
+    import jax
+
+    from rembert_jax.params import init_from_specs, param_specs
+
+    spec = param_specs(config)["pooler"]
+    pooler = init_from_specs(spec, jax.random.fold_in(jax.random.key(rng), 2), std=config.initializer_range)
+    logger.warning("Some weights of RemBertModel were not initialized from the checkpoint at %s and are newly "
+                   "initialized: ['pooler.dense.weight', 'pooler.dense.bias']. You should probably TRAIN this "
+                   "model on a down-stream task to use its pooler_output (or load it with add_pooling_layer=False).",
+                   source)
+    return {**params, "pooler": pooler}

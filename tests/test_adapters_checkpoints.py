@@ -84,6 +84,23 @@ def test_base_checkpoint_into_a_head_class_initialises_the_head_and_says_so(tiny
                                   to_numpy(base.embeddings.word_embeddings.weight))
 
 
+def test_model_from_a_head_checkpoint_gets_a_fresh_pooler_like_transformers(tiny_config, tmp_path, caplog):
+    hf_model(tiny_config, "masked_lm", seed=9).save_pretrained(tmp_path)
+    with caplog.at_level(logging.WARNING):
+        model = rembert_jax.RemBertModel.from_pretrained(tmp_path)
+    assert "pooler.dense.weight" in caplog.text
+    inputs = _inputs(tiny_config, "base")
+    assert model(**inputs).pooler_output.shape == (B, tiny_config.hidden_size)
+    bare = rembert_jax.RemBertModel.from_pretrained(tmp_path, add_pooling_layer=False)
+    assert "pooler" not in bare.params and bare(**inputs).pooler_output is None
+
+
+def test_causal_lm_without_decoder_config_warns_like_transformers(tiny_config, caplog):
+    with caplog.at_level(logging.WARNING):
+        rembert_jax.RemBertForCausalLM(tiny_config, params={})
+    assert "add `is_decoder=True.`" in caplog.text
+
+
 def test_from_pretrained_applies_config_overrides(tiny_config, tmp_path):
     hf_model(tiny_config, "base", seed=6).save_pretrained(tmp_path)
     model = rembert_jax.RemBertForSequenceClassification.from_pretrained(tmp_path, num_labels=5,
