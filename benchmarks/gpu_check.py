@@ -248,23 +248,26 @@ def _ours_with_fallbacks(measure, out: dict):
 
 def check_train(args, shape_name: str = "short") -> dict:
     import bench_train_step as T
-    import jax
+    import torch
 
     config = full_config(args)
     batch_size, length = shapes(args, shape_name)
     iters = 3 if args.smoke else 10
     model = C.hf_model(config, "sequence_classification")
-    params = C.params_from_hf(model, config, "sequence_classification")
+    params = C.params_from_hf(model, config, "sequence_classification")  # copied before torch trains
     batch = C.random_batch(config, batch_size, length, seed=7, labels=True)
     out: dict = {"shape": [batch_size, length], "layers": config.num_hidden_layers}
-
+    # torch first: its caching allocator hands memory back (empty_cache), JAX's pool never does.
+    try:
+        theirs = T.measure_torch(model, batch, "bf16", iters=iters, warmup=1)
+    except torch.OutOfMemoryError as e:
+        theirs = {"error": f"OutOfMemoryError: {e}"[:600], "tokens_per_s": 0.0, "peak_bytes": 0}
+    del model
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
     ours = _ours_with_fallbacks(lambda: T.measure_ours(config, params, batch, "bf16", iters=iters, warmup=1),
                                 out)
-    params = None  # free our copy of the weights before torch trains
-    gc.collect()
-    ours["jax_live_bytes_after"] = sum(x.nbytes for x in jax.live_arrays())
-    theirs = T.measure_torch(model, batch, "bf16", iters=iters, warmup=1)
-    del model
     return {**out, "ours": ours, "torch_fused_adamw_autocast": theirs,
             "speedup": C.ratio(ours["tokens_per_s"], theirs["tokens_per_s"]),
             "peak_memory_ratio_program": C.ratio(ours["program_bytes"] or 0, theirs["peak_bytes"]),
