@@ -37,6 +37,7 @@ _ADAPTERS = [
 _LAZY = {
     "apply": "rembert_jax.encoder",
     "init_cache": "rembert_jax.encoder",
+    "validate_inputs": "rembert_jax.encoder",
     "RemBertTokenizer": "rembert_jax.tokenization_rembert",
     "RemBertTokenizerFast": "rembert_jax.tokenization_rembert_fast",
     **{name: "rembert_jax.convert.adapters" for name in _ADAPTERS},
