@@ -134,3 +134,18 @@ def test_sharded_training_matches_one_device_and_uses_the_rules_layout(config, m
     if mode == "fsdp":  # each device holds 1/8 of a sharded parameter
         kernel = _leaf(state.params, ("encoder", "layers", "mlp", "output", "kernel"))
         assert kernel.addressable_shards[0].data.shape == (2, 48, 32 // 8)
+
+
+@pytest.mark.parametrize("mode", ["fsdp", "tensor"])
+def test_sharded_inference_matches_one_device(config, model, batches, mode):
+    from rembert_jax.train.step import make_eval_step
+
+    params = model.init(jax.random.key(0))
+    expected = make_eval_step(model)(params, batches[0])
+    mesh = S.make_mesh(MODES[mode])
+    params_sh = S.param_shardings(task_logical_axes(config, TASK), params, mesh, divisors=S.config_divisors(config))
+    step = make_eval_step(model, params_sharding=params_sh,
+                          batch_sharding=jax.sharding.NamedSharding(mesh, S.batch_spec(1)))
+    got = step(jax.device_put(params, params_sh), S.shard_batch(batches[0], mesh))
+    for key in ("loss", "logits"):
+        np.testing.assert_allclose(np.asarray(got[key]), np.asarray(expected[key]), atol=1e-5, rtol=0)
