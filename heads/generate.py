@@ -51,7 +51,8 @@ class _Settings:
 def generate(model: TaskModel, params: dict, input_ids, attention_mask=None, *, max_new_tokens: int,
              do_sample: bool = False, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
              eos_token_id: int | Sequence[int] | None = None, pad_token_id: int | None = None,
-             rng: jax.Array | None = None, token_type_ids=None, use_cache: bool = True,
+             rng: jax.Array | None = None, token_type_ids=None, encoder_hidden_states=None,
+             encoder_attention_mask=None, use_cache: bool = True,
              return_logits: bool = False) -> jax.Array | tuple[jax.Array, jax.Array]:
     """Continue each prompt of `input_ids` [B, S] by up to `max_new_tokens` tokens.
 
@@ -62,6 +63,9 @@ def generate(model: TaskModel, params: dict, input_ids, attention_mask=None, *, 
       pad_token_id: written after a sequence finished; None: `config.pad_token_id` (else the first EOS).
       rng: required for `do_sample=True` (step t uses `fold_in(rng, t)`).
       token_type_ids: [B, S]; new tokens repeat each row's last type, as transformers does.
+      encoder_hidden_states, encoder_attention_mask: [B, Senc, H] and [B, Senc] for a decoder with
+        cross-attention (`config.add_cross_attention`); the cross keys/values are computed once, at
+        the prefill, and kept in the cache.
       return_logits: also return the raw (unwarped) next-token logits [B, max_new_tokens, V] float32
         (transformers' `output_logits`); steps after an early stop are zeros.
 
@@ -69,7 +73,8 @@ def generate(model: TaskModel, params: dict, input_ids, attention_mask=None, *, 
       tokens [B, S + max_new_tokens] int32 (prompt followed by the generated tokens), and the
       logits when `return_logits`.
     """
-    settings = _check_arguments(model, input_ids, attention_mask, token_type_ids, max_new_tokens=max_new_tokens,
+    cross = {"encoder_hidden_states": encoder_hidden_states, "encoder_attention_mask": encoder_attention_mask}
+    settings = _check_arguments(model, input_ids, attention_mask, token_type_ids, cross, max_new_tokens=max_new_tokens,
                                 do_sample=do_sample, temperature=temperature, top_k=top_k, top_p=top_p,
                                 eos_token_id=eos_token_id, pad_token_id=pad_token_id, rng=rng,
                                 use_cache=use_cache, return_logits=return_logits)
@@ -77,11 +82,12 @@ def generate(model: TaskModel, params: dict, input_ids, attention_mask=None, *, 
     mask = jnp.ones_like(input_ids) if attention_mask is None else jnp.asarray(attention_mask, jnp.int32)
     types = None if token_type_ids is None else jnp.asarray(token_type_ids, jnp.int32)
     rng = jax.random.key(0) if rng is None else rng  # unused by greedy decoding
-    tokens, logits = _generate(model, settings, params, input_ids, mask, types, rng)
+    cross = {k: None if v is None else jnp.asarray(v) for k, v in cross.items()}
+    tokens, logits = _generate(model, settings, params, input_ids, mask, types, cross, rng)
     return (tokens, logits) if return_logits else tokens
 
 
-def _check_arguments(model, input_ids, attention_mask, token_type_ids, *, max_new_tokens, do_sample, temperature,
+def _check_arguments(model, input_ids, attention_mask, token_type_ids, cross, *, max_new_tokens, do_sample, temperature,
                      top_k, top_p, eos_token_id, pad_token_id, rng, use_cache, return_logits) -> _Settings:
     """Every argument checked on the host, with a message saying what is allowed."""
     if not isinstance(model, TaskModel) or model.task != "causal_lm":
@@ -91,7 +97,7 @@ def _check_arguments(model, input_ids, attention_mask, token_type_ids, *, max_ne
         raise ValueError("generate needs a decoder: build the model with config.replace(is_decoder=True) "
                          "(without it RemBERT attends bidirectionally and has no KV cache)")
     inputs = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
-    batch, length = validate_inputs({k: v for k, v in inputs.items() if v is not None}, config)
+    batch, length = validate_inputs({k: v for k, v in inputs.items() if v is not None}, config, **cross)
     if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be an integer >= 1, got {max_new_tokens!r}")
     P = config.max_position_embeddings
@@ -128,7 +134,7 @@ def _check_arguments(model, input_ids, attention_mask, token_type_ids, *, max_ne
 
 
 @partial(jax.jit, static_argnames=("model", "settings"))
-def _generate(model: TaskModel, settings: _Settings, params, prompt, prompt_mask, prompt_types, rng):
+def _generate(model: TaskModel, settings: _Settings, params, prompt, prompt_mask, prompt_types, cross, rng):
     from rembert_jax import encoder, init_cache
 
     config, policy, N = model.config, model.policy, settings.max_new_tokens
@@ -142,23 +148,26 @@ def _generate(model: TaskModel, settings: _Settings, params, prompt, prompt_mask
     def positions_of(m):  # transformers: cumsum(mask) - 1, padding slots get 1
         return jnp.where(m == 0, 1, jnp.cumsum(m, axis=-1) - 1)
 
-    def run(inputs, cache=None):
+    def run(inputs, cache=None, encoder_states=None):
         inputs = {k: v for k, v in inputs.items() if v is not None}
-        return encoder.apply(params["encoder"], inputs, config=config, policy=policy, cache=cache, validate=False)
+        return encoder.apply(params["encoder"], inputs, config=config, policy=policy, cache=cache, validate=False,
+                             encoder_hidden_states=encoder_states,
+                             encoder_attention_mask=cross["encoder_attention_mask"])
 
     def head_logits(hidden):  # [B, 1, H] -> [B, V]: the LM head on the last position only
         return model.apply_head(params["head"], hidden)[:, 0]
 
     def uncached_logits(tokens, mask, last):  # recompute all T slots; unwritten ones are masked
         out = run({"input_ids": tokens, "attention_mask": mask, "position_ids": positions_of(mask),
-                   "token_type_ids": types})
+                   "token_type_ids": types}, encoder_states=cross["encoder_hidden_states"])
         return head_logits(jax.lax.dynamic_slice_in_dim(out["last_hidden_state"], last, 1, axis=1))
 
     # Prefill: the prompt's keys/values into a cache of T slots, logits of its last position.
     if settings.use_cache:
         out = run({"input_ids": prompt, "attention_mask": mask, "position_ids": positions_of(prompt_mask),
                    "token_type_ids": prompt_types},
-                  cache=init_cache(config, B, T, dtype=policy.compute_dtype))
+                  cache=init_cache(config, B, T, dtype=policy.compute_dtype),
+                  encoder_states=cross["encoder_hidden_states"])  # cross keys/values enter the cache here
         cache, logits = out["cache"], head_logits(out["last_hidden_state"][:, -1:])
     else:
         cache, logits = None, uncached_logits(tokens, mask, S - 1)

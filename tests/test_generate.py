@@ -18,14 +18,12 @@ PROMPTS = np.array([[0, 0, 5, 6, 7], [3, 4, 5, 6, 7], [0, 9, 10, 11, 12]])  # 0 
 MASK = (PROMPTS != PAD).astype(np.int64)
 
 
-@pytest.fixture(scope="module")
-def decoder(tiny_config, tmp_path_factory):
+def _decoder(config, tmp_path_factory):
     """transformers' tiny RemBertForCausalLM with weights scaled up (at init scale every step
     predicts the same token, which would make the comparison weak) and our model on its checkpoint."""
     import torch
     from rembert_jax.convert import load_pytorch
 
-    config = tiny_config.replace(is_decoder=True)
     torch_model = hf_model(config, "causal_lm")
     with torch.no_grad():
         for name, p in torch_model.named_parameters():
@@ -36,6 +34,11 @@ def decoder(tiny_config, tmp_path_factory):
     torch_model.save_pretrained(directory)
     _, params = load_pytorch(directory, task="causal_lm")
     return torch_model, TaskModel(config, "causal_lm"), params
+
+
+@pytest.fixture(scope="module")
+def decoder(tiny_config, tmp_path_factory):
+    return _decoder(tiny_config.replace(is_decoder=True), tmp_path_factory)
 
 
 def hf_generate(torch_model, eos, **kwargs):
@@ -121,6 +124,33 @@ def test_sampling_with_top_k_1_is_greedy_and_sampling_follows_the_rng(decoder, g
     np.testing.assert_array_equal(sample(0), first)
     assert not np.array_equal(sample(1), first)
     np.testing.assert_array_equal(first[:, : PROMPTS.shape[1]], PROMPTS)
+
+
+def test_cross_attention_decoding_matches_a_greedy_loop_over_transformers_forward(tiny_decoder_config,
+                                                                                  tmp_path_factory):
+    """transformers 5.24's own `generate` diverges from its forward after the first step when
+    `encoder_hidden_states` are passed (its cross-attention cache handling; RemBERT's generation
+    tests are disabled upstream), so the reference here is a greedy loop that re-runs
+    transformers' forward on the whole sequence each step, with generate's position ids."""
+    import torch
+
+    torch_model, model, params = _decoder(tiny_decoder_config, tmp_path_factory)
+    rng = np.random.default_rng(0)
+    states = rng.normal(size=(3, 4, tiny_decoder_config.hidden_size)).astype(np.float32)  # [B, Senc, H]
+    states_mask = np.array([[1, 1, 1, 1], [1, 1, 0, 0], [1, 1, 1, 0]])
+    steps = 5
+    ids, mask = torch.tensor(PROMPTS), torch.tensor(MASK)
+    with torch.no_grad():
+        for _ in range(steps):
+            positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 1)
+            logits = torch_model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False,
+                                 encoder_hidden_states=torch.tensor(states),
+                                 encoder_attention_mask=torch.tensor(states_mask)).logits[:, -1]
+            ids = torch.cat([ids, logits.argmax(-1)[:, None]], dim=1)
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+    tokens = generate(model, params, PROMPTS, MASK, max_new_tokens=steps, eos_token_id=(), pad_token_id=PAD,
+                      encoder_hidden_states=states, encoder_attention_mask=states_mask)
+    np.testing.assert_array_equal(np.asarray(tokens), to_numpy(ids))
 
 
 @pytest.mark.parametrize(("temperature", "top_k", "top_p"), [(0.7, 0, 1.0), (1.0, 5, 1.0), (1.0, 0, 0.8),
