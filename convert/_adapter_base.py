@@ -91,8 +91,7 @@ class RemBertAdapter:
         prefer = checkpoints.KERAS_H5 if cls._weights_format == checkpoints.KERAS_H5 else checkpoints.PYTORCH
         fmt = checkpoints.detect_format(path, prefer=prefer)
         add_pooling_layer = config_overrides.pop("add_pooling_layer", True) if cls.task == "base" else None
-        config = RemBertConfig.from_pretrained(path, **config_overrides)
-        config, params = checkpoints.load(path, cls.task, config, fmt, rng=seed)
+        config, params = checkpoints.load(path, cls.task, config_overrides, fmt, rng=seed)
         if cls.task == "base":
             params = checkpoints.match_pooler(params, config, add_pooling_layer, source=path, rng=seed)
         model = cls(config, params, policy=policy, seed=seed)

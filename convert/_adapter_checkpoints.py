@@ -13,11 +13,13 @@ import glob
 import logging
 import os
 
+import jax
+
 from rembert_jax import RemBertConfig
 
 logger = logging.getLogger("rembert_jax.convert")
 
-PYTORCH, KERAS_H5, TF1 = "pytorch", "keras_h5", "tf1"
+PYTORCH, KERAS_H5, TF1, ORBAX = "pytorch", "keras_h5", "tf1", "orbax"
 _PYTORCH_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
                   "pytorch_model.bin.index.json")
 _H5_FILES = ("tf_model.h5", "tf_model.h5.index.json")
@@ -35,26 +37,56 @@ def detect_format(path: str, prefer: str = PYTORCH) -> str:
         found.append(KERAS_H5)
     if os.path.isfile(os.path.join(path, "checkpoint")) or glob.glob(os.path.join(path, "*.index")):
         found.append(TF1)
+    if os.path.isfile(os.path.join(path, "rembert.json")) and os.path.isdir(os.path.join(path, "params")):
+        found.append(ORBAX)
     if not found:
         raise FileNotFoundError(
-            f"no weights in {path}: expected one of {', '.join(_PYTORCH_FILES + _H5_FILES)} or a TF checkpoint "
-            "(checkpoint / *.index)")
+            f"no weights in {path}: expected one of {', '.join(_PYTORCH_FILES + _H5_FILES)}, a TF checkpoint "
+            "(checkpoint / *.index) or an orbax checkpoint from save_orbax (rembert.json + params/)")
     return prefer if prefer in found else found[0]
 
 
-def load(path: str, task: str, config: RemBertConfig, fmt: str, *, rng: int = 0):
-    """(config, params) of `task` ("base" for the bare encoder) read with `config`'s sizes.
+def load(path: str, task: str, overrides: dict, fmt: str, *, rng: int = 0):
+    """(config, params) of `task` ("base" for the bare encoder) from the checkpoint in `path`.
 
     A missing head is freshly initialised; the converters log it the way transformers does.
     """
     from rembert_jax import convert
 
+    if fmt == ORBAX:
+        return _load_orbax(path, task, overrides, rng)
+    config = RemBertConfig.from_pretrained(path, **overrides)
     task_arg = None if task == "base" else task
     if fmt == PYTORCH:
         return convert.load_pytorch(path, task=task_arg, config=config, rng=rng)
     if fmt == KERAS_H5:
         return convert.load_keras(path, task=task_arg, config=config, rng=rng)
     return convert.load_tf_checkpoint(path, task=task_arg, config=config, rng=rng)
+
+
+def _load_orbax(path: str, task: str, overrides: dict, rng: int):
+    """An orbax checkpoint holds the params of the task it was saved for, with its config; a
+    different head is replaced by a fresh one (and the pooler matched to the class)."""
+    from rembert_jax.convert import load_orbax
+    from rembert_jax.convert.orbax_io import orbax_task
+
+    saved_task = orbax_task(path)
+    config, params = load_orbax(path)
+    config = config.replace(**overrides) if overrides else config
+    if saved_task == task:
+        return config, params
+    encoder = params if saved_task == "base" else params["encoder"]
+    if task == "base":
+        return config, encoder
+    from rembert_jax.heads.specs import TASK_POOLER
+    from rembert_jax.heads.task_model import TaskModel
+
+    key = jax.random.key(rng)
+    head = TaskModel(config, task).init_head(jax.random.fold_in(key, 1))
+    logger.warning("The checkpoint at %s holds %s weights; the %s head is newly initialized. You should probably "
+                   "TRAIN this model on a down-stream task before using it for predictions.", path, saved_task, task)
+    encoder = match_pooler(encoder, config, TASK_POOLER[task], source=path, rng=rng)
+    return config, {"encoder": encoder, "head": head}
 
 
 def save(path: str, task: str, config: RemBertConfig, params, fmt: str) -> None:
@@ -73,8 +105,6 @@ def match_pooler(params: dict, config: RemBertConfig, add_pooling_layer: bool, *
         return {k: v for k, v in params.items() if k != "pooler"}
     if "pooler" in params:
         return params
-    import jax
-
     from rembert_jax.params import init_from_specs, param_specs
 
     spec = param_specs(config)["pooler"]

@@ -128,6 +128,20 @@ def test_from_pretrained_reads_an_original_tf_checkpoint(tiny_config, tmp_path):
     np.testing.assert_array_equal(model(**inputs).last_hidden_state, source(**inputs).last_hidden_state)
 
 
+def test_from_pretrained_reads_orbax_checkpoints_of_the_same_or_another_task(tiny_config, tmp_path, caplog):
+    from rembert_jax.convert import save_orbax
+
+    source = rembert_jax.RemBertForMaskedLM(tiny_config, seed=10).eval()
+    directory = tmp_path / "orbax"
+    save_orbax(directory, source.config, source.params, task="masked_lm")
+    inputs = _inputs(tiny_config, "masked_lm")
+    same = rembert_jax.RemBertForMaskedLM.from_pretrained(directory)
+    np.testing.assert_array_equal(same(**inputs).logits, source(**inputs).logits)
+    with caplog.at_level(logging.WARNING):
+        other = rembert_jax.RemBertForTokenClassification.from_pretrained(directory, num_labels=4)
+    assert "newly initialized" in caplog.text and other(**inputs).logits.shape == (B, S, 4)
+
+
 def test_from_pretrained_without_weights_names_what_it_looked_for(tiny_config, tmp_path):
     tiny_config.save_pretrained(tmp_path)
     with pytest.raises(FileNotFoundError, match="model.safetensors"):
