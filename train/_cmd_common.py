@@ -42,7 +42,7 @@ def load_model_and_data(args: argparse.Namespace, *, split: str, input_file: str
     if input_file is not None:
         cfg = cfg.replace(**{f"data.{split}": input_file})
     data = open_run_data(cfg, splits=(split,))
-    dataset = {"eval": data.eval, "test": data.eval}.get(split)
+    dataset = data.test if split == "test" else data.eval
     if dataset is None:
         raise ValueError(f"data.{split} is not set in {args.config}: name the file to use "
                          f"(e.g. data.{split}=path/to/file.jsonl)")

@@ -67,9 +67,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _report(result, config_path: str) -> str:
     lines = [f"trained {result.step} steps in {result.seconds:.0f} s"]
-    if result.eval_metrics:
-        shown = ", ".join(f"{k} {v:.4f}" for k, v in sorted(result.eval_metrics.items()) if isinstance(v, float))
-        lines.append(f"held-out: {shown}")
+    for name, metrics in (("eval split", result.eval_metrics), ("test split", result.test_metrics)):
+        if metrics:
+            shown = ", ".join(f"{k} {v:.4f}" for k, v in sorted(metrics.items()) if isinstance(v, float))
+            lines.append(f"{name}: {shown}")
     lines.append(f"checkpoints:  {result.checkpoint_dir} (latest step {result.last_checkpoint}"
                  + (f", best step {result.best_checkpoint})" if result.best_checkpoint != result.last_checkpoint
                     else ")"))

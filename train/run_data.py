@@ -39,6 +39,7 @@ class RunData:
     tokenizer: object
     train: TaskDataset | None
     eval: TaskDataset | None
+    test: TaskDataset | None
     batch_size: int
     eval_batch_size: int
     seed: int
@@ -49,7 +50,7 @@ class RunData:
 
     @property
     def label_names(self) -> tuple[str, ...] | None:
-        source = self.train or self.eval
+        source = self.train or self.eval or self.test
         return None if source is None else source.label_names
 
     def train_iterator(self, position: dict | None = None) -> TrainBatches:
@@ -78,7 +79,7 @@ class RunData:
         return accumulator
 
 
-def open_run_data(cfg: RunConfig, *, splits: tuple[str, ...] = ("train", "eval"), tokenizer=None) -> RunData:
+def open_run_data(cfg: RunConfig, *, splits: tuple[str, ...] = ("train", "eval", "test"), tokenizer=None) -> RunData:
     """Read and tokenise the configured splits (those set in `data:`; `train` is required in `splits`)."""
     try:
         spec = DataSpec.from_mapping(cfg.data)
@@ -90,7 +91,5 @@ def open_run_data(cfg: RunConfig, *, splits: tuple[str, ...] = ("train", "eval")
     for split in ("train", "eval", "test"):
         wanted = split in splits and (split == "train" or getattr(spec, split))
         loaded[split] = load_task_dataset(spec, tokenizer, split, task=cfg.task) if wanted else None
-    if "test" in splits and loaded["test"] is not None and loaded["eval"] is None:
-        loaded["eval"] = loaded["test"]
-    return RunData(spec=spec, tokenizer=tokenizer, train=loaded["train"], eval=loaded["eval"],
+    return RunData(spec=spec, tokenizer=tokenizer, train=loaded["train"], eval=loaded["eval"], test=loaded["test"],
                    batch_size=cfg.train.batch_size, eval_batch_size=cfg.eval_batch_size, seed=cfg.train.seed)

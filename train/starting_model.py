@@ -58,7 +58,7 @@ def _with_data(config: RemBertConfig, cfg: RunConfig, data, *, from_scratch: boo
     if data.label_names is not None and cfg.task in ("sequence_classification", "token_classification"):
         changes["id2label"] = dict(enumerate(data.label_names))
         changes["num_labels"] = len(data.label_names)
-    elif cfg.task == "sequence_classification" and getattr(data.train or data.eval, "regression", False):
+    elif cfg.task == "sequence_classification" and getattr(data.train or data.eval or data.test, "regression", False):
         changes.update(num_labels=1, problem_type="regression", id2label=None)
     elif cfg.task == "question_answering":
         changes.update(num_labels=2, id2label=None)

@@ -42,6 +42,7 @@ class TrainResult:
     metrics_file: str
     summary_file: str
     eval_metrics: dict[str, float]
+    test_metrics: dict[str, float]
     train_loss: float | None
     seconds: float
     export_dirs: dict[str, str]
@@ -199,13 +200,19 @@ def _run(cfg: RunConfig, checkpoints, *, resume: bool, log, started: float) -> T
         run_log.close()
 
     # 6. finish --------------------------------------------------------------------------------
+    test_metrics: dict[str, float] = {}
+    if data.test is not None and data.test.labeled:
+        # The test split is never looked at during training: the unbiased held-out number.
+        test_metrics = data.evaluate(lambda batch: jax.device_get(eval_step(state.params, placement.put_batch(batch))),
+                                     data.test)
+        log(_format_eval(step, test_metrics).replace(": eval ", ": test "))
     params = jax.device_get(state.params)
     export_dirs = export.export_model(cfg, model_config, params, data, log=log) if cfg.export.formats else {}
     seconds = time.perf_counter() - started
     result = TrainResult(
         output_dir=out, step=step, checkpoint_dir=ckpt_dir, last_checkpoint=checkpoints.latest_step(),
         best_checkpoint=checkpoints.best_step(), metrics_file=run_log.metrics_path,
-        summary_file=run_log.summary_path, eval_metrics=eval_metrics,
+        summary_file=run_log.summary_path, eval_metrics=eval_metrics, test_metrics=test_metrics,
         train_loss=float(np.mean(recent_losses[-10:])) if recent_losses else None, seconds=seconds,
         export_dirs=export_dirs, task=cfg.task, tensorboard_dir=run_log.tensorboard_dir)
     summary = {k_: v for k_, v in dataclasses.asdict(result).items() if k_ != "summary_file"}
