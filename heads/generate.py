@@ -58,7 +58,8 @@ def generate(model: TaskModel, params: dict, input_ids, attention_mask=None, *, 
 
     Args:
       model: a `TaskModel(config, "causal_lm")` with `config.is_decoder=True`.
-      attention_mask: [B, S], 1 for prompt tokens and 0 for (left) padding; default all ones.
+      attention_mask: [B, S], 1 for prompt tokens and 0 for (left) padding; default as transformers
+        infers it: `input_ids != pad_token_id` when the pad id occurs (and is no EOS), else all ones.
       eos_token_id: id(s) that finish a sequence; None: `config.eos_token_id`; () disables stopping.
       pad_token_id: written after a sequence finished; None: `config.pad_token_id` (else the first EOS).
       rng: required for `do_sample=True` (step t uses `fold_in(rng, t)`).
@@ -78,8 +79,8 @@ def generate(model: TaskModel, params: dict, input_ids, attention_mask=None, *, 
                                 do_sample=do_sample, temperature=temperature, top_k=top_k, top_p=top_p,
                                 eos_token_id=eos_token_id, pad_token_id=pad_token_id, rng=rng,
                                 use_cache=use_cache, return_logits=return_logits)
+    mask = _prompt_mask(np.asarray(input_ids), attention_mask, settings)
     input_ids = jnp.asarray(input_ids, jnp.int32)
-    mask = jnp.ones_like(input_ids) if attention_mask is None else jnp.asarray(attention_mask, jnp.int32)
     types = None if token_type_ids is None else jnp.asarray(token_type_ids, jnp.int32)
     rng = jax.random.key(0) if rng is None else rng  # unused by greedy decoding
     cross = {k: None if v is None else jnp.asarray(v) for k, v in cross.items()}
@@ -104,12 +105,6 @@ def _check_arguments(model, input_ids, attention_mask, token_type_ids, cross, *,
     if length + max_new_tokens > P:
         raise ValueError(f"prompt length {length} + max_new_tokens {max_new_tokens} exceeds "
                          f"max_position_embeddings={P}; shorten the prompt or generate fewer tokens")
-    if attention_mask is not None:
-        mask = np.asarray(attention_mask)
-        # Right padding would put pad slots between the prompt and the new tokens.
-        if (np.diff(mask, axis=-1) < 0).any():
-            raise ValueError("generate needs left-padded prompts (attention_mask zeros only before the tokens); "
-                             "use a tokenizer with padding_side='left'")
     if do_sample and rng is None:
         raise ValueError("do_sample=True needs an rng, e.g. rng=jax.random.key(0)")
     if not temperature > 0:
@@ -131,6 +126,22 @@ def _check_arguments(model, input_ids, attention_mask, token_type_ids, cross, *,
                 raise ValueError(f"{name} must be in [0, vocab_size={V}), got {i}")
     return _Settings(max_new_tokens, bool(do_sample), float(temperature), int(top_k), float(top_p),
                      tuple(int(i) for i in eos), int(pad_token_id), bool(use_cache), bool(return_logits))
+
+
+def _prompt_mask(input_ids: np.ndarray, attention_mask, settings: _Settings) -> jax.Array:
+    """The given mask, or transformers' inferred one: `input_ids != pad` when the pad id occurs in
+    the prompts and is not an EOS id, else all ones. It must be left padding."""
+    inferred = attention_mask is None
+    if inferred:
+        pad = settings.pad_token_id
+        infer = bool((input_ids == pad).any()) and pad not in settings.eos_token_ids
+        attention_mask = (input_ids != pad) if infer else np.ones_like(input_ids)
+    mask = np.asarray(attention_mask).astype(np.int32)
+    if (np.diff(mask, axis=-1) < 0).any():  # right padding would leave pad slots before the new tokens
+        source = f" (inferred from pad_token_id={settings.pad_token_id})" if inferred else ""
+        raise ValueError(f"generate needs left-padded prompts: attention_mask{source} has zeros after a token; "
+                         "use a tokenizer with padding_side='left'")
+    return jnp.asarray(mask)
 
 
 @partial(jax.jit, static_argnames=("model", "settings"))

@@ -108,6 +108,14 @@ def test_generate_is_traced_once_for_prompts_of_one_shape(decoder, greedy):
     assert _generate._cache_size() == before
 
 
+def test_missing_attention_mask_is_inferred_from_padding_like_transformers(decoder, greedy):
+    _, model, params = decoder
+    eos, _, _, tokens, _, _ = greedy
+    inferred = generate(model, params, PROMPTS, max_new_tokens=NEW, eos_token_id=eos, pad_token_id=PAD,
+                        return_logits=True)[0]  # same settings as `greedy`: no new compile
+    np.testing.assert_array_equal(np.asarray(inferred), tokens)
+
+
 def test_sampling_with_top_k_1_is_greedy_and_sampling_follows_the_rng(decoder, greedy):
     import jax
 
@@ -180,6 +188,8 @@ def test_sampled_tokens_stay_inside_top_k():
     [
         ({"is_decoder": False}, {}, r"generate needs a decoder: build the model with config.replace\(is_decoder=True\)"),
         ({}, {"attention_mask": np.array([[1, 1, 0, 0, 0]] * 3)}, r"needs left-padded prompts"),
+        ({}, {"attention_mask": None, "input_ids": np.array([[5, 6, 0]] * 3)},
+         r"attention_mask \(inferred from pad_token_id=0\) has zeros after a token"),
         ({}, {"do_sample": True}, r"do_sample=True needs an rng"),
         ({}, {"top_p": 0.0}, r"top_p must be in \(0, 1\]"),
         ({}, {"top_k": -1}, r"top_k must be an integer >= 0"),
@@ -189,7 +199,7 @@ def test_sampled_tokens_stay_inside_top_k():
         ({}, {"eos_token_id": 99}, r"eos_token_id must be in \[0, vocab_size=99\)"),
         ({}, {"input_ids": np.full((3, 5), 120)}, r"input_ids must be in \[0, 99\)"),
     ],
-    ids=["encoder_config", "right_padding", "sampling_without_rng", "top_p", "top_k", "temperature",
+    ids=["encoder_config", "right_padding", "inferred_right_padding", "sampling_without_rng", "top_p", "top_k", "temperature",
          "no_new_tokens", "too_long", "eos_out_of_vocab", "ids_out_of_vocab"],
 )
 def test_bad_arguments_raise_before_tracing(tiny_config, changes, kwargs, message):
