@@ -58,7 +58,12 @@ def compiled_forward(task: str, config: RemBertConfig, policy: DTypePolicy, *, t
 
     def forward(params, batch, rng):
         TRACE_COUNTS[key] += 1  # runs only while tracing
-        rng = rng if train else None
+        # transformers' fp32 matmuls are true fp32; JAX would use TF32 on GPUs (~1e-3 off).
+        precision = "highest" if policy.compute_dtype == jnp.float32 else None
+        with jax.default_matmul_precision(precision):
+            return _task_forward(params, batch, rng if train else None)
+
+    def _task_forward(params, batch, rng):
         if task in ("base", "causal_lm"):
             return _decoder_forward(task, config, policy, params, batch, rng, flags, loss_style, logits_to_keep)
         from rembert_jax.heads.task_model import TaskModel
