@@ -29,6 +29,9 @@ logger = logging.getLogger("rembert_jax.convert")
 
 TENSOR_ARGS = ("input_ids", "attention_mask", "token_type_ids", "position_ids", "inputs_embeds",
                "encoder_hidden_states", "encoder_attention_mask", *LABEL_KEYS)
+# transformers.from_pretrained arguments that only steer its own loader (accepted, no effect here).
+_LOADER_ONLY_KWARGS = ("from_pt", "from_tf", "from_flax", "local_files_only", "use_safetensors",
+                       "attn_implementation", "low_cpu_mem_usage")
 _FLAGS = ("output_attentions", "output_hidden_states", "return_dict", "use_cache", "logits_to_keep")
 
 
@@ -87,6 +90,8 @@ class RemBertAdapter:
         config overrides (`num_labels=5`, `is_decoder=True`, ...). A checkpoint without this
         class's head (e.g. google/rembert into a classifier) gets a fresh head, logged as a warning.
         """
+        for name in _LOADER_ONLY_KWARGS:  # transformers' loader switches: the format is detected here
+            config_overrides.pop(name, None)
         path = os.fspath(pretrained_model_name_or_path)
         prefer = checkpoints.KERAS_H5 if cls._weights_format == checkpoints.KERAS_H5 else checkpoints.PYTORCH
         fmt = checkpoints.detect_format(path, prefer=prefer)

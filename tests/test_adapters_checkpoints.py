@@ -104,8 +104,9 @@ def test_causal_lm_without_decoder_config_warns_like_transformers(tiny_config, c
 def test_from_pretrained_applies_config_overrides(tiny_config, tmp_path):
     hf_model(tiny_config, "base", seed=6).save_pretrained(tmp_path)
     model = rembert_jax.RemBertForSequenceClassification.from_pretrained(tmp_path, num_labels=5,
-                                                                        classifier_dropout_prob=0.0)
+                                                                        classifier_dropout_prob=0.0, from_tf=False)
     assert model.config.num_labels == 5 and model.config.classifier_dropout_prob == 0.0
+    assert "from_tf" not in model.config.extra  # a loader switch, not a config field
     assert model(**_inputs(tiny_config, "base")).logits.shape == (B, 5)
 
 
