@@ -183,3 +183,13 @@ def test_lm_head_bias_is_exposed_like_keras(pairs):
     model, _ = pairs["masked_lm"]
     bias = model.get_lm_head().get_bias()["decoder_bias"]
     assert bias.shape == (model.config.vocab_size,)
+
+
+def test_causal_lm_past_key_values_continue_the_sequence(pairs):
+    model, _ = pairs["causal_lm"]
+    ids = np.random.default_rng(5).integers(1, model.config.vocab_size, (B, S))
+    full = model(ids, use_cache=False).logits
+    first = model(ids[:, :4], use_cache=True)
+    second = model(ids[:, 4:], past_key_values=first.past_key_values)
+    assert second.past_key_values is not None
+    np.testing.assert_allclose(second.logits, full[:, 4:], rtol=0, atol=1e-5)
