@@ -142,21 +142,20 @@ class RemBertAdapter:
         logits_to_keep = int(flags["logits_to_keep"] or 0)
 
         cache = self._cache_argument(named)
-        use_cache = config.is_decoder and _flag(flags["use_cache"], config.use_cache) and self.task in (
-            "base", "causal_lm")
+        use_cache = (self.task in ("base", "causal_lm") and config.is_decoder
+                     and _flag(flags["use_cache"], config.use_cache))
         past = validate_call(self.task, batch, config, cache=cache, loss_style=self._loss_style,
                              logits_to_keep=logits_to_keep)
         if cache is None and use_cache:
-            from rembert_jax import init_cache
-
-            batch_size = np.shape(batch.get("input_ids", batch.get("inputs_embeds")))[0]
-            cache = init_cache(config, batch_size, config.max_position_embeddings, dtype=self.policy.compute_dtype)
+            # Room for every position the model can embed, so the returned cache can be extended
+            # by later calls (transformers' cache grows; ours is fixed-size for jit).
+            cache = self.init_cache(int(np.shape(batch.get("input_ids", batch.get("inputs_embeds")))[0]))
         if cache is not None:
             batch["cache"] = cache
 
-        forward = compiled_forward(self.task, compute_config(config), self.policy, train=train, output_attentions=output_attentions,
-                                   output_hidden_states=output_hidden_states, loss_style=self._loss_style,
-                                   logits_to_keep=logits_to_keep)
+        forward = compiled_forward(self.task, compute_config(config), self.policy, train=train,
+                                   output_attentions=output_attentions, output_hidden_states=output_hidden_states,
+                                   loss_style=self._loss_style, logits_to_keep=logits_to_keep)
         rng = None
         if train:
             self._rng, rng = jax.random.split(self._rng)

@@ -95,9 +95,12 @@ def load_source(source: TensorSource, config: RemBertConfig, fmt: str, *, task: 
 
 
 def to_device(tree: dict) -> dict:
-    """numpy leaves -> jax arrays, one leaf at a time (each host copy is dropped as it is moved)."""
+    """numpy leaves -> jax arrays, one leaf at a time, each host copy dropped once it has moved
+    (`device_put` is asynchronous: without waiting, every host array stays alive until all copies
+    finish, and the peak is two models)."""
     out = {}
     for key in list(tree):
         value = tree.pop(key)
-        out[key] = to_device(value) if isinstance(value, dict) else jax.device_put(value)
+        out[key] = to_device(value) if isinstance(value, dict) else jax.device_put(value).block_until_ready()
+        del value
     return out
