@@ -39,6 +39,17 @@ def test_jitted_loss_is_traced_once_for_batches_of_one_shape(seq_cls):
     assert len(set(values)) == 3  # really different batches
 
 
+def test_apply_compiles_once_per_shape_even_for_a_recreated_model(seq_cls):
+    from rembert_jax.heads.task_model import _forward
+
+    model, params = seq_cls
+    model.apply(params, _batch(0))
+    before = _forward._cache_size()
+    TaskModel(model.config, model.task).apply(params, _batch(1))  # equal model, new values: same executable
+    model.apply(params, _batch(2))
+    assert _forward._cache_size() == before
+
+
 def test_dropout_runs_only_in_training_with_an_rng(seq_cls):
     model, params = seq_cls
     batch = _batch(0)
