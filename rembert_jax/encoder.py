@@ -209,6 +209,9 @@ def _embed(p, inputs, index, config: RemBertConfig, rng) -> jax.Array:
     if "input_ids" in inputs:
         ids = inputs["input_ids"]
         x = embedding_lookup(p["word"], ids).astype(jnp.float32)  # [B, S, E]
+        if config.pad_token_id is not None:
+            # PyTorch's nn.Embedding(padding_idx=pad) never sends gradient into the pad row.
+            x = jnp.where((ids == config.pad_token_id)[..., None], jax.lax.stop_gradient(x), x)
     else:
         x = inputs["inputs_embeds"].astype(jnp.float32)
     batch, length = x.shape[:2]
