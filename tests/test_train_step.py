@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -27,10 +29,18 @@ def setup(tiny_config):
     return config, model, model.init(jax.random.PRNGKey(0))
 
 
-def _run(model, params, optim, batches, *, dropout=False):
+@functools.cache
+def _compiled(model, optim, dropout):
+    """One optimizer and jitted step per (model, optimizer settings, dropout): tests that share them
+    share the compilation too (the optimizer depends on the params only through their tree)."""
+    params = jax.eval_shape(model.init, jax.random.PRNGKey(0))
     tx, schedule = make_optimizer(optim, params, total_steps=10, num_layers=model.config.num_hidden_layers)
+    return tx, make_train_step(model, tx, schedule, grad_accum_steps=optim.grad_accum_steps, dropout=dropout)
+
+
+def _run(model, params, optim, batches, *, dropout=False):
+    tx, step = _compiled(model, optim, dropout)
     state = create_train_state(jax.tree_util.tree_map(jnp.copy, params), tx, jax.random.PRNGKey(1))
-    step = make_train_step(model, tx, schedule, grad_accum_steps=optim.grad_accum_steps, dropout=dropout)
     metrics = []
     for batch in batches:
         state, m = step(state, batch)
@@ -145,12 +155,12 @@ def test_data_parallel_step_matches_one_device(setup):
     from rembert_jax.train.state import abstract_train_state
 
     config, model, params = setup
-    optim = OptimSection(learning_rate=1e-2, eps=1e-3)  # eps: see the accumulation test
+    optim = OptimSection(learning_rate=1e-2, warmup_steps=0, max_grad_norm=1.0, eps=1e-3)  # eps: see accumulation
     batches = [_batch(config, 8, s) for s in range(2)]
     single, _ = _run(model, params, optim, batches)
 
     tx, schedule = make_optimizer(optim, params, total_steps=10, num_layers=2)
-    abstract = abstract_train_state(params, tx, jax.random.PRNGKey(1))
+    abstract = abstract_train_state(params, tx, jax.random.PRNGKey(1))  # the same tx as _compiled's
     placement = make_placement(MeshSection(data=4, fsdp=2), config=config, task=model.task, abstract_state=abstract)
     state = placement.put_state(create_train_state(jax.tree_util.tree_map(jnp.copy, params), tx,
                                                    jax.random.PRNGKey(1)))
