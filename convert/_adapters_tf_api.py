@@ -113,6 +113,15 @@ class TFRemBertForTokenClassification(TFRemBertPreTrainedModel):
     _ARGS = (*_INPUTS, *_OUTPUT_FLAGS, "labels")
     _output_class = outputs.TFTokenClassifierOutput
 
+    def _pack(self, out: dict[str, Any], return_dict: bool):
+        packed = super()._pack(out, return_dict)
+        if return_dict:
+            return packed
+        # The Keras class builds its tuple from `(logits,) + outputs[1:]`, which keeps the main
+        # layer's empty pooler slot after the logits (spec §2.9); kept for drop-in compatibility.
+        after_logits = 2 if out.get("loss") is not None else 1
+        return packed[:after_logits] + (None,) + packed[after_logits:]
+
 
 class TFRemBertForQuestionAnswering(TFRemBertPreTrainedModel):
     task = "question_answering"

@@ -193,3 +193,13 @@ def test_causal_lm_past_key_values_continue_the_sequence(pairs):
     second = model(ids[:, 4:], past_key_values=first.past_key_values)
     assert second.past_key_values is not None
     np.testing.assert_allclose(second.logits, full[:, 4:], rtol=0, atol=1e-5)
+
+
+def test_token_classification_tuple_keeps_the_keras_pooler_slot(pairs):
+    model, _ = pairs["token_classification"]
+    inputs, targets = _inputs(model.config, "token_classification")
+    out = model(**inputs, **targets, output_hidden_states=True, output_attentions=True, return_dict=False)
+    as_dict = _call(model, "token_classification", inputs, targets)
+    assert len(out) == 5 and out[2] is None  # (loss, logits, None, hidden_states, attentions)
+    np.testing.assert_array_equal(out[1], as_dict.logits)
+    assert len(out[3]) == model.config.num_hidden_layers + 1
