@@ -80,3 +80,12 @@ def test_import_does_not_pull_in_torch_or_tensorflow():
             "rembert_jax.TFRemBertForMaskedLM(config)([[1, 2, 3]], labels=[[1, 2, 3]])\n"
             "assert 'torch' not in sys.modules and 'tensorflow' not in sys.modules, sorted(sys.modules)\n")
     subprocess.run([sys.executable, "-c", code], check=True, env={"JAX_PLATFORMS": "cpu", "PATH": ""})
+
+
+def test_half_precision_outputs_reach_torch_as_bfloat16(tiny_config):
+    torch = pytest.importorskip("torch")
+    model = rembert_jax.RemBertModel(tiny_config, policy="bf16", seed=2).eval()
+    out = model(torch.tensor(IDS), output_hidden_states=True)
+    assert out.last_hidden_state.dtype == torch.bfloat16 and out.hidden_states[0].dtype == torch.bfloat16
+    reference = rembert_jax.RemBertModel(tiny_config, model.params, seed=2).eval()(np.array(IDS))
+    np.testing.assert_allclose(out.last_hidden_state.float().numpy(), reference.last_hidden_state, atol=0.1)
