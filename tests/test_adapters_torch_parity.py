@@ -222,3 +222,36 @@ def test_logits_to_keep_slices_like_transformers(loaded):
     ids = make_inputs(ours.config, "causal_lm")["input_ids"]
     expected = torch_call(theirs, {"input_ids": ids}, logits_to_keep=2, use_cache=False)
     assert_close(ours(ids, logits_to_keep=2, use_cache=False).logits, expected.logits)
+
+
+def test_cross_attention_decoder_past_with_new_tokens_and_mask(tiny_decoder_config, tmp_path):
+    """transformers' `create_and_check_decoder_model_past_large_inputs`: 3 new tokens with a new
+    random mask after a cached prefix equal the uncached pass (and transformers' cached pass)."""
+    import torch
+
+    hf_model(tiny_decoder_config, "causal_lm", seed=8).save_pretrained(tmp_path)
+    ours, theirs = _load_both("causal_lm", tmp_path)
+    rng = np.random.default_rng(8)
+    ids = rng.integers(1, tiny_decoder_config.vocab_size, (B, S + 3))
+    mask = np.ones_like(ids)
+    mask[:, -3:] = rng.integers(0, 2, (B, 3))
+    encoder_states = rng.normal(size=(B, 5, tiny_decoder_config.hidden_size)).astype(np.float32)
+    encoder_mask = np.ones((B, 5), np.int64)
+
+    first = ours(ids[:, :S], attention_mask=mask[:, :S], encoder_hidden_states=encoder_states,
+                 encoder_attention_mask=encoder_mask, use_cache=True)
+    cached = ours(ids[:, S:], attention_mask=mask, encoder_hidden_states=encoder_states,
+                  encoder_attention_mask=encoder_mask, cache=first.cache, output_hidden_states=True)
+    full = ours(ids, attention_mask=mask, encoder_hidden_states=encoder_states, encoder_attention_mask=encoder_mask,
+                use_cache=False, output_hidden_states=True)
+    np.testing.assert_allclose(cached.hidden_states[0], full.hidden_states[0][:, -3:], rtol=0, atol=1e-5)
+    np.testing.assert_allclose(cached.logits, full.logits[:, -3:], rtol=0, atol=1e-4)
+
+    t = {k: torch.from_numpy(v) for k, v in {"ids": ids, "mask": mask, "enc": encoder_states,
+                                             "enc_mask": encoder_mask}.items()}
+    with torch.no_grad():
+        hf_first = theirs(t["ids"][:, :S], attention_mask=t["mask"][:, :S], encoder_hidden_states=t["enc"],
+                          encoder_attention_mask=t["enc_mask"], use_cache=True)
+        hf_cached = theirs(t["ids"][:, S:], attention_mask=t["mask"], encoder_hidden_states=t["enc"],
+                           encoder_attention_mask=t["enc_mask"], cache=hf_first.cache)
+    assert_close(cached.logits, hf_cached.logits)
