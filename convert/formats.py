@@ -96,8 +96,10 @@ def read_checkpoint(path, fmt: str, *, task=None, config=None, dtype=None, stric
         from .orbax_io import lazy_orbax_params
 
         loaded_config, saved_task, params = lazy_orbax_params(path, dtype=dtype)
+        if task in (None, "base") and saved_task != "base":
+            return config or loaded_config, params["encoder"], None, "base"  # the encoder of a task model
         if task not in (None, "auto", saved_task):
-            raise ValueError(f"{path} holds a {saved_task} model, not {task}")
+            raise ValueError(f"{path} holds a {saved_task} model, not {task}; convert it with --task auto or base")
         return config or loaded_config, params, None, saved_task
     raise ValueError(f"unknown checkpoint format {fmt!r}; choose one of {', '.join(FORMATS)}")
 

@@ -85,6 +85,17 @@ def test_orbax_roundtrip_keeps_the_task(tiny_config, tmp_path):
     assert_trees_equal(params, loaded)
 
 
+def test_orbax_task_model_converts_to_its_bare_encoder_or_refuses_another_head(tiny_config, tmp_path, capsys):
+    params = random_params(tiny_config, "token_classification")
+    save_orbax(tmp_path / "orbax", tiny_config, params, task="token_classification")
+    assert main(["convert", str(tmp_path / "orbax"), str(tmp_path / "pt"), "--to", "pytorch", "--task", "base"]) == 0
+    _, loaded = load_pytorch(tmp_path / "pt")
+    assert_trees_equal(params["encoder"], loaded)
+    args = ["convert", str(tmp_path / "orbax"), str(tmp_path / "x"), "--to", "pytorch", "--task", "masked_lm"]
+    assert main(args) == 2
+    assert "holds a token_classification model, not masked_lm" in capsys.readouterr().err
+
+
 def test_bad_inputs_exit_2_with_a_message_naming_the_input(tiny_config, tmp_path, capsys):
     (tmp_path / "junk").mkdir()
     assert main(["convert", str(tmp_path / "junk"), str(tmp_path / "out"), "--to", "jax"]) == 2
