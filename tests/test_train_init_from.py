@@ -34,7 +34,7 @@ def _run_config(data_dir, output_dir, init_from, **train):
         "optim": {"learning_rate": 1e-3, "warmup_steps": 1},
         "train": {"steps": 1, "batch_size": 4, "progress_bar": False, **train},
         "checkpoint": {"every": None},
-        "export": {"formats": ["pytorch"]},
+        "export": {"formats": ["pytorch", "tf"]},
     })
 
 
@@ -53,6 +53,10 @@ def test_fine_tuning_starts_from_the_pytorch_weights(tiny_config, data_dir, tmp_
     for key in before:
         np.testing.assert_array_equal(after[key], before[key], err_msg=key)
     assert result.step == 1
+    # The Keras h5 export holds the same weights.
+    _, from_h5 = load_keras(tmp_path / "run" / "export", task="sequence_classification")
+    _, from_pt = load_pytorch(start, task="sequence_classification")
+    jax.tree_util.tree_map(np.testing.assert_array_equal, from_h5, from_pt)
 
 
 def test_a_bare_encoder_checkpoint_gets_a_fresh_head_sized_by_the_labels(tiny_config, data_dir, tmp_path):

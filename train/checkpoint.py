@@ -77,7 +77,9 @@ class Checkpoints:
         return self.manager.latest_step()
 
     def best_step(self) -> int | None:
-        return self.manager.best_step() if self.options.best_metric else self.manager.latest_step()
+        """The best evaluated checkpoint by `best_metric`, else (none evaluated, or no metric) the latest."""
+        best = self.manager.best_step() if self.options.best_metric else None
+        return best if best is not None else self.manager.latest_step()
 
     def all_steps(self) -> list[int]:
         return list(self.manager.all_steps())

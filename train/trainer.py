@@ -91,6 +91,9 @@ def _run(cfg: RunConfig, checkpoints, *, resume: bool, log, started: float) -> T
 
     # 1. data ----------------------------------------------------------------------------------
     data = open_run_data(cfg)
+    if cfg.checkpoint.best_metric is not None and not data.has_eval:
+        raise ValueError(f"checkpoint.best_metric={cfg.checkpoint.best_metric!r} needs an eval split to measure it: "
+                         "set data.eval, or checkpoint.best_metric=null")
 
     # 2. model ---------------------------------------------------------------------------------
     model_config, params = starting_model(cfg, data)
