@@ -349,3 +349,18 @@ def test_truncated_pytorch_model_bin_is_named(saved, tiny_config, tmp_path):
     tiny_config.save_pretrained(tmp_path)
     with pytest.raises(ValueError, match=r"pytorch_model.bin is not a readable PyTorch checkpoint .*truncated"):
         load_pytorch(tmp_path / "pytorch_model.bin")
+
+
+def test_sharded_pytorch_model_bin_with_index_loads(saved, tiny_config, tmp_path):
+    folder, state = saved["multiple_choice"]
+    model = hf_model(tiny_config, "multiple_choice")
+    items = list(model.state_dict().items())
+    weight_map = {}
+    for k, chunk in enumerate((items[: len(items) // 2], items[len(items) // 2:]), start=1):
+        file = f"pytorch_model-0000{k}-of-00002.bin"
+        torch.save(dict(chunk), tmp_path / file)
+        weight_map.update({key: file for key, _ in chunk})
+    (tmp_path / "pytorch_model.bin.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
+    (tmp_path / "config.json").write_text(Path(folder, "config.json").read_text())
+    _, params = load_pytorch(tmp_path, task="multiple_choice")
+    _assert_matches_state(params, state, tiny_config, "multiple_choice")
