@@ -39,6 +39,8 @@ def _run_config(data_dir, output_dir, init_from, **train):
 
 
 def test_fine_tuning_starts_from_the_pytorch_weights(tiny_config, data_dir, tmp_path):
+    import jax
+    from rembert_jax.convert import load_keras, load_pytorch
     from rembert_jax.train.trainer import train
     from safetensors.numpy import load_file
 
