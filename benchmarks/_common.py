@@ -32,6 +32,9 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=int, default=1, help="untimed iterations after the first call")
     parser.add_argument("--out", default=None, help="also write the JSON results to this file")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: all cores)")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="alternate ours/theirs this many times and keep the median (default 3 CPU / 1 GPU): "
+                             "on a shared machine the load drifts, and alternating exposes both sides to it")
 
 
 def on_gpu() -> bool:
@@ -50,6 +53,30 @@ def bench_config(args) -> RemBertConfig:
 
 def iterations(args) -> int:
     return args.iters if args.iters is not None else (20 if on_gpu() else 3)
+
+
+def rounds(args) -> int:
+    return args.rounds if args.rounds is not None else (1 if on_gpu() else 3)
+
+
+def alternate(n: int, ours: Callable[[], dict], theirs: Callable[[], dict]) -> tuple[dict, dict, float]:
+    """Run `ours()` and `theirs()` alternately `n` times; return each side's median run (with every
+    round's tokens/s attached) and the median of the per-round speedups (neighbours in time)."""
+    ours_runs, theirs_runs = [], []
+    for _ in range(n):
+        ours_runs.append(ours())
+        theirs_runs.append(theirs())
+    speedups = sorted(o["tokens_per_s"] / t["tokens_per_s"] for o, t in zip(ours_runs, theirs_runs, strict=True))
+
+    def median(runs):
+        run = sorted(runs, key=lambda r: r["tokens_per_s"])[len(runs) // 2]
+        if n == 1:
+            return run
+        # a train step's first loss is only comparable in round one (torch trains its weights in place)
+        first = {"first_loss": runs[0]["first_loss"]} if "first_loss" in runs[0] else {}
+        return {**run, **first, "rounds_tokens_per_s": [round(r["tokens_per_s"], 1) for r in runs]}
+
+    return median(ours_runs), median(theirs_runs), round(speedups[len(speedups) // 2], 3)
 
 
 def torch_device() -> str:

@@ -105,11 +105,19 @@ def run(args) -> dict:
     for dtype in args.dtypes.split(","):
         for batch_size, length in parse_shapes(args.shapes):
             batch = C.random_batch(config, batch_size, length, seed=batch_size + length)
-            ours, ours_out = measure_ours(config, params, batch, dtype, iters=iters, warmup=args.warmup)
-            eager, eager_out = measure_torch(model, batch, dtype, iters=iters, warmup=args.warmup)
-            result = {"ours": ours, "torch_eager": eager,
-                      "speedup_vs_eager": C.ratio(ours["tokens_per_s"], eager["tokens_per_s"]),
-                      "max_abs_diff_vs_torch": float(np.max(np.abs(ours_out - eager_out)))}
+            outputs = {}
+
+            def ours_once(batch=batch, dtype=dtype, outputs=outputs):
+                result, outputs["ours"] = measure_ours(config, params, batch, dtype, iters=iters, warmup=args.warmup)
+                return result
+
+            def eager_once(batch=batch, dtype=dtype, outputs=outputs):
+                result, outputs["torch"] = measure_torch(model, batch, dtype, iters=iters, warmup=args.warmup)
+                return result
+
+            ours, eager, speedup = C.alternate(C.rounds(args), ours_once, eager_once)
+            result = {"ours": ours, "torch_eager": eager, "speedup_vs_eager": speedup,
+                      "max_abs_diff_vs_torch": float(np.max(np.abs(outputs["ours"] - outputs["torch"])))}
             if C.on_gpu() and not args.no_compile:
                 compiled, _ = measure_torch(model, batch, dtype, iters=iters, warmup=args.warmup,
                                             compile_model=True)
