@@ -72,9 +72,9 @@ def train(cfg: RunConfig, *, resume: bool = False, log=print) -> TrainResult:
 
 def _run(cfg: RunConfig, checkpoints, *, resume: bool, log, started: float) -> TrainResult:
     import jax
-    from rembert_jax.heads import TaskModel
 
     from rembert_jax import DTypePolicy
+    from rembert_jax.heads import TaskModel
 
     from . import export
     from .checkpoint import abstract_with_sharding
@@ -144,7 +144,7 @@ def _run(cfg: RunConfig, checkpoints, *, resume: bool, log, started: float) -> T
 
     def drain() -> None:
         """Fetch pending metrics (the one host sync), check them, write them."""
-        nonlocal window_start, window_examples
+        nonlocal window_examples
         if not pending:
             return
         fetched = jax.device_get([m for _, m in pending])
@@ -167,7 +167,7 @@ def _run(cfg: RunConfig, checkpoints, *, resume: bool, log, started: float) -> T
         pending.clear()
         run_log.flush()
         progress.set_postfix(loss=f"{recent_losses[-1]:.4f}", ex_per_s=f"{rate:.0f}")
-        window_start, window_examples = time.perf_counter(), 0
+        window_examples = 0
 
     step = start_step
     try:
@@ -196,6 +196,8 @@ def _run(cfg: RunConfig, checkpoints, *, resume: bool, log, started: float) -> T
                                  model_config=model_config.to_dict(),
                                  metrics=metrics, force=True)
                 last_good = step
+            if do_save or do_eval or step % cfg.train.log_every == 0:
+                window_start = time.perf_counter()  # throughput counts training only, not evals or saves
         drain()
     finally:
         progress.close()
