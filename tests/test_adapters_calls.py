@@ -9,9 +9,9 @@ import pickle
 import numpy as np
 import pytest
 from hf_reference import TASK_CLASSES, hf_model, to_numpy
-from rembert_jax.convert import adapters
 
 import rembert_jax
+from rembert_jax.convert import adapters
 
 IDS = np.array([[5, 6, 7, 8], [9, 10, 11, 0]])
 

@@ -9,9 +9,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from rembert_jax.convert import _adapter_compute
 
 import rembert_jax
+from rembert_jax.convert import _adapter_compute
 
 IDS = [[5, 6, 7, 8, 9], [1, 2, 3, 4, 0]]
 MASK = [[1, 1, 1, 1, 1], [1, 1, 1, 1, 0]]
