@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from rembert_jax.train.run_config import RunConfig, load_run_config
 
 
@@ -25,11 +26,15 @@ def test_yaml_and_overrides_build_the_run_config(tmp_path):
     assert RunConfig.from_dict(cfg.to_dict()) == cfg
 
 
-def test_shipped_demo_config_is_valid():
+@pytest.mark.parametrize("name", ["demo.yaml", "demo_mlm.yaml", "finetune.yaml"])
+def test_shipped_run_configs_are_valid(name):
     from pathlib import Path
 
-    cfg = load_run_config(Path(__file__).parents[1] / "configs" / "demo.yaml")
-    assert cfg.task == "sequence_classification" and cfg.export.formats == ("pytorch",)
+    from rembert_jax.train.data import DataSpec
+
+    cfg = load_run_config(Path(__file__).parents[1] / "configs" / name)
+    DataSpec.from_mapping(cfg.data)
+    assert cfg.export.formats
 
 
 @pytest.mark.parametrize("text, overrides, match", [

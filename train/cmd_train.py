@@ -88,5 +88,6 @@ def _report(result, config_path: str) -> str:
         prefix = "" if "pytorch" in result.export_dirs else "TF"
         lines.append(f"  load it in transformers:  transformers.{prefix}{cls}.from_pretrained({directory!r})")
     lines.append(f"  evaluate:  rembert-jax eval {config_path} --checkpoint {result.checkpoint_dir}")
-    lines.append(f"  predict:   rembert-jax predict {config_path} --input FILE.jsonl --output predictions.jsonl")
+    if result.task not in ("masked_lm", "causal_lm"):
+        lines.append(f"  predict:   rembert-jax predict {config_path} --input FILE.jsonl --output predictions.jsonl")
     return "\n".join(lines)

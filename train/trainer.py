@@ -88,6 +88,9 @@ def _run(cfg: RunConfig, checkpoints, *, resume: bool, log, started: float) -> T
 
     out = os.path.abspath(cfg.output_dir)
     ckpt_dir = checkpoints.directory
+    if not cfg.data.get("tokenizer") and cfg.model.init_from:
+        # A model directory usually carries its tokenizer (as transformers' from_pretrained expects).
+        cfg = cfg.replace(**{"data.tokenizer": _config_dir(cfg.model.init_from)})
 
     # 1. data ----------------------------------------------------------------------------------
     data = open_run_data(cfg)
@@ -255,6 +258,10 @@ def _check_resumable(checkpoints, cfg: RunConfig, log) -> None:
     if changed:
         log(f"resuming with changed settings: {'; '.join(changed)} (the run continues from the checkpoint "
             "but will no longer match one trained with the old settings)")
+
+
+def _config_dir(path: str) -> str:
+    return path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
 
 
 def _dotted_keys(tree: dict, prefix: str = "") -> set[str]:
