@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 from hf_reference import hf_model
+
 from rembert_jax.train.data_files import DEMO_DIR
 
 LANGUAGES = ("en", "ru", "zh")
@@ -40,9 +41,10 @@ def _run_config(data_dir, output_dir, init_from, **train):
 
 def test_fine_tuning_starts_from_the_pytorch_weights(tiny_config, data_dir, tmp_path):
     import jax
+    from safetensors.numpy import load_file
+
     from rembert_jax.convert import load_keras, load_pytorch
     from rembert_jax.train.trainer import train
-    from safetensors.numpy import load_file
 
     config = tiny_config.replace(vocab_size=3000, max_position_embeddings=32, id2label=dict(enumerate(LANGUAGES)))
     start = tmp_path / "start"
@@ -62,8 +64,9 @@ def test_fine_tuning_starts_from_the_pytorch_weights(tiny_config, data_dir, tmp_
 
 
 def test_a_bare_encoder_checkpoint_gets_a_fresh_head_sized_by_the_labels(tiny_config, data_dir, tmp_path):
-    from rembert_jax.train.trainer import train
     from safetensors.numpy import load_file
+
+    from rembert_jax.train.trainer import train
 
     start = tmp_path / "start"
     hf_model(tiny_config.replace(vocab_size=3000, max_position_embeddings=32), "base", seed=4).save_pretrained(start)

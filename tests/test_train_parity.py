@@ -64,6 +64,7 @@ def _torch_losses(model, batches) -> list[float]:
 
 def _our_losses(config, params, task, batches) -> list[float]:
     import jax
+
     from rembert_jax.heads import TaskModel
     from rembert_jax.train.optim import make_optimizer
     from rembert_jax.train.run_config import OptimSection

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+
 from rembert_jax.train.data_files import DEMO_DIR
 
 LANGUAGES = ("en", "ru", "zh")
@@ -183,6 +184,7 @@ def test_export_loads_in_transformers_and_agrees_with_our_model(finished_run):
     import jax
     import torch
     import transformers
+
     from rembert_jax.heads import TaskModel
     from rembert_jax.train.trained_model import load_from_checkpoint
 

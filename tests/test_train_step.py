@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+
 from rembert_jax.heads import TaskModel
 from rembert_jax.train.optim import decay_mask, layer_decay_multipliers, make_optimizer, make_schedule
 from rembert_jax.train.run_config import OptimSection

@@ -52,6 +52,7 @@ def load_model_and_data(args: argparse.Namespace, *, split: str, input_file: str
 def make_runner(cfg, config, params):
     """`run(model_inputs) -> numpy outputs` with the eval step jitted once per bucket length."""
     import jax
+
     from rembert_jax.heads import TaskModel
 
     from .step import make_eval_step

@@ -60,9 +60,8 @@ def mesh_shape(mesh: MeshSection) -> tuple[int, int, int]:
 
 def make_placement(mesh: MeshSection, *, config, task: str, abstract_state) -> Placement:
     """The placement for a TrainState shaped like `abstract_state` (a `jax.eval_shape` result)."""
-    from rembert_jax.heads.specs import task_logical_axes
-
     from rembert_jax import sharding as core
+    from rembert_jax.heads.specs import task_logical_axes
 
     shape = mesh_shape(mesh)
     if math.prod(shape) == 1:

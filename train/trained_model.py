@@ -29,6 +29,7 @@ def _checkpoint_root(path: str) -> tuple[str, int | None]:
 def load_from_checkpoint(cfg: RunConfig, checkpoint: str | None = None, step: int | None = None):
     """(model config, params, description) from a run's checkpoint."""
     import jax
+
     from rembert_jax.heads import TaskModel
 
     from .checkpoint import Checkpoints
