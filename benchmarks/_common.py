@@ -105,6 +105,7 @@ def params_from_hf(model, config: RemBertConfig, task: str = "base", dtype=np.fl
     table (`rembert_jax.convert.names.name_table`), so no checkpoint key is spelled here."""
     import jax.numpy as jnp
     import torch
+
     from rembert_jax.convert.names import name_table
 
     state = model.state_dict()

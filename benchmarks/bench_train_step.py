@@ -28,9 +28,9 @@ def our_train_step(config, dtype: str):
     """(jitted step `(params, opt_state, batch) -> (params, opt_state, loss)`, optimizer, model)."""
     import jax
     import optax
-    from rembert_jax.heads import TaskModel
 
     from rembert_jax import DTypePolicy
+    from rembert_jax.heads import TaskModel
 
     policy = DTypePolicy.from_name(dtype)  # fp32 master weights, `dtype` compute
     model = TaskModel(config, "sequence_classification", policy=policy)

@@ -42,6 +42,7 @@ def _global_batches(config):
 def _training(config):
     import jax
     import optax
+
     from rembert_jax.heads import TaskModel
     from rembert_jax.train.state import create_train_state
 
@@ -67,10 +68,10 @@ def _worker(process_id: int, port: int, out_path: str) -> None:
     import optax
     from jax.experimental import multihost_utils
     from jax.sharding import NamedSharding
-    from rembert_jax.heads import task_logical_axes
-    from rembert_jax.train.step import make_train_step
 
     from rembert_jax import sharding as S
+    from rembert_jax.heads import task_logical_axes
+    from rembert_jax.train.step import make_train_step
 
     assert jax.process_count() == 2 and jax.device_count() == 4 and jax.local_device_count() == 2
     config = _config()
@@ -107,6 +108,7 @@ def _free_port() -> int:
 
 def test_two_processes_on_localhost_match_the_single_process_run(tmp_path):
     import jax
+
     from rembert_jax.train.step import make_train_step
 
     port, out = _free_port(), tmp_path / "result.npz"

@@ -11,11 +11,11 @@ import numpy as np
 import optax
 import pytest
 from jax.sharding import PartitionSpec as P
+
+from rembert_jax import sharding as S
 from rembert_jax.heads import TaskModel, task_logical_axes
 from rembert_jax.train.state import create_train_state
 from rembert_jax.train.step import make_train_step
-
-from rembert_jax import sharding as S
 
 TASK = "sequence_classification"
 STEPS = 2
