@@ -61,8 +61,14 @@ def test_bad_run_config_names_the_key(tmp_path, text, overrides, match):
 
 
 def test_missing_run_config_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"no run config at .*nope\.yaml"):
+    with pytest.raises(FileNotFoundError, match=r"no run config at .*nope\.yaml'; shipped run configs: demo, "):
         load_run_config(tmp_path / "nope.yaml")
+
+
+def test_shipped_run_configs_load_by_name_from_anywhere(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no configs/ folder here: the packaged copy is used
+    assert load_run_config("demo").task == "sequence_classification"
+    assert load_run_config("configs/demo_mlm.yaml").task == "masked_lm"
 
 
 def test_train_command_reports_config_errors_with_exit_code_2(tmp_path, capsys):

@@ -16,6 +16,7 @@ import os
 import types
 import typing
 from collections.abc import Mapping, Sequence
+from importlib import resources
 from typing import Any
 
 import yaml
@@ -126,13 +127,15 @@ class RunConfig:
 def load_run_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> RunConfig:
     """Read a YAML run config and apply `key=value` overrides (values in YAML syntax)."""
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"no run config at {path!r}; see configs/*.yaml for examples")
-    with open(path, encoding="utf-8") as f:
-        try:
-            data = yaml.safe_load(f)
-        except yaml.YAMLError as e:
-            raise ValueError(f"{path} is not valid YAML: {e}") from None
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    else:
+        text = _packaged_run_config(path)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ValueError(f"{path} is not valid YAML: {e}") from None
     data = {} if data is None else data
     if not isinstance(data, dict):
         raise ValueError(f"{path} must hold a YAML mapping at the top level, got {type(data).__name__}")
@@ -142,6 +145,22 @@ def load_run_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> R
             raise ValueError(f"override {item!r} must look like section.key=value (e.g. optim.learning_rate=1e-4)")
         _set_dotted(data, key.strip(), _parse_value(text), source="override")
     return RunConfig.from_dict(data, source=path)
+
+
+def packaged_run_configs() -> tuple[str, ...]:
+    """Names of the run configs shipped in the package (`configs/*.yaml`)."""
+    files = resources.files("rembert_jax.configs").iterdir()
+    return tuple(sorted(f.name[: -len(".yaml")] for f in files if f.name.endswith(".yaml")))
+
+
+def _packaged_run_config(path: str) -> str:
+    """The text of a shipped run config named by `path` ("demo", "demo.yaml" or "configs/demo.yaml"),
+    so the commands work from an installed wheel as from a checkout."""
+    name = os.path.basename(path)
+    name = name[: -len(".yaml")] if name.endswith(".yaml") else name
+    if os.path.dirname(path) in ("", "configs") and name in packaged_run_configs():
+        return resources.files("rembert_jax.configs").joinpath(f"{name}.yaml").read_text("utf-8")
+    raise FileNotFoundError(f"no run config at {path!r}; shipped run configs: {', '.join(packaged_run_configs())}")
 
 
 def _parse_value(text: str):
