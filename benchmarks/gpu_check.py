@@ -105,6 +105,8 @@ def full_config(args):
         hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, classifier_dropout_prob=0.0)
     if args.smoke:  # the same code path on a model the CPU runs in seconds
         config = small_config(args).replace(num_hidden_layers=2)
+    if args.layers:
+        config = config.replace(num_hidden_layers=args.layers)
     return config
 
 
@@ -458,13 +460,16 @@ def main(argv=None) -> int:
                         help="instead of the checks, measure what-if switches (remat, unrolled scan, GELU forms)")
     parser.add_argument("--probe-forward", default="base,scan_unrolled,gelu_tanh",
                         help="forward variants: '+'-joined switch names, optional @long for (16,512)")
-    parser.add_argument("--probe-train", default="remat_dots,remat_full", help="train-step variants")
+    parser.add_argument("--probe-train", default="remat_dots,remat_full", help="train-step variants ('' for none)")
+    parser.add_argument("--layers", type=int, default=None, help="override the model depth (probes: quicker)")
     args = parser.parse_args(argv)
     args.budget_s = args.budget_s or (600.0 if args.smoke else 420.0)
     if args.probe:
         section("env", check_env, args, needs_s=0)
-        section("probe_train", probe_train, args, needs_s=60)
-        section("probe_forward", probe_forward, args, needs_s=40)
+        if args.probe_train:
+            section("probe_train", probe_train, args, needs_s=60)
+        if args.probe_forward:
+            section("probe_forward", probe_forward, args, needs_s=40)
         emit("done", True)
         return 0
     section("env", check_env, args, needs_s=0)
