@@ -58,6 +58,10 @@ def run(args: argparse.Namespace) -> int:
     except NonFiniteLossError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; checkpoints already written are in {cfg.output_dir}/checkpoints: continue with "
+              f"rembert-jax train {args.config} {' '.join(args.overrides)} --resume".replace("  ", " "), file=sys.stderr)
+        return 130
     except (FileNotFoundError, FileExistsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
