@@ -30,7 +30,6 @@ skipped and says so. Run it once per GPU: torch.compile and our compiles dominat
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import json
 import os
@@ -42,6 +41,7 @@ os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # share the GPU
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import _common as C  # noqa: E402
+import _gpu_variants as V  # noqa: E402
 import numpy as np  # noqa: E402
 
 START = time.perf_counter()
@@ -183,71 +183,6 @@ def check_fp32_parity(args) -> dict:
             "last_hidden_state_max_abs_diff": float(np.max(np.abs(ours - theirs)))}
 
 
-def _seq_length_attention(original):
-    """A cuDNN attention that states right padding as key lengths instead of a mask. The padding
-    masks of these benchmarks are right padding, so this is exact for them; it shows what the
-    fused path gives when the mask is not turned into a [B, 1, 1, K] bias."""
-    import jax
-    import jax.numpy as jnp
-
-    def attend(q, k, v, mask=None, *, kv_length=None, impl="auto", dropout_rate=0.0, dropout_rng=None,
-               return_weights=False):
-        usable = (mask is not None and mask.ndim == 4 and mask.shape[1:3] == (1, 1) and kv_length is None
-                  and not return_weights and q.dtype != jnp.float32 and jax.default_backend() == "gpu")
-        if not usable:
-            return original(q, k, v, mask, kv_length=kv_length, impl=impl, dropout_rate=dropout_rate,
-                            dropout_rng=dropout_rng, return_weights=return_weights)
-        lengths = jnp.broadcast_to(jnp.sum(mask[:, 0, 0, :], axis=-1, dtype=jnp.int32), (q.shape[0],))
-        return jax.nn.dot_product_attention(q, k, v, key_value_seq_lengths=lengths, implementation="cudnn"), None
-
-    return attend
-
-
-@contextlib.contextmanager
-def _attention_variant(variant: str):
-    """Diagnostic only: swap the encoder's attention ("auto": untouched; "xla": force the XLA path
-    whatever is asked; "cudnn_seq_lengths": see `_seq_length_attention`). TaskModel has no
-    attention_impl knob, so this is how the train step gets the variants."""
-    import jax
-
-    import rembert_jax.encoder as encoder
-
-    jax.clear_caches()  # the encoder's inner jit caches traces: drop them so the swap takes effect
-    original = encoder.dot_product_attention
-    if variant == "xla":
-        encoder.dot_product_attention = lambda *a, **k: original(*a, **{**k, "impl": "xla"})
-    elif variant == "cudnn_seq_lengths":
-        encoder.dot_product_attention = _seq_length_attention(original)
-    try:
-        yield
-    finally:
-        encoder.dot_product_attention = original
-        jax.clear_caches()
-
-
-def _ours_with_fallbacks(measure, out: dict):
-    """`measure()` with the encoder as it is; if that fails, record the error and measure the two
-    diagnostic variants instead. Returns the result to compare against (the first that ran)."""
-    try:
-        return measure()
-    except Exception as e:
-        out["ours_auto_error"] = f"{type(e).__name__}: {e}"[:1500]
-    first = None
-    for variant in ("cudnn_seq_lengths", "xla"):
-        try:
-            with _attention_variant(variant):
-                result = measure()
-            out[f"ours_{variant}"] = result if not isinstance(result, tuple) else result[0]
-            first = first or result
-        except Exception as e:
-            out[f"ours_{variant}"] = {"error": f"{type(e).__name__}: {e}"[:1500]}
-    if first is None:
-        raise RuntimeError("every attention variant failed: " + json.dumps(out, default=str)[:3000])
-    out["compared_variant"] = next(k for k in ("ours_cudnn_seq_lengths", "ours_xla")
-                                   if isinstance(out.get(k), dict) and "error" not in out[k])
-    return first
-
-
 def check_train(args, shape_name: str = "short") -> dict:
     import bench_train_step as T
     import torch
@@ -268,7 +203,7 @@ def check_train(args, shape_name: str = "short") -> dict:
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
-    ours = _ours_with_fallbacks(lambda: T.measure_ours(config, params, batch, "bf16", iters=iters, warmup=1),
+    ours = V.ours_with_fallbacks(lambda: T.measure_ours(config, params, batch, "bf16", iters=iters, warmup=1),
                                 out)
     return {**out, "ours": ours, "torch_fused_adamw_autocast": theirs,
             "speedup": C.ratio(ours["tokens_per_s"], theirs["tokens_per_s"]),
@@ -289,7 +224,7 @@ def check_forward(args) -> dict:
     for name, batch in batches.items():
         key = "x".join(map(str, batch["input_ids"].shape))
         out[key] = {}
-        ours, ours_out[name] = _ours_with_fallbacks(
+        ours, ours_out[name] = V.ours_with_fallbacks(
             lambda batch=batch: F.measure_ours(config, params, batch, "bf16", iters=iters, warmup=2), out[key])
         out[key]["ours"] = ours
     params = None  # noqa: F841  (frees the fp32 weights before the torch runs)
@@ -350,67 +285,6 @@ def check_attention_kernels(args) -> dict:
     return out
 
 
-@contextlib.contextmanager
-def _patched(target, name: str, value):
-    """Diagnostic only: set `target.name = value` (or a dict item) for the block, caches cleared."""
-    import jax
-
-    jax.clear_caches()
-    is_dict = isinstance(target, dict)
-    original = target[name] if is_dict else getattr(target, name)
-    if is_dict:
-        target[name] = value
-    else:
-        setattr(target, name, value)
-    try:
-        yield
-    finally:
-        if is_dict:
-            target[name] = original
-        else:
-            setattr(target, name, original)
-        jax.clear_caches()
-
-
-def _probe_variants():
-    """What-if switches for the encoder, each a context manager factory (probe sections only)."""
-    import functools
-
-    import jax
-
-    import rembert_jax.encoder as encoder
-    import rembert_jax.layers as layers
-
-    return {
-        "base": contextlib.nullcontext,
-        "remat_dots": lambda: _patched(encoder, "apply", functools.partial(encoder.apply, remat="dots")),
-        "remat_full": lambda: _patched(encoder, "apply", functools.partial(encoder.apply, remat="full")),
-        "scan_unrolled": lambda: _patched(jax.lax, "scan", functools.partial(jax.lax.scan, unroll=True)),
-        "gelu_tanh": lambda: _patched(layers.ACTIVATIONS, "gelu", lambda x: jax.nn.gelu(x, approximate=True)),
-        # exact GELU through erf instead of jax.nn.gelu's erfc (same function, ~1e-6 apart in fp32)
-        "gelu_erf": lambda: _patched(layers.ACTIVATIONS, "gelu", _gelu_erf),
-        "gelu_erf_f32": lambda: _patched(layers.ACTIVATIONS, "gelu",
-                                         lambda x: _gelu_erf(x.astype("float32")).astype(x.dtype)),
-    }
-
-
-def _gelu_erf(x):
-    import jax
-    import numpy as np
-
-    return 0.5 * x * (1 + jax.lax.erf(x * np.sqrt(0.5).astype(x.dtype)))
-
-
-@contextlib.contextmanager
-def _variant(name: str):
-    """A '+'-joined list of `_probe_variants` names, all applied."""
-    variants = _probe_variants()
-    with contextlib.ExitStack() as stack:
-        for part in name.split("+"):
-            stack.enter_context(variants[part]())
-        yield
-
-
 def probe_forward(args) -> dict:
     """Forward at (64,128) bf16 under what-if switches (fused attention fed key lengths)."""
     import bench_forward as F
@@ -424,7 +298,7 @@ def probe_forward(args) -> dict:
         name, _, shape = item.partition("@")
         batch = C.random_batch(config, *shapes(args, shape or "short"), seed=11)
         try:
-            with _attention_variant("cudnn_seq_lengths"), _variant(name):
+            with V.attention_variant("cudnn_seq_lengths"), V.variant(name):
                 result, _ = F.measure_ours(config, params, batch, "bf16", iters=3 if args.smoke else 20, warmup=2)
             out[item] = {k: result[k] for k in ("tokens_per_s", "compile_s", "program_bytes")}
         except Exception as e:
@@ -444,7 +318,7 @@ def probe_train(args) -> dict:
     out = {}
     for name in args.probe_train.split(","):
         try:
-            with _attention_variant("cudnn_seq_lengths"), _variant(name):
+            with V.attention_variant("cudnn_seq_lengths"), V.variant(name):
                 result = T.measure_ours(config, params, batch, "bf16", iters=3 if args.smoke else 10, warmup=1)
             out[name] = {k: result[k] for k in ("tokens_per_s", "compile_s", "program_bytes", "first_loss")}
         except Exception as e:
