@@ -54,6 +54,7 @@ def _stage(name: str, args) -> dict:
     else:
         import jax  # noqa: F401
         import orbax.checkpoint  # noqa: F401
+
         import rembert_jax.convert.formats  # noqa: F401
     baseline = _current_rss_bytes()  # the interpreter and its libraries, before any weights
     start = time.perf_counter()

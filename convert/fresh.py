@@ -11,9 +11,9 @@ from collections.abc import Sequence
 
 import jax
 import numpy as np
-from rembert_jax.heads import head_specs
 
 from rembert_jax.config import RemBertConfig
+from rembert_jax.heads import head_specs
 from rembert_jax.params import init_from_specs, init_params
 
 from .names import BASE, Name

@@ -19,9 +19,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 
-from rembert_jax.heads.specs import TASK_POOLER, head_specs
-
 from rembert_jax.config import RemBertConfig
+from rembert_jax.heads.specs import TASK_POOLER, head_specs
 from rembert_jax.params import param_specs
 
 TASKS = (

@@ -72,13 +72,13 @@ def _attention_spec(config: RemBertConfig) -> dict:
 def param_specs(config: RemBertConfig, *, add_pooling_layer: bool = True) -> dict:
     """The nested table of `ParamSpec` for the encoder described by `config`."""
     V, E, H = config.vocab_size, config.input_embedding_size, config.hidden_size
-    I, L = config.intermediate_size, config.num_hidden_layers
+    inner, L = config.intermediate_size, config.num_hidden_layers
     layers = {"self_attention": _attention_spec(config)}
     if config.add_cross_attention:
         layers["cross_attention"] = _attention_spec(config)
     layers["mlp"] = {
-        "intermediate": dense_spec(H, I, "embed", "mlp", L),
-        "output": dense_spec(I, H, "mlp", "embed", L),
+        "intermediate": dense_spec(H, inner, "embed", "mlp", L),
+        "output": dense_spec(inner, H, "mlp", "embed", L),
         "ln": layer_norm_spec(H, "embed", L),
     }
     specs = {
@@ -117,7 +117,7 @@ def init_from_specs(specs: dict, rng: jax.Array, *, std: float, pad_token_id: in
         return table if pad_token_id is None else table.at[pad_token_id].set(0)
 
     inits["embedding"] = embedding
-    return jax.tree_util.tree_unflatten(treedef, [inits[s.init](k, s) for k, s in zip(keys, leaves)])
+    return jax.tree_util.tree_unflatten(treedef, [inits[s.init](k, s) for k, s in zip(keys, leaves, strict=True)])
 
 
 def init_params(config: RemBertConfig, rng: jax.Array, *, add_pooling_layer: bool = True,

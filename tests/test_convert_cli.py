@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from convert_testing import assert_trees_equal, random_params
 from hf_reference import hf_model, to_numpy
+
 from rembert_jax.convert import detect_format, load_pytorch, save_keras, save_orbax, save_pytorch
 from rembert_jax.train.cli import main
 

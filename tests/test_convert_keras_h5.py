@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from convert_testing import assert_trees_equal, random_params
 from hf_reference import TASK_CLASSES, hf_model, to_numpy
+
 from rembert_jax.convert import load_keras, load_pytorch, save_keras, save_pytorch
 from rembert_jax.convert.keras_h5 import _read_attribute, _write_attribute
 

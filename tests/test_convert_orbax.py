@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from convert_testing import assert_trees_equal, random_params
 from hf_reference import TASK_CLASSES
+
 from rembert_jax.convert import load_orbax, save_orbax
 from rembert_jax.convert.orbax_io import orbax_task
 
@@ -26,7 +27,6 @@ def test_ours_to_orbax_to_ours_is_bit_exact(tiny_config, task, tmp_path):
 
 def test_restore_lays_params_out_on_the_mesh_by_logical_axes(tiny_config, tmp_path):
     from rembert_jax.heads import task_logical_axes
-
     from rembert_jax.sharding import config_divisors, make_mesh, param_shardings
 
     params = random_params(tiny_config, "sequence_classification")

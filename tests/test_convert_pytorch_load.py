@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from convert_testing import example_batch, our_outputs
 from hf_reference import TASK_CLASSES, hf_model, to_numpy
+
 from rembert_jax.convert import LoadingInfo, load_pytorch, name_table
 
 torch = pytest.importorskip("torch")

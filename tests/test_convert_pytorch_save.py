@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from convert_testing import assert_trees_equal, example_batch, our_outputs, random_params
 from hf_reference import TASK_CLASSES, to_numpy
+
 from rembert_jax.convert import load_pytorch, save_pytorch
 
 torch = pytest.importorskip("torch")

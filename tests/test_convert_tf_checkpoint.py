@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from convert_testing import assert_trees_equal, random_params
 from hf_reference import TASK_CLASSES, hf_model, to_numpy
+
 from rembert_jax.convert import load_pytorch, load_tf_checkpoint, save_tf_checkpoint
 
 tf = pytest.importorskip("tensorflow")

@@ -5,6 +5,7 @@ import itertools
 import numpy as np
 import pytest
 from data_fixtures import reference_tokenizer, write_jsonl
+
 from rembert_jax.train.batching import BatchIterator, model_inputs
 from rembert_jax.train.data import load_task_dataset
 from rembert_jax.train.masking import mask_tokens

@@ -8,6 +8,7 @@ import unicodedata
 import numpy as np
 import pytest
 from data_fixtures import reference_tokenizer
+
 from rembert_jax.train.data import load_task_dataset, load_tokenizer
 from rembert_jax.train.data_files import DEMO_DIR, read_records
 

@@ -4,6 +4,7 @@ import json
 
 import pytest
 from data_fixtures import write_jsonl
+
 from rembert_jax.train.data_files import DEMO_DIR, read_records, resolve_path
 from rembert_jax.train.data_spec import DataSpec
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from rembert_jax.heads import TaskModel, generate
 from rembert_jax.heads.generate import _generate
 from rembert_jax.heads.sampling import apply_temperature, apply_top_k, apply_top_p, next_token
-
 from tests.hf_reference import hf_model, to_numpy
 
 NEW = 8  # max_new_tokens
@@ -22,6 +22,7 @@ def _decoder(config, tmp_path_factory):
     """transformers' tiny RemBertForCausalLM with weights scaled up (at init scale every step
     predicts the same token, which would make the comparison weak) and our model on its checkpoint."""
     import torch
+
     from rembert_jax.convert import load_pytorch
 
     torch_model = hf_model(config, "causal_lm")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from rembert_jax.heads import losses, resolve_problem_type
 
 ATOL = 1e-6

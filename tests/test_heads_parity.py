@@ -9,8 +9,8 @@ import dataclasses
 import jax
 import numpy as np
 import pytest
-from rembert_jax.heads import TaskModel
 
+from rembert_jax.heads import TaskModel
 from tests.hf_reference import hf_model, to_numpy
 
 B, S, C = 3, 7, 2

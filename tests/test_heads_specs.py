@@ -7,8 +7,8 @@ from __future__ import annotations
 import jax
 import numpy as np
 import pytest
-from rembert_jax.heads import TASK_POOLER, TASKS, TaskModel, head_specs, task_logical_axes, task_specs
 
+from rembert_jax.heads import TASK_POOLER, TASKS, TaskModel, head_specs, task_logical_axes, task_specs
 from rembert_jax.params import ParamSpec
 
 H, OUT, V = 32, 43, 99  # the tiny preset (OUT: output_embedding_size)

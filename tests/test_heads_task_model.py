@@ -8,6 +8,7 @@ import chex
 import jax
 import numpy as np
 import pytest
+
 from rembert_jax.heads import TaskModel
 
 B, S = 2, 5

@@ -3,6 +3,7 @@
 import math
 
 import pytest
+
 from rembert_jax.train.metrics import (
     accuracy,
     compute_metrics,
