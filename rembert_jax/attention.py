@@ -8,7 +8,8 @@
   entries get float32's minimum (PyTorch v5), so a fully masked query row attends uniformly.
 - "cudnn": `jax.nn.dot_product_attention(..., implementation="cudnn")`, the fused kernel for
   bf16/fp16 on NVIDIA GPUs. No probabilities, no dropout; a fully masked row is not guaranteed
-  to be uniform (it is garbage either way: such rows are padding).
+  to be uniform (it is garbage either way: such rows are padding). See `fused_attention` for
+  how our boolean masks become arguments cuDNN accepts.
 - "auto": `select_attention_impl` picks cuDNN for bf16/fp16 on GPU when neither probabilities
   nor dropout are requested and the head size suits the kernel, XLA otherwise.
 
@@ -19,6 +20,7 @@ probabilities [B, NH, S, K].
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -28,13 +30,17 @@ _HALF = (jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float16))
 
 
 def select_attention_impl(requested: str, *, platform: str, dtype, head_dim: int,
-                          return_weights: bool = False, dropout: bool = False, kv_cache: bool = False) -> str:
+                          return_weights: bool = False, dropout: bool = False, kv_cache: bool = False,
+                          masked_odd_length: bool = False) -> str:
     """Decide "xla" or "cudnn" from the request and the circumstances (pure, testable anywhere).
 
     `platform` is `jax.default_backend()` ("cpu", "gpu", "tpu"). An explicit "cudnn" that can't
     run raises a ValueError saying why instead of silently falling back. "auto" keeps decoding
     over a KV cache (`kv_cache`) on XLA: a step has one or a few queries, where the fused kernel
-    gains nothing; an explicit "cudnn" is still honoured there.
+    gains nothing; an explicit "cudnn" is still honoured there. "auto" also stays on XLA for a
+    masked attention with an odd query or key length (`masked_odd_length`): cuDNN's backward
+    pass with a mask (a bias to cuDNN) needs even lengths, and whether a gradient will be taken
+    is unknown here. An explicit "cudnn" is honoured (it works for inference).
     """
     if requested not in IMPLEMENTATIONS:
         raise ValueError(f"attention_impl must be one of {IMPLEMENTATIONS}, got {requested!r}")
@@ -54,7 +60,7 @@ def select_attention_impl(requested: str, *, platform: str, dtype, head_dim: int
     if requested == "cudnn" and reasons:
         raise ValueError("attention_impl='cudnn' is not possible here: " + "; ".join(reasons)
                          + ". Use attention_impl='auto' or 'xla'.")
-    return "xla" if reasons or (requested == "auto" and kv_cache) else "cudnn"
+    return "xla" if reasons or (requested == "auto" and (kv_cache or masked_odd_length)) else "cudnn"
 
 
 def dot_product_attention(query: jax.Array, key: jax.Array, value: jax.Array, mask: jax.Array | None = None,
@@ -77,18 +83,66 @@ def dot_product_attention(query: jax.Array, key: jax.Array, value: jax.Array, ma
       (context [B, S, NH, D] in the query dtype, probabilities or None).
     """
     use_dropout = dropout_rng is not None and dropout_rate > 0.0
+    odd = query.shape[1] % 2 or key.shape[1] % 2
     impl = select_attention_impl(impl, platform=jax.default_backend(), dtype=query.dtype,
                                  head_dim=query.shape[-1], return_weights=return_weights, dropout=use_dropout,
-                                 kv_cache=kv_length is not None)
+                                 kv_cache=kv_length is not None, masked_odd_length=bool(odd and mask is not None))
     if impl == "cudnn":
-        lengths = None
-        if kv_length is not None:
-            lengths = jnp.broadcast_to(jnp.asarray(kv_length, jnp.int32), (query.shape[0],))
-        out = jax.nn.dot_product_attention(query, key, value, mask=mask, key_value_seq_lengths=lengths,
-                                           implementation="cudnn")
-        return out, None
+        return fused_attention(query, key, value, mask, kv_length=kv_length), None
     return _xla_attention(query, key, value, mask, kv_length, dropout_rate if use_dropout else 0.0,
                           dropout_rng, return_weights)
+
+
+def fused_attention(query: jax.Array, key: jax.Array, value: jax.Array, mask: jax.Array | None = None, *,
+                    kv_length: jax.Array | None = None, implementation: str = "cudnn") -> jax.Array:
+    """`jax.nn.dot_product_attention` with our boolean mask turned into arguments cuDNN accepts.
+
+    cuDNN takes a mask (as an additive bias) only with the full query and key lengths,
+    [B or 1, NH or 1, S, K]; the encoder's padding mask is [B, 1, 1, K]. So:
+
+    - a key-padding mask [B, 1, 1, K] (no kv_length): when every row is a prefix (right
+      padding, the tokenizer's default), the fast path passes only `key_value_seq_lengths`
+      (no bias to read, no bias gradient to write); otherwise (left padding, holes) the mask is
+      broadcast to [B, 1, S, K]. Which one runs is decided on the device (`lax.cond`, both
+      branches fused), so nothing syncs with the host.
+    - any other mask (causal & padding, 3-D, cache slots) is broadcast to [B, 1, S, K].
+    - `kv_length` (a KV cache's written part) becomes `key_value_seq_lengths`.
+
+    `implementation="xla"` runs the same arguments through jax's XLA path: that is how the
+    preparation is tested on a CPU. query [B, S, NH, D]; key, value [B, K, NH, D] -> [B, S, NH, D].
+    """
+    batch, q_len, k_len = query.shape[0], query.shape[1], key.shape[1]
+    attend = partial(jax.nn.dot_product_attention, query, key, value, implementation=implementation)
+    if mask is not None and kv_length is None and mask.shape[1:3] == (1, 1):
+        lengths, right_padded = padding_lengths(mask.reshape(mask.shape[0], k_len))  # [B], ()
+        lengths = jnp.broadcast_to(lengths, (batch,))
+        full = broadcast_mask(mask, batch, q_len, k_len)
+        return jax.lax.cond(right_padded, lambda: attend(key_value_seq_lengths=lengths), lambda: attend(mask=full))
+    lengths = None
+    if kv_length is not None:
+        lengths = jnp.broadcast_to(jnp.asarray(kv_length, jnp.int32), (batch,))
+    full = None if mask is None else broadcast_mask(mask, batch, q_len, k_len)
+    return attend(mask=full, key_value_seq_lengths=lengths)
+
+
+def padding_lengths(mask: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """For a key-padding mask [B, K] (True = attend): (lengths int32 [B], every row is a prefix).
+
+    A row is a prefix when it is `arange(K) < length` (right padding). A row with no key at all
+    gets length 1: cuDNN's padding mask with no key is undefined, and such a row is padding whose
+    output is garbage either way (XLA attends uniformly, this attends to the first key).
+    """
+    mask = mask != 0
+    count = jnp.sum(mask, axis=-1, dtype=jnp.int32)  # [B]
+    prefix = jnp.arange(mask.shape[-1]) < count[:, None]  # [B, K]
+    return jnp.maximum(count, 1), jnp.all(prefix == mask)
+
+
+def broadcast_mask(mask: jax.Array, batch: int, query_length: int, key_length: int) -> jax.Array:
+    """A boolean mask broadcastable to [B, NH, S, K] -> [B, 1, S, K] (or [B, NH, S, K] if per head)."""
+    mask = jnp.asarray(mask) != 0
+    mask = mask.reshape((1,) * (4 - mask.ndim) + mask.shape)
+    return jnp.broadcast_to(mask, (batch, mask.shape[1], query_length, key_length))
 
 
 def _xla_attention(query, key, value, mask, kv_length, dropout_rate, dropout_rng, return_weights):
