@@ -25,6 +25,8 @@ import jax
 import numpy as np
 
 from rembert_jax import DTypePolicy, RemBertConfig, init_params
+from rembert_jax.attention import IMPLEMENTATIONS
+from rembert_jax.encoder import REMAT_POLICIES
 from rembert_jax.precision import FP32
 from rembert_jax.validation import validate_inputs
 
@@ -54,15 +56,24 @@ class TaskModel:
     """RemBERT for one task: `TaskModel(config, "sequence_classification")`.
 
     task: one of `rembert_jax.heads.TASKS`; policy: a `DTypePolicy` or its name ("fp32", "bf16", "fp16").
+    remat: the encoder's rematerialisation, "none" | "dots" | "full" (`rembert_jax.encoder.REMAT_POLICIES`):
+      "dots" trades a little recomputation for much less training memory.
+    attention_impl: "auto" | "xla" | "cudnn" (`rembert_jax.attention.select_attention_impl`).
     """
 
     config: RemBertConfig
     task: str
     policy: DTypePolicy = FP32
+    remat: str = "none"
+    attention_impl: str = "auto"
 
     def __post_init__(self):
         check_task(self.task)
         object.__setattr__(self, "policy", DTypePolicy.from_name(self.policy))
+        if self.remat not in REMAT_POLICIES:
+            raise ValueError(f"remat must be one of {tuple(REMAT_POLICIES)}, got {self.remat!r}")
+        if self.attention_impl not in IMPLEMENTATIONS:
+            raise ValueError(f"attention_impl must be one of {IMPLEMENTATIONS}, got {self.attention_impl!r}")
         if self.task == "question_answering" and self.config.num_labels != 2:
             raise ValueError(f"question_answering needs config.num_labels == 2 (start and end logits), "
                              f"got {self.config.num_labels}")
@@ -212,7 +223,8 @@ def _forward(model: TaskModel, params: Params, inputs: dict, extras: dict, targe
     encoder_rng, head_rng = jax.random.split(rng) if rng is not None else (None, None)
     encoded = encoder.apply(params["encoder"], inputs, config=model.config, policy=model.policy,
                             train=rng is not None, rng=encoder_rng, output_hidden_states=output_hidden_states,
-                            output_attentions=output_attentions, validate=False, **extras)
+                            output_attentions=output_attentions, validate=False, remat=model.remat,
+                            attention_impl=model.attention_impl, **extras)
     outputs = model._head_outputs(params["head"], encoded, num_choices, head_rng)
     if targets:
         outputs["loss"] = model._loss(outputs, targets)

@@ -160,3 +160,26 @@ def test_policy_can_be_named(tiny_config):
     params = jax.eval_shape(model.init, jax.random.key(0))  # shapes and dtypes only: no compile
     out = jax.eval_shape(model.apply, params, {"input_ids": np.ones((B, S), np.int32)})
     assert out["logits"].dtype == np.float32 and params["head"]["decoder"]["kernel"].dtype == np.float32
+
+
+def test_remat_and_attention_impl_reach_the_encoder(tiny_config):
+    batch = _batch(0, labels=np.zeros(B, np.int32))
+    model = TaskModel(tiny_config, "sequence_classification", remat="dots")
+    assert hash(model) == hash(TaskModel(tiny_config, "sequence_classification", remat="dots"))
+    params = jax.eval_shape(model.init, jax.random.key(0))
+
+    def gradient_jaxpr(m: TaskModel) -> str:
+        return str(jax.make_jaxpr(jax.grad(lambda p: m.loss(p, batch)[0]))(params))
+
+    assert "remat" in gradient_jaxpr(model)  # each layer is rematerialised (the checkpoint primitive)
+    assert "remat" not in gradient_jaxpr(TaskModel(tiny_config, "sequence_classification"))
+    cudnn = TaskModel(tiny_config, "sequence_classification", "bf16", attention_impl="cudnn")
+    with pytest.raises(ValueError, match="attention_impl='cudnn' is not possible here"):  # CPU: refused in the encoder
+        jax.eval_shape(cudnn.apply, params, {"input_ids": np.ones((B, S), np.int32)})
+
+
+def test_bad_remat_and_attention_impl_are_refused(tiny_config):
+    with pytest.raises(ValueError, match=r"remat must be one of \('none', 'full', 'dots'\), got 'all'"):
+        TaskModel(tiny_config, "masked_lm", remat="all")
+    with pytest.raises(ValueError, match=r"attention_impl must be one of \('auto', 'xla', 'cudnn'\), got 'flash'"):
+        TaskModel(tiny_config, "masked_lm", attention_impl="flash")
