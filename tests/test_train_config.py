@@ -26,6 +26,12 @@ def test_yaml_and_overrides_build_the_run_config(tmp_path):
     assert RunConfig.from_dict(cfg.to_dict()) == cfg
 
 
+def test_remat_is_off_by_default_and_on_in_the_gpu_fine_tuning_config():
+    assert RunConfig().model.remat == "none"
+    assert load_run_config("demo").model.remat == "none"  # CPU demo: memory is no concern there
+    assert load_run_config("finetune").model.remat == "dots"
+
+
 @pytest.mark.parametrize("name", ["demo.yaml", "demo_mlm.yaml", "finetune.yaml"])
 def test_shipped_run_configs_are_valid(name):
     from pathlib import Path
@@ -50,6 +56,7 @@ def test_shipped_run_configs_are_valid(name):
     ("optim:\n  warmup_steps: 50\ntrain:\n  steps: 10\n", [], r"optim\.warmup_steps must be in \[0, train\.steps=10\]"),
     ("export:\n  formats: [onnx]\n", [], r"export\.formats must be a list of pytorch, tf"),
     ("checkpoint:\n  best_mode: best\n", [], r"checkpoint\.best_mode must be max or min"),
+    ("model:\n  remat: all\n", [], r"model\.remat must be one of none, dots, full, got 'all'"),
     ("", ["optim.learning_rate"], r"override 'optim\.learning_rate' must look like section\.key=value"),
     ("task: masked_lm\n", ["task.x=1"], r"'task' is not a section"),
     ("- a\n- b\n", [], r"must hold a YAML mapping"),

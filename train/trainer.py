@@ -101,7 +101,7 @@ def _run(cfg: RunConfig, checkpoints, *, resume: bool, log, started: float) -> T
     # 2. model ---------------------------------------------------------------------------------
     model_config, params = starting_model(cfg, data)
     policy = DTypePolicy.from_name(cfg.model.dtype)
-    model = TaskModel(model_config, cfg.task, policy)
+    model = TaskModel(model_config, cfg.task, policy, remat=cfg.model.remat)
     if params is None:
         params = model.init(jax.random.PRNGKey(cfg.train.seed))
 
