@@ -2,10 +2,10 @@
 
 The test spawns this file twice as a worker (`python tests/test_distributed_two_process.py
 worker ID PORT OUT`). Each worker has 2 CPU devices, joins the other through
-`rembert_jax.distributed.initialize`, builds one (data 2, fsdp 2) mesh over all 4 devices of
-both processes, initialises the train state straight into its FSDP layout, loads ONLY its own
-rows of each global batch and assembles the global batch with `global_batch_from_local`, then
-runs the trainer's `make_train_step`. Losses and the gathered final parameters must match a
+`rembert_jax.distributed.initialize`, builds the trainer's `Placement` for a (data 2, fsdp 2) mesh
+over all 4 devices of both processes, initialises the train state straight into its FSDP layout,
+transfers ONLY its own rows of each global batch (`put_batch`: `process_batch_rows` +
+`global_batch_from_local`), then runs the trainer's `make_train_step`. Losses and the gathered final parameters must match a
 single-process run of the same steps.
 """
 
@@ -66,35 +66,33 @@ def _worker(process_id: int, port: int, out_path: str) -> None:
     distributed.initialize(f"127.0.0.1:{port}", num_processes=2, process_id=process_id)
     import jax
     import optax
-    from jax.experimental import multihost_utils
-    from jax.sharding import NamedSharding
 
-    from rembert_jax import sharding as S
-    from rembert_jax.heads import task_logical_axes
+    from rembert_jax.train.run_config import MeshSection
+    from rembert_jax.train.sharding import make_placement
+    from rembert_jax.train.state import abstract_train_state
     from rembert_jax.train.step import make_train_step
 
     assert jax.process_count() == 2 and jax.device_count() == 4 and jax.local_device_count() == 2
     config = _config()
-    model, tx, rng, init_state = _training(config)
-    mesh = S.make_mesh((2, 2, 1))
-    abstract = jax.eval_shape(init_state, rng)
-    params_sh = S.param_shardings(task_logical_axes(config, TASK), abstract.params, mesh,
-                                  divisors=S.config_divisors(config))
-    state_sh = S.tree_shardings_like_params(abstract, params_sh, mesh)
-    state = jax.jit(init_state, out_shardings=state_sh)(rng)
-    step = make_train_step(model, tx, optax.constant_schedule(1e-3), state_sharding=state_sh,
-                           batch_sharding=NamedSharding(mesh, S.batch_spec(1)))
+    model, tx, rng, _ = _training(config)
+    # The trainer's own placement: state created sharded, each host feeding only its rows.
+    abstract = abstract_train_state(jax.eval_shape(model.init, jax.random.key(0)), tx, rng)
+    placement = make_placement(MeshSection(data=2, fsdp=2), config=config, task=TASK, abstract_state=abstract)
+    state = placement.create_state(tx, rng, init=model.init, init_rng=jax.random.key(0))
+    step = make_train_step(model, tx, optax.constant_schedule(1e-3), state_sharding=placement.state,
+                           batch_sharding=placement.batch)
 
-    rows = distributed.process_batch_rows(GLOBAL_BATCH, mesh)
-    assert len(rows) == GLOBAL_BATCH // 2  # this host loads half the batch, never the whole
+    rows = distributed.process_batch_rows(GLOBAL_BATCH, placement.mesh)
+    assert len(rows) == GLOBAL_BATCH // 2  # this host transfers half the batch, never the whole
     losses = []
     for batch in _global_batches(config):
-        local = {k: v[rows] for k, v in batch.items()}
-        state, metrics = step(state, distributed.global_batch_from_local(local, mesh, GLOBAL_BATCH))
-        losses.append(float(metrics["loss"]))
+        global_batch = placement.put_batch(batch)
+        assert not global_batch["input_ids"].is_fully_addressable
+        state, metrics = step(state, global_batch)
+        losses.append(float(placement.fetch(metrics["loss"])))
     kernel = state.params["encoder"]["layers"]["mlp"]["output"]["kernel"]
     assert kernel.sharding.spec[2] == "fsdp" and not kernel.is_fully_addressable  # really split across hosts
-    params = multihost_utils.process_allgather(state.params, tiled=True)
+    params = placement.fetch(state.params)
     if process_id == 0:
         np.savez(out_path, losses=np.asarray(losses), **_flat(params))
     jax.distributed.shutdown()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rembert_jax.train.run_config import RunConfig, load_run_config
+from rembert_jax.train.run_config import DistributedSection, RunConfig, distributed_settings, load_run_config
 
 
 def _write(tmp_path, text: str):
@@ -57,6 +57,8 @@ def test_shipped_run_configs_are_valid(name):
     ("export:\n  formats: [onnx]\n", [], r"export\.formats must be a list of pytorch, tf"),
     ("checkpoint:\n  best_mode: best\n", [], r"checkpoint\.best_mode must be max or min"),
     ("model:\n  remat: all\n", [], r"model\.remat must be one of none, dots, full, got 'all'"),
+    ("distributed:\n  num_processes: 2\n  process_id: 2\n", [],
+     r"distributed\.process_id must be in \[0, distributed\.num_processes=2\), got 2"),
     ("", ["optim.learning_rate"], r"override 'optim\.learning_rate' must look like section\.key=value"),
     ("task: masked_lm\n", ["task.x=1"], r"'task' is not a section"),
     ("- a\n- b\n", [], r"must hold a YAML mapping"),
@@ -96,3 +98,27 @@ def test_bad_data_section_is_reported_before_training(tmp_path, capsys):
     path = _write(tmp_path, f"output_dir: {tmp_path / 'run'}\ndata:\n  trian: x.jsonl\n")
     assert main(["train", str(path)]) == 2
     assert "trian" in capsys.readouterr().err
+
+
+def test_distributed_settings_come_from_the_run_config_or_the_environment():
+    assert distributed_settings(DistributedSection(), {}) is None  # one process
+    assert distributed_settings(DistributedSection(num_processes=1), {}) is None
+    env = {"JAX_COORDINATOR_ADDRESS": "host0:1234", "JAX_NUM_PROCESSES": "4", "JAX_PROCESS_ID": "3"}
+    assert distributed_settings(DistributedSection(), env) == {
+        "coordinator_address": "host0:1234", "num_processes": 4, "process_id": 3}
+    ours = DistributedSection(coordinator_address="10.0.0.1:99", num_processes=2, process_id=1)
+    assert distributed_settings(ours, env) == {"coordinator_address": "10.0.0.1:99", "num_processes": 2,
+                                               "process_id": 1}  # the run config wins
+    # a coordinator alone: JAX detects the cluster (SLURM, ...)
+    assert distributed_settings(DistributedSection(), {"JAX_COORDINATOR_ADDRESS": "h:1"}) == {
+        "coordinator_address": "h:1", "num_processes": None, "process_id": None}
+
+
+def test_bad_distributed_settings_are_explained():
+    with pytest.raises(ValueError, match=r"num_processes=2 needs distributed\.coordinator_address"):
+        distributed_settings(DistributedSection(num_processes=2, process_id=0), {})
+    with pytest.raises(ValueError, match=r"JAX_NUM_PROCESSES must be an integer .*got 'two'"):
+        distributed_settings(DistributedSection(), {"JAX_COORDINATOR_ADDRESS": "h:1", "JAX_NUM_PROCESSES": "two"})
+    with pytest.raises(ValueError, match=r"process_id must be in \[0, num_processes=2\), got 5"):
+        distributed_settings(DistributedSection(), {"JAX_COORDINATOR_ADDRESS": "h:1", "JAX_NUM_PROCESSES": "2",
+                                                    "JAX_PROCESS_ID": "5"})

@@ -10,6 +10,9 @@ EPILOG = """examples:
   rembert-jax train configs/demo.yaml train.steps=100 optim.learning_rate=1e-3 output_dir=runs/quick
   rembert-jax train my_run.yaml --model path/to/hf_model --export pytorch tf
   rembert-jax train my_run.yaml --resume          # continue a stopped run exactly where it left off
+  # two hosts, each running (with its own process_id) and the mesh over all their devices:
+  rembert-jax train my_run.yaml distributed.coordinator_address=host0:1234 distributed.num_processes=2 \
+      distributed.process_id=0 mesh.fsdp=-1
 """
 
 
@@ -35,7 +38,7 @@ def _say(message: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .run_config import load_run_config
+    from .run_config import distributed_settings, load_run_config
     from .trainer import NonFiniteLossError, train
 
     overrides = list(args.overrides)
@@ -50,6 +53,19 @@ def run(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    try:
+        settings = distributed_settings(cfg.distributed)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if settings is not None:  # before any other JAX call
+        import jax
+
+        from rembert_jax.distributed import initialize
+
+        initialize(**settings)
+        _say(f"joined the distributed run as process {jax.process_index()} of {jax.process_count()} "
+             f"(coordinator {settings['coordinator_address']}, {jax.device_count()} devices in all)")
     _say(f"run config {args.config}: task {cfg.task}, {cfg.train.steps} steps of batch {cfg.train.batch_size}"
          f"{f' x {cfg.optim.grad_accum_steps} accumulated' if cfg.optim.grad_accum_steps > 1 else ''}, "
          f"writing to {cfg.output_dir}")

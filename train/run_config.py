@@ -93,6 +93,20 @@ class MeshSection:
 
 
 @dataclasses.dataclass(frozen=True)
+class DistributedSection:
+    """Several processes (hosts) on JAX's distributed runtime; every process runs the same command.
+
+    Unset keys fall back to the environment: JAX_COORDINATOR_ADDRESS (JAX's own variable),
+    JAX_NUM_PROCESSES, JAX_PROCESS_ID. With a coordinator but no process count, JAX detects the
+    cluster (SLURM, Open MPI, ...). Nothing set: one process.
+    """
+
+    coordinator_address: str | None = None  # host:port of process 0
+    num_processes: int | None = None
+    process_id: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class RunConfig:
     task: str = "sequence_classification"
     output_dir: str = "runs/default"
@@ -103,6 +117,7 @@ class RunConfig:
     checkpoint: CheckpointSection = dataclasses.field(default_factory=CheckpointSection)
     export: ExportSection = dataclasses.field(default_factory=ExportSection)
     mesh: MeshSection = dataclasses.field(default_factory=MeshSection)
+    distributed: DistributedSection = dataclasses.field(default_factory=DistributedSection)
 
     def __post_init__(self):
         _validate(self)
@@ -288,9 +303,44 @@ def _validate(cfg: RunConfig) -> None:
     need(c.best_mode in ("max", "min"), "checkpoint.best_mode", f"must be max or min, got {c.best_mode!r}")
     bad = [f for f in cfg.export.formats if f not in EXPORT_FORMATS]
     need(not bad, "export.formats", f"must be a list of {', '.join(EXPORT_FORMATS)}, got {list(cfg.export.formats)}")
+    d = cfg.distributed
+    need(d.num_processes is None or d.num_processes >= 1, "distributed.num_processes",
+         f"must be >= 1 or null, got {d.num_processes}")
+    need(d.process_id is None or d.process_id >= 0, "distributed.process_id", f"must be >= 0 or null, got {d.process_id}")
+    need(d.process_id is None or d.num_processes is None or d.process_id < d.num_processes, "distributed.process_id",
+         f"must be in [0, distributed.num_processes={d.num_processes}), got {d.process_id}")
     for axis in ("data", "fsdp", "tensor"):
         size = getattr(cfg.mesh, axis)
         need(size == -1 or size >= 1, f"mesh.{axis}", f"must be >= 1 or -1 (all devices), got {size}")
+
+
+def distributed_settings(section: DistributedSection, environ: Mapping[str, str] = os.environ) -> dict | None:
+    """The `jax.distributed.initialize` arguments for this run, or None for a single process.
+
+    Run-config keys win over the environment (see `DistributedSection`).
+    """
+    def from_env(name: str, key: str):
+        text = environ.get(name)
+        if text is None or text == "":
+            return None
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(f"environment variable {name} must be an integer ({key}), got {text!r}") from None
+
+    address = section.coordinator_address or environ.get("JAX_COORDINATOR_ADDRESS") or None
+    count = section.num_processes if section.num_processes is not None else from_env("JAX_NUM_PROCESSES",
+                                                                                      "distributed.num_processes")
+    index = section.process_id if section.process_id is not None else from_env("JAX_PROCESS_ID",
+                                                                               "distributed.process_id")
+    if address is None and (count is None or count == 1):
+        return None
+    if count is not None and index is not None and not 0 <= index < count:
+        raise ValueError(f"distributed.process_id must be in [0, num_processes={count}), got {index}")
+    if address is None:
+        raise ValueError(f"distributed.num_processes={count} needs distributed.coordinator_address "
+                         "(host:port of process 0), or JAX_COORDINATOR_ADDRESS in the environment")
+    return {"coordinator_address": address, "num_processes": count, "process_id": index}
 
 
 def _to_plain(value):

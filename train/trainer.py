@@ -83,7 +83,7 @@ def _run(cfg: RunConfig, checkpoints, *, resume: bool, log, started: float) -> T
     from .run_log import RunLog
     from .sharding import make_placement
     from .starting_model import starting_model
-    from .state import abstract_train_state, create_train_state
+    from .state import abstract_train_state
     from .step import make_eval_step, make_train_step
 
     out = os.path.abspath(cfg.output_dir)
@@ -102,15 +102,16 @@ def _run(cfg: RunConfig, checkpoints, *, resume: bool, log, started: float) -> T
     model_config, params = starting_model(cfg, data)
     policy = DTypePolicy.from_name(cfg.model.dtype)
     model = TaskModel(model_config, cfg.task, policy, remat=cfg.model.remat)
-    if params is None:
-        params = model.init(jax.random.PRNGKey(cfg.train.seed))
+    init_rng = jax.random.PRNGKey(cfg.train.seed)
+    # From scratch, only the shapes exist on the host: the weights are made on the devices, sharded.
+    shapes = jax.eval_shape(model.init, init_rng) if params is None else params
 
     # 3. optimizer and state ----------------------------------------------------------------------
     k = cfg.optim.grad_accum_steps
-    tx, schedule = make_optimizer(cfg.optim, params, total_steps=cfg.train.steps,
+    tx, schedule = make_optimizer(cfg.optim, shapes, total_steps=cfg.train.steps,
                                   num_layers=model_config.num_hidden_layers)
     rng = jax.random.fold_in(jax.random.PRNGKey(cfg.train.seed), 1)  # dropout stream, apart from init
-    abstract = abstract_train_state(params, tx, rng)
+    abstract = abstract_train_state(shapes, tx, rng)
     placement = make_placement(cfg.mesh, config=model_config, task=cfg.task, abstract_state=abstract)
     for size, key in ((cfg.train.batch_size, "train.batch_size"), (cfg.eval_batch_size, "train.eval_batch_size")):
         if size % placement.batch_divisor:
@@ -121,10 +122,11 @@ def _run(cfg: RunConfig, checkpoints, *, resume: bool, log, started: float) -> T
     data_position = None
     if resume:
         state, data_position, _ = checkpoints.restore(abstract_with_sharding(abstract, placement.state))
-        del params
         log(f"resuming from step {int(state.step) // k} ({checkpoints.step_dir(int(state.step) // k)})")
+    elif params is None:
+        state = placement.create_state(tx, rng, init=model.init, init_rng=init_rng)
     else:
-        state = placement.put_state(create_train_state(params, tx, rng))
+        state = placement.create_state(tx, rng, params=params)
         del params
     start_step = int(state.step) // k
     run_log = RunLog(out, resume_step=start_step if resume else None)
@@ -135,7 +137,7 @@ def _run(cfg: RunConfig, checkpoints, *, resume: bool, log, started: float) -> T
     batches = data.train_iterator(data_position)
 
     def evaluate(params) -> dict[str, float]:
-        return data.evaluate(lambda batch: jax.device_get(eval_step(params, placement.put_batch(batch))))
+        return data.evaluate(lambda batch: placement.fetch(eval_step(params, placement.put_batch(batch))))
 
     # 5. loop ----------------------------------------------------------------------------------
     progress = _progress_bar(cfg, start_step)
@@ -150,7 +152,7 @@ def _run(cfg: RunConfig, checkpoints, *, resume: bool, log, started: float) -> T
         nonlocal window_examples
         if not pending:
             return
-        fetched = jax.device_get([m for _, m in pending])
+        fetched = placement.fetch([m for _, m in pending])
         elapsed = max(time.perf_counter() - window_start, 1e-9)
         rate = window_examples / elapsed
         for (step, _), micro in zip(pending, fetched, strict=True):
@@ -211,11 +213,13 @@ def _run(cfg: RunConfig, checkpoints, *, resume: bool, log, started: float) -> T
     test_metrics: dict[str, float] = {}
     if data.test is not None and data.test.labeled:
         # The test split is never looked at during training: the unbiased held-out number.
-        test_metrics = data.evaluate(lambda batch: jax.device_get(eval_step(state.params, placement.put_batch(batch))),
+        test_metrics = data.evaluate(lambda batch: placement.fetch(eval_step(state.params, placement.put_batch(batch))),
                                      data.test)
         log(_format_eval(step, test_metrics).replace(": eval ", ": test "))
-    params = jax.device_get(state.params)
-    export_dirs = export.export_model(cfg, model_config, params, data, log=log) if cfg.export.formats else {}
+    params = placement.fetch(state.params)
+    export_dirs = {}
+    if cfg.export.formats and jax.process_index() == 0:  # one writer, also with several processes
+        export_dirs = export.export_model(cfg, model_config, params, data, log=log)
     seconds = time.perf_counter() - started
     result = TrainResult(
         output_dir=out, step=step, checkpoint_dir=ckpt_dir, last_checkpoint=checkpoints.latest_step(),
@@ -234,7 +238,7 @@ _FIXED_ON_RESUME = ("task", "model", "data", "train.batch_size", "train.seed", "
                     "optim.layer_decay")
 # What changes nothing in the numbers.
 _FREE_ON_RESUME = ("output_dir", "train.log_every", "train.eval_every", "train.progress_bar",
-                   "train.eval_batch_size", "checkpoint", "export", "mesh")
+                   "train.eval_batch_size", "checkpoint", "export", "mesh", "distributed")
 
 
 def _check_resumable(checkpoints, cfg: RunConfig, log) -> None:
