@@ -9,7 +9,9 @@
 - "cudnn": `jax.nn.dot_product_attention(..., implementation="cudnn")`, the fused kernel for
   bf16/fp16 on NVIDIA GPUs. No probabilities, no dropout; a fully masked row is not guaranteed
   to be uniform (it is garbage either way: such rows are padding). See `fused_attention` for
-  how our boolean masks become arguments cuDNN accepts.
+  how our boolean masks become arguments cuDNN accepts: encoder padding as key lengths (right
+  padding) or a broadcast [B, 1, S, K] mask; the decoder's causal & padding mask broadcast to
+  [B, 1, S, K] too (a legal cuDNN bias, though not its faster built-in causal mode).
 - "auto": `select_attention_impl` picks cuDNN for bf16/fp16 on GPU when neither probabilities
   nor dropout are requested and the head size suits the kernel, XLA otherwise.
 
