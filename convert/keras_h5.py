@@ -38,6 +38,19 @@ _HDF5_OBJECT_HEADER_LIMIT = 64512  # Keras splits longer attributes into name0, 
 _KERAS_VERSION = b"2.15.0"
 
 
+# Tasks whose transformers 4.x Keras class has a weightless top-level Dropout before its classifier.
+_CLASSIFIER_DROPOUT_TASKS = ("sequence_classification", "multiple_choice", "token_classification")
+
+
+def _keras_dropout_layer_name(config: RemBertConfig) -> str:
+    """The auto-generated name of that Dropout layer in a fresh Keras session: every Dropout built
+    before it (1 in the embeddings, 3 per layer, 2 more per layer with cross-attention) takes the
+    next `dropout_N`. `save_pretrained` lists it in `layer_names`, and transformers reports it as a
+    newly initialised layer when a file does not (checked against transformers 4.46 / tf-keras 2.18)."""
+    per_layer = 3 + (2 if config.add_cross_attention else 0)
+    return f"dropout_{1 + config.num_hidden_layers * per_layer}"
+
+
 def canonical_keras_name(name: str) -> str:
     """A variable name comparable across layouts: no `:0`, and `…/embeddings` read as `…/weight`
     (transformers' fallback for embedding variables saved under either name)."""
@@ -195,6 +208,8 @@ def save_keras(directory: str | os.PathLike, config: RemBertConfig, params: dict
     layers: dict[str, list] = {}
     for tensor in tensors:
         layers.setdefault(keras_layer_name(tensor.name.keras), []).append(tensor)
+    if task in _CLASSIFIER_DROPOUT_TASKS:  # Keras order: rembert, dropout_N, classifier
+        layers = {"rembert": layers.pop("rembert"), _keras_dropout_layer_name(config): [], **layers}
     with atomic_directory(directory) as staging:
         with h5py.File(os.path.join(staging, TF2_WEIGHTS_NAME), "w") as f:
             _write_attribute(f, "layer_names", list(layers))
