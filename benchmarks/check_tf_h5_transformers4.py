@@ -206,12 +206,14 @@ def main_driver(args) -> int:
         for variant in TF_VARIANTS:
             row = tf_to_ours[f"{task}/{variant}"]
             row["detected_task_ok"] = row["detected_task"] == task
-    ok = all(_passed(r, args.atol) for r in ours_to_tf.values())
-    ok = ok and all(_passed(r, args.atol) and r["detected_task_ok"] for r in tf_to_ours.values())
+    failures = [f"ours_to_transformers4/{k}" for k, r in ours_to_tf.items() if not _passed(r, args.atol)]
+    failures += [f"transformers4_to_ours/{k}" for k, r in tf_to_ours.items()
+                 if not (_passed(r, args.atol) and r["detected_task_ok"])]
     summary = {"versions": versions, "atol": args.atol, "workdir": root,
-               "ours_to_transformers4": ours_to_tf, "transformers4_to_ours": tf_to_ours, "all_passed": ok}
+               "ours_to_transformers4": ours_to_tf, "transformers4_to_ours": tf_to_ours,
+               "failures": failures, "all_passed": not failures}
     print(json.dumps(summary, indent=1))
-    return 0 if ok else 1
+    return 0 if not failures else 1
 
 
 # -------------------------------------------------------------- worker (transformers 4 + TensorFlow)
