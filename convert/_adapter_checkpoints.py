@@ -9,13 +9,13 @@ several, the TF family prefers h5, as transformers' classes do.
 
 from __future__ import annotations
 
-import glob
 import logging
 import os
 
 import jax
 
 from rembert_jax import RemBertConfig
+from rembert_jax.convert.formats import formats_in_directory
 
 logger = logging.getLogger("rembert_jax.convert")
 
@@ -23,6 +23,8 @@ PYTORCH, KERAS_H5, TF1, ORBAX = "pytorch", "keras_h5", "tf1", "orbax"
 _PYTORCH_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
                   "pytorch_model.bin.index.json")
 _H5_FILES = ("tf_model.h5", "tf_model.h5.index.json")
+# the converters' format names -> the adapters'
+_ADAPTER_NAMES = {"pytorch": PYTORCH, "tf-h5": KERAS_H5, "tf-checkpoint": TF1, "jax": ORBAX}
 
 
 def detect_format(path: str, prefer: str = PYTORCH) -> str:
@@ -30,15 +32,7 @@ def detect_format(path: str, prefer: str = PYTORCH) -> str:
     if not os.path.isdir(path):
         raise FileNotFoundError(f"from_pretrained: {path!r} is not a directory (give the folder written by "
                                 "save_pretrained; downloads from the hub are not supported)")
-    found = []
-    if any(os.path.isfile(os.path.join(path, f)) for f in _PYTORCH_FILES):
-        found.append(PYTORCH)
-    if any(os.path.isfile(os.path.join(path, f)) for f in _H5_FILES):
-        found.append(KERAS_H5)
-    if os.path.isfile(os.path.join(path, "checkpoint")) or glob.glob(os.path.join(path, "*.index")):
-        found.append(TF1)
-    if os.path.isfile(os.path.join(path, "rembert.json")) and os.path.isdir(os.path.join(path, "params")):
-        found.append(ORBAX)
+    found = [_ADAPTER_NAMES[f] for f in formats_in_directory(path)]
     if not found:
         raise FileNotFoundError(
             f"no weights in {path}: expected one of {', '.join(_PYTORCH_FILES + _H5_FILES)}, a TF checkpoint "

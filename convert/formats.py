@@ -41,23 +41,38 @@ def _index_format(index_path: str) -> str | None:
     return _safetensors_format(os.path.join(os.path.dirname(index_path), files[0])) if files else None
 
 
+def formats_in_directory(path: str | os.PathLike) -> list[str]:
+    """Every one of `FORMATS` whose files directory `path` holds, in detection priority order.
+
+    TF-format safetensors (metadata `format="tf"`, written by transformers' TF classes) count as
+    tf-h5, not pytorch.
+    """
+    entries = set(os.listdir(path))
+    found = []
+    if {"params", "rembert.json"} <= entries:
+        found.append("jax")
+    if "tf_model.h5" in entries or "tf_model.h5.index.json" in entries:
+        found.append("tf-h5")
+    for name, read_format in (("model.safetensors", _safetensors_format),
+                              ("model.safetensors.index.json", _index_format)):
+        if name in entries:
+            kind = "tf-h5" if read_format(os.path.join(path, name)) == "tf" else "pytorch"
+            if kind not in found:
+                found.append(kind)
+    if ("pytorch_model.bin" in entries or "pytorch_model.bin.index.json" in entries) and "pytorch" not in found:
+        found.append("pytorch")
+    if "checkpoint" in entries or any(e.endswith(".index") for e in entries):
+        found.append("tf-checkpoint")
+    return found
+
+
 def detect_format(path: str | os.PathLike) -> str:
     """Which of `FORMATS` the checkpoint at `path` (a directory or a weights file / TF prefix) is in."""
     path = os.fspath(path)
     if os.path.isdir(path):
-        entries = set(os.listdir(path))
-        if {"params", "rembert.json"} <= entries:
-            return "jax"
-        if "tf_model.h5" in entries or "tf_model.h5.index.json" in entries:
-            return "tf-h5"
-        if "model.safetensors" in entries:
-            return "tf-h5" if _safetensors_format(os.path.join(path, "model.safetensors")) == "tf" else "pytorch"
-        if "model.safetensors.index.json" in entries:
-            return "tf-h5" if _index_format(os.path.join(path, "model.safetensors.index.json")) == "tf" else "pytorch"
-        if "pytorch_model.bin" in entries or "pytorch_model.bin.index.json" in entries:
-            return "pytorch"
-        if "checkpoint" in entries or any(e.endswith(".index") for e in entries):
-            return "tf-checkpoint"
+        found = formats_in_directory(path)
+        if found:
+            return found[0]
         raise ValueError(f"cannot tell the checkpoint format of directory {path}: it holds none of config.json + "
                          "model.safetensors / pytorch_model.bin, tf_model.h5, a TF `checkpoint` / *.index, or an "
                          f"orbax checkpoint; name it with --from ({', '.join(FORMATS)})")
