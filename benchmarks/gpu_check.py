@@ -41,11 +41,8 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import sys
-import time
-import traceback
 
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # share the GPU with torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -53,90 +50,19 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common as C  # noqa: E402
 import _gpu_variants as V  # noqa: E402
 import numpy as np  # noqa: E402
-
-START = time.perf_counter()
-RESULTS: dict = {"benchmark": "gpu_check"}
-
-
-def elapsed() -> float:
-    return time.perf_counter() - START
-
-
-def emit(key: str, value) -> None:
-    RESULTS[key] = value
-    RESULTS["elapsed_s"] = round(elapsed(), 1)
-    print(json.dumps({key: value, "elapsed_s": RESULTS["elapsed_s"]}, default=C._jsonable), flush=True)
-    out_dir = os.environ.get("OUT")
-    if out_dir:
-        with open(os.path.join(out_dir, "gpu.json"), "w") as f:
-            json.dump(RESULTS, f, indent=2, default=C._jsonable)
-
-
-def section(name: str, fn, args, *, needs_s: float) -> None:
-    """Run one check; record its result, its error, or why it was skipped."""
-    left = args.budget_s - elapsed()
-    if left < needs_s:
-        emit(name, {"skipped": f"needs about {needs_s:.0f} s, {left:.0f} s of the budget left"})
-        return
-    start = time.perf_counter()
-    try:
-        value = fn(args)
-    except Exception as e:  # one failed check must not lose the others
-        value = {"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()[-3000:]}
-    value["section_s"] = round(time.perf_counter() - start, 1)
-    emit(name, value)
-    gc.collect()
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-    except ImportError:
-        pass
-
-
-# ------------------------------------------------------------------------------------ configs
-
-
-def small_config(args):
-    """A few layers at head size 64 (the cuDNN kernel's sweet spot, and RemBERT's)."""
-    from rembert_jax import RemBertConfig
-
-    return RemBertConfig.from_preset("rembert").replace(
-        num_hidden_layers=2, hidden_size=256, num_attention_heads=4, intermediate_size=512,
-        input_embedding_size=64, vocab_size=1000, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
-        classifier_dropout_prob=0.0)
-
-
-def full_config(args):
-    from rembert_jax import RemBertConfig
-
-    config = RemBertConfig.from_preset("rembert").replace(
-        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, classifier_dropout_prob=0.0)
-    if args.smoke:  # the same code path on a model the CPU runs in seconds
-        config = small_config(args).replace(num_hidden_layers=2)
-    if args.layers:
-        config = config.replace(num_hidden_layers=args.layers)
-    return config
-
-
-def shapes(args, name: str) -> tuple[int, int]:
-    full = {"short": (64, 128), "long": (16, 512)}
-    smoke = {"short": (4, 32), "long": (2, 64)}
-    return (smoke if args.smoke else full)[name]
-
+from _gpu_quick import quick_main  # noqa: E402
+from _gpu_report import (  # noqa: E402
+    RESULTS,
+    check_env,
+    elapsed,
+    emit,
+    full_config,
+    section,
+    shapes,
+    small_config,
+)
 
 # ------------------------------------------------------------------------------------ sections
-
-
-def check_env(args) -> dict:
-    import jax
-
-    env = C.environment()
-    env["jax_devices"] = [str(d) for d in jax.devices()]
-    env["jax_backend"] = jax.default_backend()
-    env["smoke"] = args.smoke
-    return env
 
 
 def check_attention_parity(args) -> dict:
@@ -337,176 +263,6 @@ def probe_train(args) -> dict:
 
 
 # ------------------------------------------------------------------------------ --quick mode
-
-
-def _uses_cudnn(compiled) -> int:
-    """How many fused cuDNN attention calls the optimised HLO holds (0: it ran on XLA)."""
-    return compiled.as_text().count("__cudnn$fmha")
-
-
-def quick_attention(args) -> dict:
-    """bf16 "auto" (cuDNN on a GPU) vs "xla" through the real encoder, forward and gradient, for
-    right padding (key-lengths branch) and left padding (broadcast-mask branch)."""
-    import jax
-    import jax.numpy as jnp
-
-    from rembert_jax import DTypePolicy, init_params
-    from rembert_jax.encoder import apply
-
-    config = small_config(args)
-    policy = DTypePolicy(param_dtype=jnp.bfloat16, compute_dtype=jnp.bfloat16)
-    params = jax.jit(lambda k: init_params(config, k, dtype=jnp.bfloat16))(jax.random.key(0))
-    right = C.random_batch(config, 4, 128, seed=5, lengths=np.array([128, 100, 64, 8]))
-    left = {k: v[:, ::-1].copy() for k, v in right.items()}  # the same rows, padded on the left
-    out: dict = {"config": "2 layers, H=256, 4 heads of 64, bf16, batch 4x128 with padding"}
-
-    def loss(params, batch, impl):
-        h = apply(params, batch, config=config, policy=policy, attention_impl=impl, validate=False)
-        keep = batch["attention_mask"][..., None].astype(jnp.float32)  # real tokens only
-        return jnp.sum(jnp.square(h["last_hidden_state"].astype(jnp.float32)) * keep)
-
-    def forward(params, batch, impl):
-        return apply(params, batch, config=config, policy=policy, attention_impl=impl,
-                     validate=False)["last_hidden_state"]
-
-    compiled = {}  # one executable per impl serves both batches (same shapes; the padding side is data)
-    for impl in ("auto", "xla"):
-        compiled[impl] = (jax.jit(forward, static_argnums=2).lower(params, right, impl).compile(),
-                          jax.jit(jax.grad(loss), static_argnums=2).lower(params, right, impl).compile())
-    out["auto_cudnn_calls"] = {"forward": _uses_cudnn(compiled["auto"][0]), "gradient": _uses_cudnn(compiled["auto"][1])}
-    for name, batch in (("right_padded", right), ("left_padded", left)):
-        keep = batch["attention_mask"].astype(bool)
-        got = {}
-        for impl, (fwd, grad) in compiled.items():
-            h = np.asarray(fwd(params, batch).astype(jnp.float32))
-            g = np.concatenate([np.ravel(np.asarray(x, np.float32)) for x in jax.tree_util.tree_leaves(grad(params, batch))])
-            got[impl] = (h[keep], g)
-        (h_auto, g_auto), (h_xla, g_xla) = got["auto"], got["xla"]
-        out[f"{name}_forward_max_abs_diff"] = float(np.max(np.abs(h_auto - h_xla)))
-        out[f"{name}_forward_max_abs"] = float(np.max(np.abs(h_xla)))
-        out[f"{name}_gradient_rel_l2_diff"] = float(np.linalg.norm(g_auto - g_xla) / max(np.linalg.norm(g_xla), 1e-30))
-    out["auto_used_cudnn"] = out["auto_cudnn_calls"]["forward"] > 0 and out["auto_cudnn_calls"]["gradient"] > 0
-    return out
-
-
-def quick_forward(args) -> dict:
-    """Full-size bf16 forward at (64,128), right-padded: ours ("auto") vs transformers eager bf16."""
-    import bench_forward as F
-    import jax
-    import jax.numpy as jnp
-    import torch
-
-    from rembert_jax import init_params
-
-    config = full_config(args)
-    batch_size, length = shapes(args, "short")
-    batch = C.random_batch(config, batch_size, length, seed=11,
-                           lengths=np.linspace(length // 2, length, batch_size).astype(int))
-    iters = 3 if args.smoke else 10
-    out: dict = {"shape": [batch_size, length], "layers": config.num_hidden_layers,
-                 "padding": "right, lengths spread over [S/2, S]"}
-    theirs, _ = F.measure_torch(C.hf_model(config, "base"), batch, "bf16", iters=iters, warmup=2)
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-    out["torch_eager_bf16"] = theirs
-    emit("quick_forward_partial", out)
-    params = jax.jit(lambda k: init_params(config, k, dtype=jnp.bfloat16))(jax.random.key(0))
-    forward, _ = F.our_forward(config, "bf16", "auto")
-    device_batch = jax.device_put(batch)
-    start = time.perf_counter()
-    compiled = forward.lower(params, device_batch).compile()
-    compile_s = time.perf_counter() - start
-    timing = C.time_calls(lambda: compiled(params, device_batch), C.jax_sync, iters=iters, warmup=2)
-    tokens = batch["input_ids"].size
-    out["ours"] = {"tokens_per_s": tokens / timing["step_s"], "step_s": timing["step_s"], "compile_s": compile_s,
-                   "cudnn_calls": _uses_cudnn(compiled), "program_bytes": C.jax_compiled_bytes(compiled)}
-    out["speedup_vs_eager"] = C.ratio(out["ours"]["tokens_per_s"], theirs["tokens_per_s"])
-    RESULTS.pop("quick_forward_partial", None)
-    return out
-
-
-def _our_train_step(config, remat: str):
-    """(model, optimizer, jitted donated step) for sequence classification, bf16 compute."""
-    import bench_train_step as T
-    import jax
-    import optax
-
-    from rembert_jax.heads import TaskModel
-
-    model = TaskModel(config, "sequence_classification", policy="bf16", remat=remat)
-    tx = optax.adamw(T.LEARNING_RATE, weight_decay=T.WEIGHT_DECAY)
-
-    def step(params, opt_state, batch):
-        (loss, _), grads = jax.value_and_grad(model.loss, has_aux=True)(params, batch)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
-
-    return model, tx, jax.jit(step, donate_argnums=(0, 1))
-
-
-def quick_train(args) -> dict:
-    """Full-size train step at (64,128), remat="dots": ours vs torch fused AdamW + autocast."""
-    import bench_train_step as T
-    import jax
-    import torch
-
-    config = full_config(args)
-    batch_size, length = shapes(args, "short")
-    batch = C.random_batch(config, batch_size, length, seed=7, labels=True,
-                           lengths=np.linspace(length // 2, length, batch_size).astype(int))
-    iters = 3 if args.smoke else 8
-    out: dict = {"shape": [batch_size, length], "layers": config.num_hidden_layers, "remat": "dots",
-                 "dtype": "bf16 compute, fp32 master weights, AdamW"}
-    try:  # torch first: its caching allocator hands memory back, JAX's pool never does
-        out["torch_fused_adamw_autocast"] = T.measure_torch(C.hf_model(config, "sequence_classification"), batch,
-                                                            "bf16", iters=iters, warmup=1)
-    except torch.OutOfMemoryError as e:
-        out["torch_fused_adamw_autocast"] = {"error": f"OutOfMemoryError: {e}"[:600]}
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-    emit("quick_train_partial", out)
-    model, tx, step = _our_train_step(config, "dots")
-    params = jax.jit(model.init)(jax.random.key(0))
-    opt_state = jax.jit(tx.init)(params)
-    device_batch = jax.device_put(batch)
-    start = time.perf_counter()
-    compiled = step.lower(params, opt_state, device_batch).compile()
-    compile_s = time.perf_counter() - start
-    state = {"params": params, "opt": opt_state}
-    losses = []
-
-    def call():
-        state["params"], state["opt"], loss = compiled(state["params"], state["opt"], device_batch)
-        losses.append(loss)
-        return loss
-
-    timing = C.time_calls(call, C.jax_sync, iters=iters, warmup=1)
-    tokens = batch["input_ids"].size
-    ours = {"tokens_per_s": tokens / timing["step_s"], "step_s": timing["step_s"], "compile_s": compile_s,
-            "cudnn_calls": _uses_cudnn(compiled), "program_bytes": C.jax_compiled_bytes(compiled),
-            "peak_bytes": C.jax_gpu_peak_bytes() if C.on_gpu() else None,
-            "first_loss": float(losses[0]), "last_loss": float(losses[-1])}
-    out["ours"] = ours
-    theirs = out["torch_fused_adamw_autocast"]
-    if "tokens_per_s" in theirs:
-        out["speedup"] = C.ratio(ours["tokens_per_s"], theirs["tokens_per_s"])
-        out["peak_memory_ratio_program"] = C.ratio(ours["program_bytes"] or 0, theirs["peak_bytes"])
-        if ours["peak_bytes"]:
-            out["peak_memory_ratio_process"] = C.ratio(ours["peak_bytes"], theirs["peak_bytes"])
-    RESULTS.pop("quick_train_partial", None)
-    return out
-
-
-def quick_main(args) -> int:
-    """The three final checks in ~2 minutes; past the budget the remaining ones are skipped."""
-    section("env", check_env, args, needs_s=0)
-    section("quick_attention", quick_attention, args, needs_s=5)
-    section("quick_forward", quick_forward, args, needs_s=25)
-    section("quick_train", quick_train, args, needs_s=40)
-    emit("done", True)
-    return 0
 
 
 def main(argv=None) -> int:
