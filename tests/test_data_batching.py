@@ -206,3 +206,17 @@ def test_causal_lm_labels_are_the_inputs_on_real_tokens(tmp_path):
     n = len(data.features[0]["input_ids"])
     np.testing.assert_array_equal(batch["labels"][0, :n], data.features[0]["input_ids"])
     assert (batch["labels"][0, n:] == -100).all() and (batch["labels"][1] == -100).all()
+
+
+def test_regression_padding_rows_repeat_real_rows_so_the_mse_loss_has_no_made_up_targets(tmp_path):
+    # MSE has no ignore index: a padding row with a made-up target (0.0) would train the model toward it.
+    path = write_jsonl(tmp_path / "train.jsonl", [{"text": t, "label": y} for t, y in
+                                                   (("a b", 0.5), ("c", 2.0), ("d e f", -1.0))])
+    data = load_task_dataset({"train": str(path), "regression": True}, reference_tokenizer(), "train",
+                             task="sequence_classification")
+    batch = BatchIterator(data, 4).collate(np.arange(3))
+    np.testing.assert_array_equal(batch["weight"], [1, 1, 1, 0])
+    np.testing.assert_array_equal(batch["index"], [0, 1, 2, -1])
+    np.testing.assert_array_equal(batch["labels"], [0.5, 2.0, -1.0, 0.5])
+    for key in ("input_ids", "attention_mask", "token_type_ids"):
+        np.testing.assert_array_equal(batch[key][3], batch[key][0])

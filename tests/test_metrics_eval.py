@@ -135,3 +135,21 @@ def test_causal_lm_scores_the_next_token(tmp_path):
 
     metrics = _run(data, outputs).metrics()
     assert metrics["token_accuracy"] == 1.0 and metrics["perplexity"] == pytest.approx(1.0)
+
+
+def test_regression_eval_loss_is_the_mse_over_real_rows_only(tmp_path):
+    # 3 examples in a batch of 4: the fourth row repeats the first (weight 0), so the batch's own
+    # mean loss counts that example twice; the reported loss must not.
+    records = [{"text": t, "label": y} for t, y in (("a", 1.0), ("b c", 2.0), ("d e f", 4.0))]
+    data = load_task_dataset({"eval": str(write_jsonl(tmp_path / "dev.jsonl", records)), "regression": True},
+                             reference_tokenizer(), "eval", task="sequence_classification")
+    predicted = np.array([0.0, 2.0, 2.0])  # squared errors 1, 0, 4
+
+    def outputs(batch):
+        logits = predicted[np.maximum(batch["index"], 0)][:, None].astype(np.float32)  # [B, 1]
+        logits[batch["index"] < 0] = logits[0]  # the repeated row copies the batch's first input
+        loss = np.mean((logits[:, 0] - batch["labels"]) ** 2)  # the model's batch MSE, repeated rows included
+        return {"logits": logits, "loss": np.float32(loss)}
+
+    metrics = _run(data, outputs, batch_size=4, group_by_length=False).metrics()
+    assert metrics["mse"] == pytest.approx(5 / 3) and metrics["loss"] == pytest.approx(5 / 3)

@@ -10,7 +10,8 @@
 S is the smallest bucket length that holds the batch's longest sequence, so a jitted step compiles
 once per bucket, never per length. B is always `batch_size`: the last batch of an epoch is filled with
 padding rows ([CLS] [SEP], weight 0, targets that transformers' losses ignore: -100, or S for QA
-positions). `weight` and `index` are bookkeeping, not model inputs (`model_inputs(batch)` drops them).
+positions; regression, whose MSE ignores nothing, repeats real rows instead, still with weight 0).
+`weight` and `index` are bookkeeping, not model inputs (`model_inputs(batch)` drops them).
 
 Order: epoch e visits the examples in `np.random.default_rng((seed, e)).permutation(N)` (or in file
 order when shuffle=False). With `group_by_length`, each window of 64 batches is sorted by length
@@ -134,6 +135,9 @@ class BatchIterator:
         if data.task == "multiple_choice":
             batch.update(self._collate_choices(features, seq_len, num_rows))
             return batch
+        if data.task == "sequence_classification" and data.regression and "labels" in features[0]:
+            # MSE has no ignore index: padding rows repeat real rows (weight 0) instead of made-up targets.
+            features = features + [features[i % len(features)] for i in range(padding_rows)]
         ids = np.full((num_rows, seq_len), data.token_ids.pad, np.int32)  # [B, S]
         types = np.zeros((num_rows, seq_len), np.int32)  # [B, S]
         mask = np.zeros((num_rows, seq_len), np.int32)  # [B, S]
@@ -149,9 +153,8 @@ class BatchIterator:
         data = self.dataset
         task = data.task
         if task == "sequence_classification" and "labels" in features[0]:
-            if data.regression:
-                return {"labels": np.array([f["labels"] for f in features] + [0.0] * (num_rows - len(features)),
-                                           np.float32)}
+            if data.regression:  # padding rows already repeat real rows (see collate)
+                return {"labels": np.array([f["labels"] for f in features], np.float32)}
             return {"labels": np.array([f["labels"] for f in features] + [IGNORE_INDEX] * (num_rows - len(features)),
                                        np.int32)}
         if task == "token_classification" and "labels" in features[0]:

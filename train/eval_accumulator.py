@@ -9,7 +9,7 @@
 `outputs` is the task model's output dict as numpy: `logits` ([B, NL] / [B, C] / [B, S, NL] / [B, S, V]),
 or `start_logits` and `end_logits` [B, S] for QA, and optionally the batch's mean `loss` (reported as
 the mean over batches weighted by their real rows; language models report the exact per-token mean
-from the logits instead). Padding rows (weight 0) are skipped; features are matched to examples
+from the logits instead, regression the exact MSE). Padding rows (weight 0) are skipped; features are matched to examples
 through the batch's `index`.
 """
 
@@ -83,7 +83,9 @@ class EvalAccumulator:
         logits = np.stack([self._rows[i]["logits"] for i in range(len(data))])  # [N, NL] or [N, C]
         references = np.array([f["labels"] for f in data.features])
         if data.regression:
-            return {**out, **compute_metrics(task, logits[:, 0], references, num_labels=1)}
+            scores = compute_metrics(task, logits[:, 0], references, num_labels=1)
+            # The batch losses also count the rows that pad a batch by repeating real ones: use the exact MSE.
+            return {**out, **scores, "loss": scores["mse"]}
         return {**out, **compute_metrics(task, logits.argmax(-1), references, num_labels=data.num_labels)}
 
     def predictions(self) -> list[dict]:
