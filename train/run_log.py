@@ -3,7 +3,8 @@ and TensorBoard events when `tensorboardX` or `tensorboard` is installed (option
 
 Records are keyed by optimizer step. A resumed run first drops every record after the step it
 resumes from, so the file of a killed-and-resumed run reads exactly like an uninterrupted one.
-Non-finite numbers are written as `null` (JSON has no NaN).
+Non-finite numbers are written as `null` (JSON has no NaN). In a multi-process run only process 0
+writes (every process holds the same metrics); the others' RunLog does nothing.
 """
 
 from __future__ import annotations
@@ -37,10 +38,15 @@ def read_records(path: str) -> list[dict[str, Any]]:
 
 class RunLog:
     def __init__(self, directory: str, *, resume_step: int | None = None, tensorboard: bool = True):
-        os.makedirs(directory, exist_ok=True)
+        import jax
+
         self.directory = directory
         self.metrics_path = os.path.join(directory, METRICS_FILE)
         self.summary_path = os.path.join(directory, SUMMARY_FILE)
+        self._file = self._tb = None
+        if jax.process_index() != 0:
+            return
+        os.makedirs(directory, exist_ok=True)
         if resume_step is None:
             open(self.metrics_path, "w").close()
         else:
@@ -62,6 +68,8 @@ class RunLog:
         os.replace(tmp, self.metrics_path)
 
     def write(self, step: int, record: Mapping[str, Any]) -> None:
+        if self._file is None:
+            return
         record = {"step": int(step), **_clean(record)}
         self._file.write(json.dumps(record) + "\n")
         if self._tb is not None:
@@ -70,11 +78,15 @@ class RunLog:
                     self._tb.add_scalar(key, value, step)
 
     def flush(self) -> None:
+        if self._file is None:
+            return
         self._file.flush()
         if self._tb is not None:
             self._tb.flush()
 
     def write_summary(self, summary: Mapping[str, Any]) -> str:
+        if self._file is None:  # not process 0
+            return self.summary_path
         tmp = self.summary_path + ".tmp"
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(_clean(summary), f, indent=2, sort_keys=True)
@@ -83,6 +95,8 @@ class RunLog:
         return self.summary_path
 
     def close(self) -> None:
+        if self._file is None:
+            return
         self.flush()
         self._file.close()
         if self._tb is not None:
