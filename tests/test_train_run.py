@@ -123,6 +123,8 @@ def test_killed_and_resumed_run_equals_the_uninterrupted_one(finished_run, tmp_p
     assert "resuming from step" in resumed.stderr
 
     assert _records(tmp_path / "resumed") == _records(uninterrupted.output_dir)
+    with open(tmp_path / "resumed" / "summary.json") as f:
+        assert json.load(f)["train_loss"] == uninterrupted.train_loss  # also over steps before the resume
     ours, theirs = _weights(tmp_path / "resumed"), _weights(uninterrupted.output_dir)
     assert ours.keys() == theirs.keys()
     for key in ours:

@@ -44,6 +44,7 @@ class RunLog:
         self.metrics_path = os.path.join(directory, METRICS_FILE)
         self.summary_path = os.path.join(directory, SUMMARY_FILE)
         self._file = self._tb = None
+        self.resumed_records: list[dict[str, Any]] = []  # the records kept from before the resume step
         if jax.process_index() != 0:
             return
         os.makedirs(directory, exist_ok=True)
@@ -62,6 +63,7 @@ class RunLog:
         if not os.path.exists(self.metrics_path):
             return
         kept = [r for r in read_records(self.metrics_path) if r.get("step", 0) <= step]
+        self.resumed_records = kept
         tmp = self.metrics_path + ".tmp"
         with open(tmp, "w", encoding="utf-8") as f:
             f.writelines(json.dumps(r) + "\n" for r in kept)

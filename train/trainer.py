@@ -144,7 +144,8 @@ def _run(cfg: RunConfig, checkpoints, *, resume: bool, log, started: float) -> T
     pending: list[tuple[int, list[Any]]] = []  # (optimizer step, device metrics of its micro-batches)
     last_good = checkpoints.latest_step() if resume else None
     eval_metrics: dict[str, float] = {}
-    recent_losses: list[float] = []
+    # The summary's train loss averages the last steps, also those logged before a resume.
+    recent_losses: list[float] = [r["loss"] for r in run_log.resumed_records if r.get("loss") is not None]
     window_start, window_examples = time.perf_counter(), 0
 
     def drain() -> None:
