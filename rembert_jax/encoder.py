@@ -23,6 +23,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .attention import IMPLEMENTATIONS, dot_product_attention
 from .cache import Cache, check_cache, has_cross, init_cache
@@ -94,7 +95,9 @@ def apply(params: Mapping[str, Any], inputs: Mapping[str, Any], *, config: RemBe
                         encoder_attention_mask=encoder_attention_mask)
     if not config.is_decoder:  # the reference ignores encoder states in encoder mode
         encoder_hidden_states = encoder_attention_mask = None
-    inputs = {k: inputs[k] for k in INPUT_KEYS if inputs.get(k) is not None}
+    # nested lists become arrays (under jit a list would be a pytree of scalars, not an array)
+    inputs = {k: _as_array(inputs[k]) for k in INPUT_KEYS if inputs.get(k) is not None}
+    encoder_hidden_states, encoder_attention_mask = map(_as_array, (encoder_hidden_states, encoder_attention_mask))
     use_dropout = train and rng is not None
     return _forward(params, inputs, rng if use_dropout else None, encoder_hidden_states, encoder_attention_mask,
                     cache, config=config, policy=policy, output_hidden_states=output_hidden_states,
@@ -197,6 +200,10 @@ def _forward(params, inputs, rng, encoder_states, encoder_mask, cache, *, config
         new_cache["index"] = index + length
         out["cache"] = new_cache
     return out
+
+
+def _as_array(x):
+    return x if x is None or hasattr(x, "shape") else np.asarray(x)
 
 
 def _heads(x: jax.Array, config: RemBertConfig) -> jax.Array:

@@ -39,7 +39,7 @@ def _dtype(x) -> np.dtype:
 
 def _check_integer(name: str, x) -> None:
     dtype = _dtype(x)
-    if not (np.issubdtype(dtype, np.integer) or dtype == np.bool_):
+    if not np.issubdtype(dtype, np.integer):  # bool too: nn.Embedding refuses bool indices
         raise ValueError(f"{name} must be an integer array, got dtype {dtype}; cast it (e.g. .astype('int32'))")
 
 

@@ -167,3 +167,22 @@ def test_values_of_traced_inputs_are_not_checked_but_shapes_are(tiny_config):
     jax.jit(shapes_only)(jnp.full((B, S), 1000, jnp.int32))  # out of range, but not visible here
     with pytest.raises(ValueError, match="sequence length 65 exceeds max_position_embeddings=64"):
         jax.jit(shapes_only)(jnp.ones((B, 65), jnp.int32))
+
+
+@pytest.mark.parametrize("key", ["input_ids", "token_type_ids", "position_ids"])
+def test_boolean_ids_are_refused_like_floats(tiny_config, key):
+    # PyTorch's nn.Embedding refuses bool indices; here they would silently read rows 0 and 1.
+    inputs = {"input_ids": _ids(tiny_config), key: np.ones((B, S), bool)}
+    with pytest.raises(ValueError, match=f"{key} must be an integer array, got dtype bool"):
+        _run(tiny_config, inputs)
+
+
+def test_nested_lists_run_like_arrays(tiny_config):
+    from rembert_jax import init_params
+
+    params = init_params(tiny_config, jax.random.key(0))
+    ids, mask, types = [[5, 6, 7], [8, 9, 0]], [[1, 1, 1], [1, 1, 0]], [[0, 1, 1], [0, 0, 0]]
+    out = apply(params, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}, config=tiny_config)
+    ref = apply(params, {"input_ids": np.array(ids), "attention_mask": np.array(mask),
+                         "token_type_ids": np.array(types)}, config=tiny_config)
+    np.testing.assert_array_equal(out["last_hidden_state"], ref["last_hidden_state"])
