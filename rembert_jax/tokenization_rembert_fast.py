@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 
@@ -60,7 +61,8 @@ class RemBertTokenizerFast(RemBertTokenizerBase):
             with open(self.vocab_file, "rb") as f:
                 self._model_bytes = f.read()
         if tokenizer_object is not None:
-            self._tokenizer = tokenizer_object
+            # A copy, as transformers makes: per-call truncation and added special tokens stay ours.
+            self._tokenizer = copy.deepcopy(tokenizer_object)
         elif tokenizer_file is not None:
             self._tokenizer = _read_tokenizer_json(os.fspath(tokenizer_file))
         elif self.vocab_file is not None:

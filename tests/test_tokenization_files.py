@@ -213,3 +213,17 @@ def test_custom_special_tokens_survive_save_and_load_across_classes(source, targ
     assert (loaded.eos_token, loaded.eos_token_id, loaded.mask_token) == ("[NEW_EOS]", new_id, "[MASK]")
     text = "the cat[NEW_EOS] the [MASK]"  # no space before [NEW_EOS]: only [MASK] absorbs one
     assert loaded(text)["input_ids"] == tok(text)["input_ids"] == [2, 6, 7, new_id, 6, 4, 3]
+
+
+def test_tokenizer_object_of_the_caller_is_copied_not_changed(words_dir):
+    # As transformers' PreTrainedTokenizerFast(tokenizer_object=...): per-call truncation, padding and the
+    # special tokens registered at construction must not leak into the caller's Tokenizer.
+    from tokenizers import Tokenizer
+
+    backend = Tokenizer.from_str(RemBertTokenizerFast.from_pretrained(words_dir).backend_tokenizer.to_str())
+    backend.enable_truncation(7)
+    before = backend.to_str()
+    tokenizer = RemBertTokenizerFast(tokenizer_object=backend, additional_special_tokens=["[NEW]"])
+    tokenizer(["the cat sat", "the cat"], truncation=True, max_length=3, padding=True)
+    assert backend.to_str() == before
+    assert tokenizer.backend_tokenizer is not backend
