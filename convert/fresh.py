@@ -14,7 +14,7 @@ import numpy as np
 
 from rembert_jax.config import RemBertConfig
 from rembert_jax.heads import head_specs
-from rembert_jax.params import init_from_specs, init_params
+from rembert_jax.params import init_from_specs, init_params, param_specs
 
 from .names import BASE, Name
 
@@ -33,7 +33,12 @@ def fresh_params(config: RemBertConfig, task: str, names: Sequence[Name], rng: j
     out: dict = {}
     if need_encoder:
         pooler = any(n.part == "pooler" for n in names)
-        encoder = jax.tree_util.tree_map(np.asarray, init_params(config, encoder_rng, add_pooling_layer=pooler))
+        if all(n.part in ("pooler", "head") for n in names):  # e.g. seq-cls from an MLM checkpoint
+            specs = {"pooler": param_specs(config)["pooler"]}
+            encoder = init_from_specs(specs, encoder_rng, std=config.initializer_range)
+        else:
+            encoder = init_params(config, encoder_rng, add_pooling_layer=pooler)
+        encoder = jax.tree_util.tree_map(np.asarray, encoder)
         if not is_task:
             return encoder
         out["encoder"] = encoder

@@ -365,3 +365,18 @@ def test_sharded_pytorch_model_bin_with_index_loads(saved, tiny_config, tmp_path
     (tmp_path / "config.json").write_text(Path(folder, "config.json").read_text())
     _, params = load_pytorch(tmp_path, task="multiple_choice")
     _assert_matches_state(params, state, tiny_config, "multiple_choice")
+
+
+def test_a_missing_pooler_alone_is_initialised_without_a_whole_fresh_encoder(tiny_config):
+    from rembert_jax.convert.fresh import fresh_params
+
+    H = tiny_config.hidden_size
+    for task in ("sequence_classification", "base"):
+        names = name_table(tiny_config, task)
+        wanted = [n for n in names if n.part in ("pooler", "head")]
+        fresh = fresh_params(tiny_config, task, wanted)
+        encoder = fresh["encoder"] if task != "base" else fresh
+        assert list(encoder) == ["pooler"], task  # no 2 GB encoder built for one [H, H] matrix
+        assert encoder["pooler"]["kernel"].shape == (H, H)
+        np.testing.assert_array_equal(encoder["pooler"]["bias"], 0.0)
+        assert 0.01 < float(np.std(encoder["pooler"]["kernel"])) < 0.03  # normal(0.02)
