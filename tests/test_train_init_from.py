@@ -88,3 +88,14 @@ def test_a_checkpoint_with_a_smaller_vocabulary_than_the_tokenizer_is_refused(ti
         train(_run_config(data_dir, tmp_path / "run", start), log=lambda m: None)
     with pytest.raises(FileNotFoundError, match=r"model\.init_from: .*nowhere.* does not exist"):
         train(_run_config(data_dir, tmp_path / "run2", tmp_path / "nowhere"), log=lambda m: None)
+
+
+def test_tf_format_safetensors_are_read_as_keras_weights_like_the_adapters_do(tmp_path):
+    # transformers' TF classes write model.safetensors with metadata format="tf" (Keras names).
+    from safetensors.numpy import save_file
+
+    from rembert_jax.train.starting_model import weights_format
+
+    save_file({"x": np.zeros(1, np.float32)}, str(tmp_path / "model.safetensors"), metadata={"format": "tf"})
+    assert weights_format(str(tmp_path)) == "keras_h5"
+    assert weights_format(str(tmp_path / "model.safetensors")) == "keras_h5"

@@ -14,39 +14,37 @@ table) are errors that say which setting to change.
 
 from __future__ import annotations
 
-import glob
 import os
 
 from rembert_jax import RemBertConfig
 
 from .run_config import RunConfig
 
-_PYTORCH_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
-                  "pytorch_model.bin.index.json")
-_H5_FILES = ("tf_model.h5", "tf_model.h5.index.json")
+# convert.formats' names -> the loaders' names used here
+_LOADER_NAMES = {"pytorch": "pytorch", "tf-h5": "keras_h5", "tf-checkpoint": "tf1"}
 
 
 def weights_format(path: str) -> str:
-    """"pytorch", "keras_h5" or "tf1" for the weights at `path` (a directory or a weights file)."""
-    if os.path.isfile(path):
-        name = os.path.basename(path)
-        if name.endswith(".h5") or name.startswith("tf_model"):
-            return "keras_h5"
-        if name.endswith((".safetensors", ".bin", ".index.json")):
-            return "pytorch"
-        if name.endswith(".index"):
-            return "tf1"
-    elif os.path.isdir(path):
-        if any(os.path.isfile(os.path.join(path, f)) for f in _PYTORCH_FILES):
-            return "pytorch"
-        if any(os.path.isfile(os.path.join(path, f)) for f in _H5_FILES):
-            return "keras_h5"
-        if os.path.isfile(os.path.join(path, "checkpoint")) or glob.glob(os.path.join(path, "*.index")):
-            return "tf1"
-    else:
+    """"pytorch", "keras_h5" or "tf1" for the weights at `path` (a directory or a weights file),
+    detected by `convert.formats` (the adapters' detector; PyTorch preferred when a directory has several)."""
+    from rembert_jax.convert.formats import detect_format, formats_in_directory
+
+    if not os.path.exists(path) and not os.path.isfile(path + ".index"):
         raise FileNotFoundError(f"model.init_from: {path!r} does not exist")
-    raise FileNotFoundError(f"model.init_from: no weights found at {path!r}; expected one of "
-                            f"{', '.join(_PYTORCH_FILES + _H5_FILES)} or a TF checkpoint (checkpoint / *.index)")
+    if os.path.isdir(path):
+        found = [f for f in formats_in_directory(path) if f in _LOADER_NAMES]
+        if not found:
+            raise FileNotFoundError(
+                f"model.init_from: no weights found at {path!r}; expected transformers weights (model.safetensors, "
+                "pytorch_model.bin, tf_model.h5, or their sharded index) or a TF checkpoint (checkpoint / *.index)")
+        return _LOADER_NAMES["pytorch" if "pytorch" in found else found[0]]
+    try:
+        fmt = detect_format(path)
+    except ValueError as e:
+        raise FileNotFoundError(f"model.init_from: {e}") from None
+    if fmt not in _LOADER_NAMES:
+        raise FileNotFoundError(f"model.init_from: {path!r} is not a weights file this trainer reads")
+    return _LOADER_NAMES[fmt]
 
 
 def _config_path(path: str) -> str:
