@@ -314,7 +314,8 @@ class RemBertTokenizerBase(SpecialTokensMixin, PretrainedFilesMixin):
             features = {key: [_as_list(example[key]) for example in encoded_inputs] for key in keys}
             single = False
         elif isinstance(encoded_inputs, Mapping):
-            features = {key: _as_list(value) for key, value in encoded_inputs.items()}
+            # New outer lists: padding replaces rows, and the caller's encoding must keep its own.
+            features = {key: _copy_rows(_as_list(value)) for key, value in encoded_inputs.items()}
             single = bool(features.get("input_ids")) and not isinstance(features["input_ids"][0], list)
             if single:
                 features = {key: [value] for key, value in features.items()}
@@ -378,6 +379,10 @@ def _text_arg(value, name: str) -> str:
     if not isinstance(value, str):
         raise ValueError(f"{name} must be a str, got {type(value).__name__}")
     return value
+
+
+def _copy_rows(value):
+    return list(value) if isinstance(value, list) else value
 
 
 def _as_list(value):

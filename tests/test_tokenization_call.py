@@ -247,6 +247,14 @@ def test_pad_collates_feature_dicts(tok):
     assert tok.pad({"input_ids": [CLS, SEP]}, padding="max_length", max_length=3)["input_ids"] == [CLS, SEP, PAD]
 
 
+def test_pad_leaves_the_callers_encoding_unchanged(tok):
+    encoded = tok(["the cat", "a dog ran in"])
+    rows = [list(row) for row in encoded["input_ids"]]
+    padded = tok.pad(encoded)
+    assert padded["input_ids"][0] == [CLS, 6, 7, SEP, PAD, PAD]
+    assert encoded["input_ids"] == rows  # as transformers: pad returns new rows, the input keeps its own
+
+
 # ---- bad input -------------------------------------------------------------------------------
 
 
