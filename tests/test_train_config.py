@@ -122,3 +122,21 @@ def test_bad_distributed_settings_are_explained():
     with pytest.raises(ValueError, match=r"process_id must be in \[0, num_processes=2\), got 5"):
         distributed_settings(DistributedSection(), {"JAX_COORDINATOR_ADDRESS": "h:1", "JAX_NUM_PROCESSES": "2",
                                                     "JAX_PROCESS_ID": "5"})
+
+
+def test_interrupted_train_command_suggests_a_resume_with_the_same_flags(tmp_path, capsys, monkeypatch):
+    # --output-dir moves the checkpoints: a resume command without it would look in the wrong place.
+    from rembert_jax.train import trainer
+    from rembert_jax.train.cli import main
+
+    def interrupted(cfg, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer, "train", interrupted)
+    path = _write(tmp_path, "train:\n  steps: 5\n")
+    run_dir = tmp_path / "my run"
+    assert main(["train", str(path), "train.seed=3", "--output-dir", str(run_dir), "--export", "pytorch"]) == 130
+    err = capsys.readouterr().err
+    assert f"checkpoints already written are in {run_dir}/checkpoints" in err
+    assert (f"rembert-jax train {path} train.seed=3 'export.formats=[pytorch]' 'output_dir={run_dir}' --resume"
+            in err.replace("\n", " "))

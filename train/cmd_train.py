@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
 EPILOG = """examples:
@@ -75,8 +76,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        # The effective overrides: --output-dir / --model / --export included, so the resume finds the run.
         print(f"\ninterrupted; checkpoints already written are in {cfg.output_dir}/checkpoints: continue with "
-              f"rembert-jax train {args.config} {' '.join(args.overrides)} --resume".replace("  ", " "), file=sys.stderr)
+              f"{shlex.join(['rembert-jax', 'train', args.config, *overrides, '--resume'])}", file=sys.stderr)
         return 130
     except (FileNotFoundError, FileExistsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
