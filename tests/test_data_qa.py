@@ -70,6 +70,15 @@ def test_answer_that_does_not_match_the_context_is_named(tmp_path):
         load_task_dataset({"train": str(path)}, reference_tokenizer(), "train", task="question_answering")
 
 
+@pytest.mark.parametrize("start", ["first", None, [0]])
+def test_answer_start_that_is_not_a_character_index_is_named(tmp_path, start):
+    record = {"id": "q", "question": "Who?", "context": "Paris is nice.",
+              "answers": {"text": ["Paris"], "answer_start": [start]}}
+    path = write_jsonl(tmp_path / "qa.jsonl", [record])
+    with pytest.raises(ValueError, match=r"row 1, column 'answers': answer_start .* is not a character index"):
+        load_task_dataset({"train": str(path)}, reference_tokenizer(), "train", task="question_answering")
+
+
 def test_question_too_long_for_the_window_is_named(tmp_path):
     record = {"id": "q", "question": "Where is it " * 10, "context": "Paris is nice.",
               "answers": {"text": ["Paris"], "answer_start": [0]}}

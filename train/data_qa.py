@@ -85,7 +85,7 @@ def answer_token_span(context_offsets: Sequence[tuple[int, int] | None], answer:
 def _checked_answers(answer, context: str, where: str) -> dict:
     if not isinstance(answer, dict) or not {"text", "answer_start"} <= set(answer):
         raise ValueError(f"{where}: expected {{'text': [...], 'answer_start': [...]}}, got {answer!r}")
-    texts, starts = list(answer["text"]), [int(s) for s in answer["answer_start"]]
+    texts, starts = list(answer["text"]), [_char_index(s, where) for s in answer["answer_start"]]
     if len(texts) != len(starts):
         raise ValueError(f"{where}: {len(texts)} answer texts but {len(starts)} answer_start values")
     for text, start in zip(texts, starts, strict=True):
@@ -95,6 +95,13 @@ def _checked_answers(answer, context: str, where: str) -> dict:
                 f"(found {context[start:start + len(text)]!r})"
             )
     return {"text": texts, "answer_start": starts}
+
+
+def _char_index(value, where: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: answer_start {value!r} is not a character index (an integer)") from None
 
 
 def _check_question_lengths(questions, tokenizer, spec: DataSpec, source: str) -> None:
