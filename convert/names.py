@@ -20,13 +20,9 @@ import dataclasses
 from collections.abc import Iterator
 
 from rembert_jax.config import RemBertConfig
-from rembert_jax.heads.specs import TASK_POOLER, head_specs
+from rembert_jax.heads.specs import TASK_POOLER, TASKS, head_specs
 from rembert_jax.params import param_specs
 
-TASKS = (
-    "masked_lm", "causal_lm", "sequence_classification", "multiple_choice",
-    "token_classification", "question_answering",
-)
 BASE = "base"
 FORMATS = ("pytorch", "keras", "tf1")
 
@@ -260,11 +256,6 @@ def name_table(config: RemBertConfig, task: str = BASE, *, add_pooling_layer: bo
         names += _names(_HEAD_NAMES[task], head_shapes(config, task), path_prefix=("head",),
                         pt_prefix="", keras_prefix="", tf1_prefix="", num_layers=1, what=f"{task} head")
     return tuple(names)
-
-
-def all_head_pytorch_keys() -> frozenset[str]:
-    """PyTorch keys of every task head (to recognise, e.g., an MLM head loaded into an encoder)."""
-    return frozenset(leaf[0] for head in _HEAD_NAMES.values() for _, leaf in _walk(head))
 
 
 def keras_layer_name(keras_name: str) -> str:

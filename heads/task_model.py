@@ -28,7 +28,7 @@ from rembert_jax import DTypePolicy, RemBertConfig, init_params
 from rembert_jax.attention import IMPLEMENTATIONS
 from rembert_jax.encoder import REMAT_POLICIES
 from rembert_jax.precision import FP32
-from rembert_jax.validation import validate_inputs
+from rembert_jax.validation import INPUT_KEYS, validate_inputs
 
 from . import losses
 from .classification import MultipleChoiceHead, SequenceClassificationHead, TokenClassificationHead
@@ -45,7 +45,7 @@ _HEADS: dict[str, type[nn.Module]] = {
     "token_classification": TokenClassificationHead,
     "question_answering": QuestionAnsweringHead,
 }
-_ENCODER_KEYS = ("input_ids", "inputs_embeds", "attention_mask", "token_type_ids", "position_ids")
+_ENCODER_KEYS = INPUT_KEYS
 _DECODER_KEYS = ("encoder_hidden_states", "encoder_attention_mask")
 _POOLED_TASKS = ("sequence_classification", "multiple_choice")
 Params = dict[str, Any]

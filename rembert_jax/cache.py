@@ -48,10 +48,6 @@ def init_cache(config: RemBertConfig, batch_size: int, max_length: int, dtype=jn
     }
 
 
-def cache_max_length(cache: Cache) -> int:
-    return int(cache["self_key"].shape[2])
-
-
 def has_cross(cache: Cache | None) -> bool:
     return cache is not None and "cross_key" in cache
 

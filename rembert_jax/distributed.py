@@ -17,7 +17,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding
 
-from .sharding import RULES, batch_shardings, batch_spec
+from .sharding import RULES, _mesh_axes_of, batch_shardings, batch_spec
 
 
 def initialize(coordinator_address: str | None = None, num_processes: int | None = None,
@@ -46,7 +46,7 @@ def process_batch_rows(global_batch_size: int, mesh: Mesh, *, rules: Mapping = R
     increasing order (duplicates from replication over "tensor" removed). For a mesh built over
     `jax.devices()` this is one contiguous block per process.
     """
-    data_ways = math.prod(mesh.shape[a] for a in _batch_axes(rules))
+    data_ways = math.prod(mesh.shape[a] for a in _mesh_axes_of("batch", rules))
     if global_batch_size < 1 or global_batch_size % data_ways:
         raise ValueError(f"global batch size {global_batch_size} must be a positive multiple of the "
                          f"{data_ways} data-parallel devices of the mesh {dict(mesh.shape)}")
@@ -54,11 +54,6 @@ def process_batch_rows(global_batch_size: int, mesh: Mesh, *, rules: Mapping = R
     blocks = {(index[0].start or 0, global_batch_size if index[0].stop is None else index[0].stop)
               for index in sharding.addressable_devices_indices_map((global_batch_size,)).values()}
     return np.concatenate([np.arange(a, b) for a, b in sorted(blocks)])
-
-
-def _batch_axes(rules: Mapping) -> tuple[str, ...]:
-    target = rules["batch"]
-    return () if target is None else (target,) if isinstance(target, str) else tuple(target)
 
 
 def global_batch_from_local(local_batch, mesh: Mesh, global_batch_size: int, *, rules: Mapping = RULES):
