@@ -140,3 +140,10 @@ def test_interrupted_train_command_suggests_a_resume_with_the_same_flags(tmp_pat
     assert f"checkpoints already written are in {run_dir}/checkpoints" in err
     assert (f"rembert-jax train {path} train.seed=3 'export.formats=[pytorch]' 'output_dir={run_dir}' --resume"
             in err.replace("\n", " "))
+
+
+def test_bench_command_without_the_benchmark_scripts_is_a_clear_error(tmp_path, capsys):
+    from rembert_jax.train.cli import main
+
+    assert main(["bench", "--benchmarks-dir", str(tmp_path), "forward"]) == 2
+    assert "no benchmark scripts in" in capsys.readouterr().err

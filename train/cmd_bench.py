@@ -45,7 +45,11 @@ def _benchmarks_dir(explicit: str | None) -> Path:
 
 
 def run(args) -> int:
-    folder = _benchmarks_dir(args.benchmarks_dir)
+    try:
+        folder = _benchmarks_dir(args.benchmarks_dir)
+    except FileNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     script = folder / BENCHMARKS[args.which]
     sys.path.insert(0, str(folder))  # the scripts import their shared `_common` helpers
     spec = importlib.util.spec_from_file_location(f"rembert_bench_{script.stem}", script)
