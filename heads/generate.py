@@ -117,7 +117,8 @@ def _check_arguments(model, input_ids, attention_mask, token_type_ids, cross, *,
     V = config.vocab_size
     if eos_token_id is None:
         eos_token_id = config.eos_token_id
-    eos = () if eos_token_id is None else (eos_token_id,) if isinstance(eos_token_id, int) else tuple(eos_token_id)
+    single = isinstance(eos_token_id, (int, np.integer))  # a numpy int too (e.g. read from an array)
+    eos = () if eos_token_id is None else (eos_token_id,) if single else tuple(eos_token_id)
     if pad_token_id is None:
         pad_token_id = config.pad_token_id if config.pad_token_id is not None else (eos[0] if eos else 0)
     for name, ids in (("eos_token_id", eos), ("pad_token_id", (pad_token_id,))):

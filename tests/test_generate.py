@@ -91,6 +91,15 @@ def test_generation_stops_when_every_row_emitted_eos(decoder, greedy):
     assert (tokens[:, expected.shape[1]:] == PAD).all()
 
 
+def test_a_numpy_integer_eos_id_works_like_an_int(decoder, greedy):
+    _, model, params = decoder
+    eos = int(greedy[-1][0, PROMPTS.shape[1]])  # row 0's first new token
+    kwargs = {"max_new_tokens": NEW, "pad_token_id": PAD}
+    as_int = generate(model, params, PROMPTS, MASK, eos_token_id=eos, **kwargs)
+    as_numpy = generate(model, params, PROMPTS, MASK, eos_token_id=np.int64(eos), **kwargs)
+    np.testing.assert_array_equal(as_numpy, as_int)
+
+
 def test_cached_decoding_equals_uncached(decoder, greedy):
     _, model, params = decoder
     eos, _, _, tokens, logits, _ = greedy
