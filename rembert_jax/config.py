@@ -231,12 +231,17 @@ class RemBertConfig:
         return config.replace(**overrides) if overrides else config
 
     def save_pretrained(self, directory: str | os.PathLike) -> str:
+        text = self.to_json_string()  # before touching the disk: an unserialisable value fails here
         os.makedirs(directory, exist_ok=True)
         path = os.path.join(directory, CONFIG_NAME)
         tmp = path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(self.to_json_string())
-        os.replace(tmp, path)  # atomic: never a half-written config.json
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.replace(tmp, path)  # atomic: never a half-written config.json
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
         return path
 
     @classmethod

@@ -172,3 +172,10 @@ def test_every_field_survives_a_json_round_trip(tmp_path):
     again = RemBertConfig.from_pretrained(tmp_path)
     assert again == config
     assert [getattr(again, n) for n in _field_names()] == [getattr(config, n) for n in _field_names()]
+
+
+def test_a_failed_save_leaves_no_file_behind(tmp_path):
+    config = RemBertConfig.from_preset("tiny").replace(unserialisable={1, 2})  # a set is not JSON
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        config.save_pretrained(tmp_path)
+    assert list(tmp_path.iterdir()) == []
