@@ -149,19 +149,19 @@ def open_sharded(index_path: str, open_shard: Callable[[str], TensorSource]) -> 
     weight_map = read_index(index_path)
     folder = os.path.dirname(index_path)
     shards: dict[str, TensorSource] = {}
+    shapes, files = {}, {}
     try:
         for file in sorted(set(weight_map.values())):
             shards[file] = open_shard(os.path.join(folder, file))
+        for key, file in weight_map.items():
+            if key not in shards[file]:
+                raise ValueError(f"{index_path} maps {key!r} to {file}, but that shard has no such tensor")
+            shapes[key] = shards[file].shape(key)
+            files[key] = os.path.join(folder, file)
     except BaseException:
         for shard in shards.values():
             shard.close()
         raise
-    shapes, files = {}, {}
-    for key, file in weight_map.items():
-        if key not in shards[file]:
-            raise ValueError(f"{index_path} maps {key!r} to {file}, but that shard has no such tensor")
-        shapes[key] = shards[file].shape(key)
-        files[key] = os.path.join(folder, file)
 
     def close():
         for shard in shards.values():

@@ -380,3 +380,18 @@ def test_a_missing_pooler_alone_is_initialised_without_a_whole_fresh_encoder(tin
         assert encoder["pooler"]["kernel"].shape == (H, H)
         np.testing.assert_array_equal(encoder["pooler"]["bias"], 0.0)
         assert 0.01 < float(np.std(encoder["pooler"]["kernel"])) < 0.03  # normal(0.02)
+
+
+def test_an_index_naming_a_tensor_its_shard_lacks_closes_the_opened_shards(tmp_path):
+    from rembert_jax.convert.sources import TensorSource, open_sharded
+
+    index = tmp_path / "model.safetensors.index.json"
+    index.write_text(json.dumps({"weight_map": {"a": "one.safetensors", "b": "one.safetensors"}}))
+    closed = []
+
+    def open_shard(path):
+        return TensorSource(path, {"a": (1,)}, lambda k: np.zeros(1), lambda: closed.append(path))
+
+    with pytest.raises(ValueError, match=r"maps 'b' to one.safetensors, but that shard has no such tensor"):
+        open_sharded(str(index), open_shard)
+    assert closed == [str(tmp_path / "one.safetensors")]
