@@ -40,10 +40,11 @@ def weights_format(path: str) -> str:
         return _LOADER_NAMES["pytorch" if "pytorch" in found else found[0]]
     try:
         fmt = detect_format(path)
-    except ValueError as e:
-        raise FileNotFoundError(f"model.init_from: {e}") from None
+    except ValueError:
+        fmt = None
     if fmt not in _LOADER_NAMES:
-        raise FileNotFoundError(f"model.init_from: {path!r} is not a weights file this trainer reads")
+        raise FileNotFoundError(f"model.init_from: cannot tell the weights format of {path!r} from its name; expected "
+                                "*.safetensors, *.bin, *.h5 (or their *.index.json) or a TF checkpoint prefix")
     return _LOADER_NAMES[fmt]
 
 
