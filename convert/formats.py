@@ -161,7 +161,9 @@ def convert_checkpoint(src, dst, *, to: str, source_format: str | None = None, t
     """Convert the checkpoint at `src` to format `to` at `dst`; returns `(source format, task)`.
 
     `task="auto"` keeps the source's head (detected from its config / keys); a task name loads that
-    head (freshly initialised if the source has none, logged). `dtype` casts every tensor."""
+    head (freshly initialised if the source has none, logged), except from a "jax" (orbax) source,
+    which converts only to its own task or, with "base" / None, to its bare encoder (another task
+    is refused). `dtype` casts every tensor."""
     if to not in FORMATS:
         raise ValueError(f"unknown target format {to!r}; choose one of {', '.join(FORMATS)}")
     source_format = source_format or detect_format(src)
