@@ -43,8 +43,8 @@ def run(args: argparse.Namespace) -> int:
     from .formats import convert_checkpoint
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    config = RemBertConfig.from_pretrained(args.config) if args.config else None
     try:
+        config = RemBertConfig.from_pretrained(args.config) if args.config else None
         source_format, task = convert_checkpoint(
             args.src, args.dst, to=args.to, source_format=args.source_format,
             task=None if args.task == "base" else args.task, dtype=_DTYPES.get(args.dtype),
