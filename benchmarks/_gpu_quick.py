@@ -104,30 +104,13 @@ def quick_forward(args) -> dict:
     return out
 
 
-def _our_train_step(config, remat: str):
-    """(model, optimizer, jitted donated step) for sequence classification, bf16 compute."""
-    import bench_train_step as T
-    import jax
-    import optax
-
-    from rembert_jax.heads import TaskModel
-
-    model = TaskModel(config, "sequence_classification", policy="bf16", remat=remat)
-    tx = optax.adamw(T.LEARNING_RATE, weight_decay=T.WEIGHT_DECAY)
-
-    def step(params, opt_state, batch):
-        (loss, _), grads = jax.value_and_grad(model.loss, has_aux=True)(params, batch)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
-
-    return model, tx, jax.jit(step, donate_argnums=(0, 1))
-
-
 def quick_train(args) -> dict:
     """Full-size train step at (64,128), remat="dots": ours vs torch fused AdamW + autocast."""
     import bench_train_step as T
     import jax
     import torch
+
+    from rembert_jax.heads import TaskModel
 
     config = full_config(args)
     batch_size, length = shapes(args, "short")
@@ -145,27 +128,9 @@ def quick_train(args) -> dict:
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
     emit("quick_train_partial", out)
-    model, tx, step = _our_train_step(config, "dots")
-    params = jax.jit(model.init)(jax.random.key(0))
-    opt_state = jax.jit(tx.init)(params)
-    device_batch = jax.device_put(batch)
-    start = time.perf_counter()
-    compiled = step.lower(params, opt_state, device_batch).compile()
-    compile_s = time.perf_counter() - start
-    state = {"params": params, "opt": opt_state}
-    losses = []
-
-    def call():
-        state["params"], state["opt"], loss = compiled(state["params"], state["opt"], device_batch)
-        losses.append(loss)
-        return loss
-
-    timing = C.time_calls(call, C.jax_sync, iters=iters, warmup=1)
-    tokens = batch["input_ids"].size
-    ours = {"tokens_per_s": tokens / timing["step_s"], "step_s": timing["step_s"], "compile_s": compile_s,
-            "cudnn_calls": _uses_cudnn(compiled), "program_bytes": C.jax_compiled_bytes(compiled),
-            "peak_bytes": C.jax_gpu_peak_bytes() if C.on_gpu() else None,
-            "first_loss": float(losses[0]), "last_loss": float(losses[-1])}
+    params = jax.jit(TaskModel(config, "sequence_classification").init)(jax.random.key(0))
+    ours = T.measure_ours(config, params, batch, "bf16", iters=iters, warmup=1, remat="dots")
+    del params
     out["ours"] = ours
     theirs = out["torch_fused_adamw_autocast"]
     if "tokens_per_s" in theirs:

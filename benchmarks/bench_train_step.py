@@ -24,7 +24,7 @@ from bench_forward import parse_shapes  # noqa: E402
 LEARNING_RATE, WEIGHT_DECAY = 1e-5, 0.01
 
 
-def our_train_step(config, dtype: str):
+def our_train_step(config, dtype: str, remat: str = "none"):
     """(jitted step `(params, opt_state, batch) -> (params, opt_state, loss)`, optimizer, model)."""
     import jax
     import optax
@@ -33,7 +33,7 @@ def our_train_step(config, dtype: str):
     from rembert_jax.heads import TaskModel
 
     policy = DTypePolicy.from_name(dtype)  # fp32 master weights, `dtype` compute
-    model = TaskModel(config, "sequence_classification", policy=policy)
+    model = TaskModel(config, "sequence_classification", policy=policy, remat=remat)
     tx = optax.adamw(LEARNING_RATE, weight_decay=WEIGHT_DECAY)
 
     def step(params, opt_state, batch):
@@ -45,10 +45,10 @@ def our_train_step(config, dtype: str):
     return jax.jit(step, donate_argnums=(0, 1)), tx, model
 
 
-def measure_ours(config, params, batch, dtype: str, *, iters: int, warmup: int):
+def measure_ours(config, params, batch, dtype: str, *, iters: int, warmup: int, remat: str = "none"):
     import jax
 
-    step, tx, _ = our_train_step(config, dtype)
+    step, tx, _ = our_train_step(config, dtype, remat)
     params = jax.tree_util.tree_map(lambda x: x.copy(), params)  # the caller's copy survives donation
     opt_state = tx.init(params)
     batch = jax.device_put(batch)
@@ -68,8 +68,9 @@ def measure_ours(config, params, batch, dtype: str, *, iters: int, warmup: int):
     tokens = batch["input_ids"].size
     return {"tokens_per_s": tokens / timing["step_s"], "step_s": timing["step_s"], "compile_s": compile_s,
             "program_bytes": C.jax_compiled_bytes(compiled),
+            "cudnn_calls": compiled.as_text().count("__cudnn$fmha"),  # fused attention kernels in the step
             "peak_bytes": C.jax_gpu_peak_bytes() if C.on_gpu() else rss.bytes,
-            "first_loss": float(losses[0])}
+            "first_loss": float(losses[0]), "last_loss": float(losses[-1])}
 
 
 def measure_torch(model, batch, dtype: str, *, iters: int, warmup: int):
