@@ -21,6 +21,16 @@ TASK_CLASSES = {
 }
 
 
+def task_config(config: RemBertConfig, task: str) -> RemBertConfig:
+    """`config` as transformers' tests build it for `task`: a decoder for the causal LM and three
+    labels for sequence and token classification (so num_labels isn't the default 2)."""
+    if task == "causal_lm":
+        return config.replace(is_decoder=True)
+    if task in ("sequence_classification", "token_classification"):
+        return config.replace(num_labels=3)
+    return config
+
+
 def hf_config(config: RemBertConfig):
     import transformers
 

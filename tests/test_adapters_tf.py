@@ -12,19 +12,11 @@ import os
 
 import numpy as np
 import pytest
-from hf_reference import TASK_CLASSES, hf_model, to_numpy
+from hf_reference import TASK_CLASSES, hf_model, task_config, to_numpy
 
 import rembert_jax
 
 B, S, C = 3, 6, 2
-
-
-def _config(tiny_config, task):
-    if task == "causal_lm":
-        return tiny_config.replace(is_decoder=True)
-    if task in ("sequence_classification", "token_classification"):
-        return tiny_config.replace(num_labels=3)
-    return tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +25,7 @@ def pairs(tiny_config, tmp_path_factory):
     out = {}
     for i, task in enumerate(TASK_CLASSES):
         directory = tmp_path_factory.mktemp(f"tf-{task}")
-        reference = hf_model(_config(tiny_config, task), task, seed=10 + i)
+        reference = hf_model(task_config(tiny_config, task), task, seed=10 + i)
         reference.save_pretrained(directory)
         out[task] = (getattr(rembert_jax, "TF" + TASK_CLASSES[task]).from_pretrained(directory), reference)
     return out

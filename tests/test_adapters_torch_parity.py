@@ -9,20 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hf_reference import TASK_CLASSES, hf_model, to_numpy
+from hf_reference import TASK_CLASSES, hf_model, task_config, to_numpy
 
 import rembert_jax
 
 TOL = 1e-5
 B, S, C = 3, 7, 4
-
-
-def _config(tiny_config, task):
-    if task == "causal_lm":
-        return tiny_config.replace(is_decoder=True)
-    if task in ("sequence_classification", "token_classification"):
-        return tiny_config.replace(num_labels=3)
-    return tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +23,7 @@ def model_dirs(tiny_config, tmp_path_factory):
     dirs = {}
     for i, task in enumerate(TASK_CLASSES):
         directory = tmp_path_factory.mktemp(task)
-        hf_model(_config(tiny_config, task), task, seed=i).save_pretrained(directory)
+        hf_model(task_config(tiny_config, task), task, seed=i).save_pretrained(directory)
         dirs[task] = directory
     return dirs
 
