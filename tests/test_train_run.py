@@ -225,3 +225,16 @@ def test_eval_and_predict_commands_use_the_checkpoint(finished_run, tmp_path, ca
 
     assert main(["eval", str(config), "--model", result.export_dirs["pytorch"]]) == 0
     assert json.loads(capsys.readouterr().out)["accuracy"] == pytest.approx(result.eval_metrics["accuracy"])
+
+
+def test_eval_from_a_checkpoint_of_another_task_names_both_tasks(finished_run):
+    import dataclasses
+
+    from rembert_jax.train.run_config import load_run_config
+    from rembert_jax.train.trained_model import load_from_checkpoint
+
+    _, config, _ = finished_run
+    cfg = dataclasses.replace(load_run_config(str(config)), task="token_classification")
+    with pytest.raises(ValueError, match=r"trained for task 'sequence_classification' but the run config says "
+                                         r"task 'token_classification'"):
+        load_from_checkpoint(cfg, step=12)

@@ -51,6 +51,9 @@ def load_from_checkpoint(cfg: RunConfig, checkpoint: str | None = None, step: in
             raise FileNotFoundError(f"{directory} holds no checkpoint; train first or pass --model")
         saved = checkpoints.restore_config(step)
         saved_run = RunConfig.from_dict(saved["run"], source=f"checkpoint {step}")
+        if saved_run.task != cfg.task:
+            raise ValueError(f"the checkpoint in {directory} was trained for task {saved_run.task!r} but the run "
+                             f"config says task {cfg.task!r}: use that run's config (or task={saved_run.task})")
         config = RemBertConfig.from_dict(saved["model"])
         model = TaskModel(config, saved_run.task)
         abstract_params = jax.eval_shape(model.init, jax.random.PRNGKey(0))
@@ -70,10 +73,7 @@ def load_from_weights(cfg: RunConfig, model_dir: str):
     from .starting_model import weights_format
 
     fmt = weights_format(model_dir)
-    loader = {"pytorch": convert.load_pytorch, "keras_h5": convert.load_keras,
-              "tf1": getattr(convert, "load_tf_checkpoint", None)}[fmt]
-    if loader is None:
-        raise NotImplementedError(f"reading {fmt} weights is not available in this build")
+    loader = {"pytorch": convert.load_pytorch, "keras_h5": convert.load_keras, "tf1": convert.load_tf_checkpoint}[fmt]
     config, params = loader(model_dir, task=cfg.task)
     return config, params, f"{fmt} weights in {os.path.abspath(model_dir)}"
 
