@@ -19,7 +19,7 @@ torch, transformers and tensorflow are imported only inside the functions that n
 
 from __future__ import annotations
 
-import importlib
+from rembert_jax._lazy import lazy_exports
 
 # public name -> defining module (relative to this package)
 _LAZY = {
@@ -46,13 +46,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)

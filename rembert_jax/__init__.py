@@ -19,8 +19,7 @@ cheap and never imports torch or TensorFlow.
 
 from __future__ import annotations
 
-import importlib
-
+from ._lazy import lazy_exports
 from .config import RemBertConfig
 from .params import init_params, logical_axes
 from .precision import DTypePolicy
@@ -46,13 +45,4 @@ _LAZY = {
 __all__ = ["RemBertConfig", "DTypePolicy", "init_params", "logical_axes", *_LAZY]
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'rembert_jax' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)

@@ -16,7 +16,7 @@ Names are imported lazily, so the command line starts without importing jax.
 
 from __future__ import annotations
 
-import importlib
+from rembert_jax._lazy import lazy_exports
 
 _LAZY = {
     "RunConfig": "rembert_jax.train.run_config",
@@ -40,13 +40,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'rembert_jax.train' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)
