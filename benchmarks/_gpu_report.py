@@ -13,6 +13,7 @@ import _common as C
 
 START = time.perf_counter()
 RESULTS: dict = {"benchmark": "gpu_check"}
+JSON_NAME = ["gpu.json"]  # file under $OUT; gpu_check --json-name changes it
 
 
 def elapsed() -> float:
@@ -25,7 +26,7 @@ def emit(key: str, value) -> None:
     print(json.dumps({key: value, "elapsed_s": RESULTS["elapsed_s"]}, default=C._jsonable), flush=True)
     out_dir = os.environ.get("OUT")
     if out_dir:
-        with open(os.path.join(out_dir, "gpu.json"), "w") as f:
+        with open(os.path.join(out_dir, JSON_NAME[0]), "w") as f:
             json.dump(RESULTS, f, indent=2, default=C._jsonable)
 
 
