@@ -30,12 +30,13 @@ def parse_shapes(text: str) -> list[tuple[int, int]]:
     return shapes
 
 
-def our_forward(config, dtype: str, attention_impl: str = "auto"):
-    """A jitted `(params, batch) -> last_hidden_state` with the dtype policy for `dtype`."""
-    import jax
+def our_forward(config, dtype: str, attention_impl: str = "auto", compiler_options: dict | None = None):
+    """A jitted `(params, batch) -> last_hidden_state` with the dtype policy for `dtype`, compiled
+    with the library's XLA options (`rembert_jax.compiler_options`) updated by `compiler_options`."""
     import jax.numpy as jnp
 
     from rembert_jax import DTypePolicy
+    from rembert_jax.compiler_options import jit
     from rembert_jax.encoder import apply
 
     compute = jnp.float32 if dtype == "fp32" else jnp.bfloat16
@@ -45,13 +46,14 @@ def our_forward(config, dtype: str, attention_impl: str = "auto"):
         out = apply(params, batch, config=config, policy=policy, attention_impl=attention_impl, validate=False)
         return out["last_hidden_state"]
 
-    return jax.jit(forward), policy
+    return jit(forward, compiler_options=compiler_options), policy
 
 
-def measure_ours(config, params, batch, dtype: str, *, iters: int, warmup: int, attention_impl: str = "auto"):
+def measure_ours(config, params, batch, dtype: str, *, iters: int, warmup: int, attention_impl: str = "auto",
+                 compiler_options: dict | None = None):
     import jax
 
-    forward, policy = our_forward(config, dtype, attention_impl)
+    forward, policy = our_forward(config, dtype, attention_impl, compiler_options)
     params = jax.tree_util.tree_map(lambda x: x.astype(policy.param_dtype), params)
     batch = jax.device_put(batch)
     start = time.perf_counter()

@@ -24,12 +24,14 @@ from bench_forward import parse_shapes  # noqa: E402
 LEARNING_RATE, WEIGHT_DECAY = 1e-5, 0.01
 
 
-def our_train_step(config, dtype: str, remat: str = "none"):
-    """(jitted step `(params, opt_state, batch) -> (params, opt_state, loss)`, optimizer, model)."""
+def our_train_step(config, dtype: str, remat: str = "none", compiler_options: dict | None = None):
+    """(jitted step `(params, opt_state, batch) -> (params, opt_state, loss)`, optimizer, model),
+    compiled with the library's XLA options updated by `compiler_options`."""
     import jax
     import optax
 
     from rembert_jax import DTypePolicy
+    from rembert_jax.compiler_options import jit
     from rembert_jax.heads import TaskModel
 
     policy = DTypePolicy.from_name(dtype)  # fp32 master weights, `dtype` compute
@@ -42,13 +44,14 @@ def our_train_step(config, dtype: str, remat: str = "none"):
         return optax.apply_updates(params, updates), opt_state, loss
 
     # Donated params and optimizer state are updated in place: no second copy of either.
-    return jax.jit(step, donate_argnums=(0, 1)), tx, model
+    return jit(step, donate_argnums=(0, 1), compiler_options=compiler_options), tx, model
 
 
-def measure_ours(config, params, batch, dtype: str, *, iters: int, warmup: int, remat: str = "none"):
+def measure_ours(config, params, batch, dtype: str, *, iters: int, warmup: int, remat: str = "none",
+                 compiler_options: dict | None = None):
     import jax
 
-    step, tx, _ = our_train_step(config, dtype, remat)
+    step, tx, _ = our_train_step(config, dtype, remat, compiler_options)
     params = jax.tree_util.tree_map(lambda x: x.copy(), params)  # the caller's copy survives donation
     opt_state = tx.init(params)
     batch = jax.device_put(batch)

@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from rembert_jax import DTypePolicy, RemBertConfig
+from rembert_jax.compiler_options import jit
 from rembert_jax.validation import INPUT_KEYS
 
 from . import _adapter_tf_losses as tf_losses
@@ -81,7 +82,7 @@ def compiled_forward(task: str, config: RemBertConfig, policy: DTypePolicy, *, t
             out["loss"] = tf_losses.tf_loss(task, out, labels)
         return out
 
-    return jax.jit(forward)
+    return jit(forward)
 
 
 def _decoder_forward(task, config, policy, params, batch, rng, flags, loss_style, logits_to_keep):

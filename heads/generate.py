@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rembert_jax.compiler_options import jit
 from rembert_jax.validation import validate_inputs
 
 from .sampling import next_token
@@ -145,7 +146,7 @@ def _prompt_mask(input_ids: np.ndarray, attention_mask, settings: _Settings) -> 
     return jnp.asarray(mask)
 
 
-@partial(jax.jit, static_argnames=("model", "settings"))
+@partial(jit, static_argnames=("model", "settings"))
 def _generate(model: TaskModel, settings: _Settings, params, prompt, prompt_mask, prompt_types, cross, rng):
     from rembert_jax import encoder, init_cache
 

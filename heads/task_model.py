@@ -26,6 +26,7 @@ import numpy as np
 
 from rembert_jax import DTypePolicy, RemBertConfig, init_params
 from rembert_jax.attention import IMPLEMENTATIONS
+from rembert_jax.compiler_options import jit
 from rembert_jax.encoder import REMAT_POLICIES
 from rembert_jax.precision import FP32
 from rembert_jax.validation import INPUT_KEYS, validate_inputs
@@ -209,12 +210,12 @@ class TaskModel:
         return losses.token_classification_loss(logits, labels)
 
 
-@partial(jax.jit, static_argnums=0)
+@partial(jit, static_argnums=0)
 def _init(model: TaskModel, rng: jax.Array) -> Params:
     return model._init(rng)
 
 
-@partial(jax.jit, static_argnums=0, static_argnames=("num_choices", "output_hidden_states", "output_attentions"))
+@partial(jit, static_argnums=0, static_argnames=("num_choices", "output_hidden_states", "output_attentions"))
 def _forward(model: TaskModel, params: Params, inputs: dict, extras: dict, targets: dict, rng: jax.Array | None, *,
              num_choices: int | None, output_hidden_states: bool, output_attentions: bool) -> dict[str, Any]:
     """Encoder, head and loss as one jitted function (inputs already validated on the host)."""

@@ -27,6 +27,7 @@ import numpy as np
 
 from .attention import IMPLEMENTATIONS, dot_product_attention
 from .cache import Cache, check_cache, has_cross, init_cache
+from .compiler_options import jit
 from .config import RemBertConfig
 from .layers import activation, dense, dropout, embedding_lookup, layer_norm
 from .precision import FP32, DTypePolicy
@@ -104,7 +105,7 @@ def apply(params: Mapping[str, Any], inputs: Mapping[str, Any], *, config: RemBe
                     output_attentions=output_attentions, attention_impl=attention_impl, remat=remat)
 
 
-@partial(jax.jit, static_argnames=("config", "policy", "output_hidden_states", "output_attentions",
+@partial(jit, static_argnames=("config", "policy", "output_hidden_states", "output_attentions",
                                    "attention_impl", "remat"))
 def _forward(params, inputs, rng, encoder_states, encoder_mask, cache, *, config: RemBertConfig,
              policy: DTypePolicy, output_hidden_states: bool, output_attentions: bool, attention_impl: str,

@@ -90,6 +90,7 @@ def _run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from rembert_jax import RemBertConfig, init_params
+    from rembert_jax.compiler_options import jit
     from rembert_jax.encoder import apply
 
     if args.model:
@@ -115,7 +116,7 @@ def _run(args: argparse.Namespace) -> int:
         params = jax.jit(lambda key: init_params(config, key))(jax.random.key(args.seed))
         weights = f"preset {preset!r} with RANDOM weights (seed {args.seed})"
 
-    forward = jax.jit(lambda p, x: apply(p, x, config=config, policy=args.dtype))
+    forward = jit(lambda p, x: apply(p, x, config=config, policy=args.dtype))
 
     def timed():
         start = time.perf_counter()

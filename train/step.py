@@ -19,6 +19,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from rembert_jax.compiler_options import jit
+
 from .state import TrainState
 
 EVAL_OUTPUT_KEYS = ("loss", "logits", "start_logits", "end_logits")
@@ -44,9 +46,9 @@ def make_train_step(model, optimizer: optax.GradientTransformation, schedule: op
         return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
     if state_sharding is None and batch_sharding is None:
-        return jax.jit(train_step, donate_argnums=(0,))
+        return jit(train_step, donate_argnums=(0,))
     replicated = _replicated_like(batch_sharding if batch_sharding is not None else state_sharding)
-    return jax.jit(train_step, donate_argnums=(0,), in_shardings=(state_sharding, batch_sharding),
+    return jit(train_step, donate_argnums=(0,), in_shardings=(state_sharding, batch_sharding),
                    out_shardings=(state_sharding, replicated))
 
 
@@ -58,8 +60,8 @@ def make_eval_step(model, *, params_sharding=None, batch_sharding=None):
         return {k: v for k, v in outputs.items() if k in EVAL_OUTPUT_KEYS and v is not None}
 
     if params_sharding is None and batch_sharding is None:
-        return jax.jit(eval_step)
-    return jax.jit(eval_step, in_shardings=(params_sharding, batch_sharding))
+        return jit(eval_step)
+    return jit(eval_step, in_shardings=(params_sharding, batch_sharding))
 
 
 def _replicated_like(sharding):
