@@ -50,6 +50,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common as C  # noqa: E402
 import _gpu_variants as V  # noqa: E402
 import numpy as np  # noqa: E402
+from _gpu_final import final_main  # noqa: E402
 from _gpu_profile import profile_main  # noqa: E402
 from _gpu_quick import quick_main  # noqa: E402
 from _gpu_report import (  # noqa: E402
@@ -282,10 +283,17 @@ def main(argv=None) -> int:
     parser.add_argument("--layers", type=int, default=None, help="override the model depth (probes: quicker)")
     parser.add_argument("--profile", action="store_true",
                         help="after the --quick checks (if given), trace where the step's time goes (_gpu_profile)")
+    parser.add_argument("--final", action="store_true",
+                        help="the closing measurement of every GPU target, with XLA option A/B (_gpu_final)")
     parser.add_argument("--json-name", default="gpu.json", help="results file under $OUT (default gpu.json)")
     args = parser.parse_args(argv)
     args.budget_s = args.budget_s or (600.0 if args.smoke else 140.0 if args.quick else 420.0)
     JSON_NAME[0] = args.json_name
+    if args.final:
+        section("env", check_env, args, needs_s=0)
+        final_main(args, section, check_fp32_parity)
+        emit("done", True)
+        return 0
     if args.profile:
         if args.quick:
             quick_main(args)

@@ -1,0 +1,164 @@
+"""`gpu_check.py --final`: the closing measurement of the issue's GPU targets in one run.
+
+  fp32_parity       our fp32 forward vs transformers on the GPU, TF32 off on both sides
+  forward           full RemBERT bf16 forward at (64,128) and (16,512), dense batches: transformers
+                    eager, torch.compile, and ours under each XLA option set of OPTION_SETS
+  train             train step at (64,128), sequence classification, bf16 compute / fp32 master
+                    weights, AdamW, remat "dots": transformers + fused AdamW + autocast, then ours
+                    under each option set; memory from XLA's analysis of each compiled program
+  train_long        the same at (16,512), library options only
+  mixed_length      bench_mixed_length (2048 sequences, lengths 16-512): our bucketed batches vs
+                    transformers' padded batches, useful tokens/s
+
+"library" is `rembert_jax.compiler_options.COMPILER_OPTIONS`, what our entry points use; the other
+sets say what a different choice would give on this GPU.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import tempfile
+
+import _common as C
+from _gpu_report import RESULTS, emit, full_config, shapes
+
+OPTION_SETS = {
+    "library": {},
+    "xla_defaults": {"xla_gpu_enable_triton_gemm": True},
+    "library+dynamic_slice_fusion": {"xla_gpu_enable_dynamic_slice_fusion": True},
+    "library+cudnn_layer_norm": {"xla_gpu_enable_cudnn_layer_norm": True},
+}
+
+
+def _free_torch():
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:
+        pass
+
+
+def final_forward(args) -> dict:
+    import bench_forward as F
+    import jax
+    import jax.numpy as jnp
+
+    from rembert_jax import init_params
+
+    config = full_config(args)
+    iters = 3 if args.smoke else 20
+    batches = {name: C.random_batch(config, *shapes(args, name), seed=11) for name in ("short", "long")}
+    out: dict = {"layers": config.num_hidden_layers, "dtype": "bf16 weights and compute on both sides",
+                 "batches": "dense (no padding)"}
+    model = C.hf_model(config, "base")
+    for batch in batches.values():
+        key = "x".join(map(str, batch["input_ids"].shape))
+        out[key] = {"torch_eager": F.measure_torch(model, batch, "bf16", iters=iters, warmup=2)[0]}
+        emit("forward_partial", out)
+    for batch in batches.values():
+        key = "x".join(map(str, batch["input_ids"].shape))
+        try:
+            out[key]["torch_compile"] = F.measure_torch(model, batch, "bf16", iters=iters, warmup=2,
+                                                        compile_model=True)[0]
+        except Exception as e:
+            out[key]["torch_compile"] = {"error": f"{type(e).__name__}: {e}"[:800]}
+        emit("forward_partial", out)
+    del model
+    _free_torch()
+    params = jax.jit(lambda k: init_params(config, k, dtype=jnp.bfloat16))(jax.random.key(0))
+    for batch in batches.values():
+        key = "x".join(map(str, batch["input_ids"].shape))
+        row = out[key]
+        for set_name, options in OPTION_SETS.items():
+            try:
+                result, _ = F.measure_ours(config, params, batch, "bf16", iters=iters, warmup=2,
+                                           compiler_options=options)
+                row[f"ours_{set_name}"] = {k: result[k] for k in ("tokens_per_s", "step_s", "compile_s",
+                                                                    "program_bytes")}
+            except Exception as e:
+                row[f"ours_{set_name}"] = {"error": f"{type(e).__name__}: {e}"[:800]}
+            emit("forward_partial", out)
+        ours = row["ours_library"].get("tokens_per_s")
+        if ours:
+            row["speedup_vs_eager"] = C.ratio(ours, row["torch_eager"]["tokens_per_s"])
+            if "tokens_per_s" in row["torch_compile"]:
+                row["speedup_vs_compile"] = C.ratio(ours, row["torch_compile"]["tokens_per_s"])
+    RESULTS.pop("forward_partial", None)
+    return out
+
+
+def _train_compare(args, shape_name: str, option_sets: dict) -> dict:
+    import bench_train_step as T
+    import jax
+    import torch
+
+    from rembert_jax.heads import TaskModel
+
+    config = full_config(args)
+    batch_size, length = shapes(args, shape_name)
+    batch = C.random_batch(config, batch_size, length, seed=7, labels=True)
+    iters = 3 if args.smoke else 10
+    out: dict = {"shape": [batch_size, length], "layers": config.num_hidden_layers, "remat": "dots",
+                 "dtype": "bf16 compute, fp32 master weights, AdamW"}
+    try:  # torch first: its caching allocator hands memory back, JAX's pool never does
+        out["torch_fused_adamw_autocast"] = T.measure_torch(C.hf_model(config, "sequence_classification"), batch,
+                                                            "bf16", iters=iters, warmup=1)
+    except torch.OutOfMemoryError as e:
+        out["torch_fused_adamw_autocast"] = {"error": f"OutOfMemoryError: {e}"[:600]}
+    _free_torch()
+    emit(f"train_{shape_name}_partial", out)
+    theirs = out["torch_fused_adamw_autocast"]
+    for set_name, options in option_sets.items():
+        params = jax.jit(TaskModel(config, "sequence_classification").init)(jax.random.key(0))
+        try:
+            ours = T.measure_ours(config, params, batch, "bf16", iters=iters, warmup=1, remat="dots",
+                                  compiler_options=options)
+            row = {k: ours[k] for k in ("tokens_per_s", "step_s", "compile_s", "program_bytes", "cudnn_calls",
+                                        "first_loss", "last_loss")}
+            if "tokens_per_s" in theirs:
+                row["speedup"] = C.ratio(ours["tokens_per_s"], theirs["tokens_per_s"])
+                row["memory_ratio_program"] = C.ratio(ours["program_bytes"] or 0, theirs["peak_bytes"])
+            out[f"ours_{set_name}"] = row
+        except Exception as e:
+            out[f"ours_{set_name}"] = {"error": f"{type(e).__name__}: {e}"[:800]}
+        del params
+        gc.collect()
+        emit(f"train_{shape_name}_partial", out)
+    out["process_peak_bytes_ours"] = C.jax_gpu_peak_bytes()
+    RESULTS.pop(f"train_{shape_name}_partial", None)
+    return out
+
+
+def final_train(args) -> dict:
+    return _train_compare(args, "short", {k: OPTION_SETS[k] for k in ("library", "xla_defaults",
+                                                                       "library+dynamic_slice_fusion")})
+
+
+def final_train_long(args) -> dict:
+    return _train_compare(args, "long", {"library": {}})
+
+
+def final_mixed_length(args) -> dict:
+    import bench_mixed_length as M
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "mixed.json")
+        argv = ["--out", path] + (["--examples", "16", "--layers", "2"] if args.smoke else ["--examples", "2048"])
+        M.main(argv)
+        with open(path) as f:
+            data = json.load(f)
+    data.pop("environment", None)
+    return data
+
+
+def final_main(args, section, fp32_parity) -> None:
+    section("fp32_parity", fp32_parity, args, needs_s=10)
+    section("forward", final_forward, args, needs_s=90)
+    section("train", final_train, args, needs_s=60)
+    section("train_long", final_train_long, args, needs_s=30)
+    section("mixed_length", final_mixed_length, args, needs_s=40)
