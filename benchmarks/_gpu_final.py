@@ -10,8 +10,9 @@
   mixed_length      bench_mixed_length (2048 sequences, lengths 16-512): our bucketed batches vs
                     transformers' padded batches, useful tokens/s
 
-"library" is `rembert_jax.compiler_options.COMPILER_OPTIONS`, what our entry points use; the other
-sets say what a different choice would give on this GPU.
+"library" is what our entry points use (`rembert_jax.compiler_options`: INFERENCE_OPTIONS for the
+forward, TRAINING_OPTIONS for the train step); the other sets say what a different choice would
+give on this GPU. `--sections` picks sections, `--train-option-sets` the train step's sets.
 """
 
 from __future__ import annotations
@@ -135,8 +136,7 @@ def _train_compare(args, shape_name: str, option_sets: dict) -> dict:
 
 
 def final_train(args) -> dict:
-    return _train_compare(args, "short", {k: OPTION_SETS[k] for k in ("library", "xla_defaults",
-                                                                       "library+dynamic_slice_fusion")})
+    return _train_compare(args, "short", {k: OPTION_SETS[k] for k in args.train_option_sets.split(",")})
 
 
 def final_train_long(args) -> dict:
@@ -156,9 +156,18 @@ def final_mixed_length(args) -> dict:
     return data
 
 
+SECTIONS = ("fp32_parity", "forward", "train", "train_long", "mixed_length")
+
+
 def final_main(args, section, fp32_parity) -> None:
-    section("fp32_parity", fp32_parity, args, needs_s=10)
-    section("forward", final_forward, args, needs_s=90)
-    section("train", final_train, args, needs_s=60)
-    section("train_long", final_train_long, args, needs_s=30)
-    section("mixed_length", final_mixed_length, args, needs_s=40)
+    """The sections named in `args.sections` (comma list; default all of SECTIONS), in order."""
+    wanted = args.sections.split(",") if args.sections else SECTIONS
+    unknown = set(wanted) - set(SECTIONS)
+    if unknown:
+        raise SystemExit(f"--sections: unknown {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
+    functions = {"fp32_parity": (fp32_parity, 10), "forward": (final_forward, 90), "train": (final_train, 60),
+                 "train_long": (final_train_long, 30), "mixed_length": (final_mixed_length, 40)}
+    for name in SECTIONS:
+        if name in wanted:
+            fn, needs_s = functions[name]
+            section(name, fn, args, needs_s=needs_s)

@@ -44,7 +44,7 @@ def our_train_step(config, dtype: str, remat: str = "none", compiler_options: di
         return optax.apply_updates(params, updates), opt_state, loss
 
     # Donated params and optimizer state are updated in place: no second copy of either.
-    return jit(step, donate_argnums=(0, 1), compiler_options=compiler_options), tx, model
+    return jit(step, training=True, donate_argnums=(0, 1), compiler_options=compiler_options), tx, model
 
 
 def measure_ours(config, params, batch, dtype: str, *, iters: int, warmup: int, remat: str = "none",

@@ -1,15 +1,18 @@
 """The XLA options our own jitted entry points compile with, and `jit`, which applies them.
 
-Measured on an H100 (benchmarks/gpu_check.py --profile, full RemBERT, bf16 forward at (64,128)):
-XLA's Triton GEMM fusions were slower than cuBLAS for RemBERT's shapes, so turning them off made
-the whole forward 3.4% faster (416k -> 430k tokens/s; (16,512): 392k -> 407k). The options are
-per executable (`jax.jit(..., compiler_options=...)`), so they change nothing for the user's own
-programs, and XLA ignores GPU options when it compiles for a CPU or TPU.
+Measured on an H100 80GB (benchmarks/gpu_check.py --final, full RemBERT, bf16, jax 0.11.2):
+XLA's Triton GEMM fusions are slower than cuBLAS for the inference forward (turning them off:
+(64,128) 402.6k -> 418.2k tokens/s, (16,512) 381.1k -> 394.0k, +3.6% / +3.4%), but faster in the
+training step, where they fuse the backward's GEMMs with their neighbours (turning them off:
+(64,128) 93.6k -> 87.1k tokens/s, -7%). So inference and training compile with different sets.
+The options are per executable (`jax.jit(..., compiler_options=...)`): they change nothing for
+the user's own programs, and XLA ignores GPU options when it compiles for a CPU or TPU.
 
-Every jit of the library that can be the outermost one (encoder `apply`, TaskModel `apply`/`loss`/
-`init`, `generate`, the adapters, the train and eval steps) goes through `jit`. A jit nested in
-the caller's own `jax.jit` is inlined and compiles with the caller's options: wrap your own step
-with `rembert_jax.compiler_options.jit` (same arguments as `jax.jit`) to get ours.
+Every jit of the library that can be the outermost one goes through `jit`: the encoder `apply`,
+TaskModel `apply`/`loss`/`init`, `generate`, the adapters and the eval step (inference), and the
+train step (`training=True`). A jit nested in the caller's own `jax.jit` is inlined and compiles
+with the caller's options: wrap your own step with `rembert_jax.compiler_options.jit` (same
+arguments as `jax.jit`, plus `training=`) to get ours.
 """
 
 from __future__ import annotations
@@ -20,13 +23,15 @@ from typing import Any
 
 import jax
 
-COMPILER_OPTIONS: dict[str, Any] = {
-    "xla_gpu_enable_triton_gemm": False,  # cuBLAS GEMMs: +3.4% forward on an H100 (see above)
+INFERENCE_OPTIONS: dict[str, Any] = {
+    "xla_gpu_enable_triton_gemm": False,  # cuBLAS GEMMs: +3.5% forward on an H100 (see above)
 }
+TRAINING_OPTIONS: dict[str, Any] = {}  # XLA's defaults (Triton GEMM fusions on): 7% faster steps
 
 
-def jit(fun: Callable | None = None, **kwargs) -> Callable:
-    """`jax.jit(fun, **kwargs)` compiled with COMPILER_OPTIONS when it is the outermost jit.
+def jit(fun: Callable | None = None, *, training: bool = False, **kwargs) -> Callable:
+    """`jax.jit(fun, **kwargs)` compiled with TRAINING_OPTIONS (`training=True`) or
+    INFERENCE_OPTIONS when it is the outermost jit; explicit `compiler_options` are added on top.
 
     JAX accepts `compiler_options` only on a top-level jit, so a call whose arguments are tracers
     (inside the caller's jit, grad or vmap) goes to the same function jitted without them.
@@ -34,8 +39,9 @@ def jit(fun: Callable | None = None, **kwargs) -> Callable:
     jitted function's `lower`, `trace`, `eval_shape` and cache methods (of the top-level one).
     """
     if fun is None:
-        return functools.partial(jit, **kwargs)
-    options = {**COMPILER_OPTIONS, **(kwargs.pop("compiler_options", None) or {})}
+        return functools.partial(jit, training=training, **kwargs)
+    library = TRAINING_OPTIONS if training else INFERENCE_OPTIONS
+    options = {**library, **(kwargs.pop("compiler_options", None) or {})}
     top_level = jax.jit(fun, compiler_options=options, **kwargs)
     nested = jax.jit(fun, **kwargs)
 

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rembert_jax.compiler_options import COMPILER_OPTIONS, jit
+from rembert_jax.compiler_options import INFERENCE_OPTIONS, TRAINING_OPTIONS, jit
 
 
 def _square_sum(x):
@@ -15,7 +15,8 @@ def _square_sum(x):
 def test_the_library_options_are_options_xla_knows():
     x = jnp.arange(6.0)
     assert float(jit(_square_sum)(x)) == 55.0  # an unknown option name would fail this compile
-    assert COMPILER_OPTIONS  # the tuned set is not empty (see the module docstring for the measurement)
+    assert float(jit(_square_sum, training=True)(x)) == 55.0
+    assert INFERENCE_OPTIONS != TRAINING_OPTIONS  # measured apart (see the module docstring)
 
 
 def test_options_reach_the_top_level_compile():

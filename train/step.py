@@ -46,9 +46,9 @@ def make_train_step(model, optimizer: optax.GradientTransformation, schedule: op
         return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
     if state_sharding is None and batch_sharding is None:
-        return jit(train_step, donate_argnums=(0,))
+        return jit(train_step, training=True, donate_argnums=(0,))
     replicated = _replicated_like(batch_sharding if batch_sharding is not None else state_sharding)
-    return jit(train_step, donate_argnums=(0,), in_shardings=(state_sharding, batch_sharding),
+    return jit(train_step, training=True, donate_argnums=(0,), in_shardings=(state_sharding, batch_sharding),
                    out_shardings=(state_sharding, replicated))
 
 
