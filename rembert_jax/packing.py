@@ -1,0 +1,127 @@
+"""Sequence packing: several sequences share one row, each attending only to itself.
+
+A batch of sequences with mixed lengths padded to the longest wastes the padding's compute.
+Packing puts sequences end to end into rows of `row_length` tokens (first-fit decreasing, so rows
+are nearly full) and gives `apply` what keeps them apart, through its public inputs:
+
+- `attention_mask` [R, L, L], block-diagonal: token i attends to token j iff both belong to the
+  same sequence (a 3-D mask is used as given, spec §2.3); padding attends to nothing;
+- `position_ids` [R, L] restarting at 0 for every sequence, so each sees the positions it would
+  see alone; `token_type_ids` [R, L] carried over per token.
+
+The encoder output of every sequence then equals its unpacked output (tests/test_packing.py,
+<= 1e-5 in fp32); `unpack` cuts it back out. Everything here runs on the host with numpy, before jit.
+
+    packed = pack_sequences(token_lists, row_length=512, pad_token_id=config.pad_token_id)
+    hidden = apply(params, packed.inputs, config=config)["last_hidden_state"]   # [R, L, H]
+    per_sequence = packed.unpack(hidden)                                          # [len_i, H] each
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class PackedBatch:
+    """Rows of packed sequences. `inputs` holds the arrays for `apply`; `segments[r]` lists the
+    (sequence index, start, length) placed in row r, in order."""
+
+    inputs: dict[str, np.ndarray]
+    segments: tuple[tuple[tuple[int, int, int], ...], ...]
+
+    @property
+    def num_sequences(self) -> int:
+        return sum(len(row) for row in self.segments)
+
+    @property
+    def fill(self) -> float:
+        """Fraction of the row slots that hold real tokens."""
+        rows, length = self.inputs["input_ids"].shape
+        return sum(n for row in self.segments for _, _, n in row) / max(rows * length, 1)
+
+    def unpack(self, per_token) -> list[np.ndarray]:
+        """[R, L, ...] per-token outputs -> one [length_i, ...] array per sequence, in input order."""
+        per_token = np.asarray(per_token)
+        out: list[np.ndarray | None] = [None] * self.num_sequences
+        for r, row in enumerate(self.segments):
+            for index, start, length in row:
+                out[index] = per_token[r, start:start + length]
+        return out  # type: ignore[return-value]
+
+
+def plan_rows(lengths: Sequence[int], row_length: int) -> list[list[int]]:
+    """First-fit decreasing: sequence indices per row, longest first, each into the first row
+    with room (rows stay within `row_length` tokens)."""
+    lengths = [int(n) for n in lengths]
+    for i, n in enumerate(lengths):
+        if n < 1 or n > row_length:
+            raise ValueError(f"sequence {i} has {n} tokens; packing needs 1 <= length <= row_length={row_length} "
+                             "(truncate or split longer sequences first)")
+    rows: list[list[int]] = []
+    room: list[int] = []
+    for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+        for r, free in enumerate(room):
+            if lengths[i] <= free:
+                rows[r].append(i)
+                room[r] -= lengths[i]
+                break
+        else:
+            rows.append([i])
+            room.append(row_length - lengths[i])
+    return rows
+
+
+def pack_sequences(input_ids: Sequence[Sequence[int]], *, row_length: int, pad_token_id: int = 0,
+                   token_type_ids: Sequence[Sequence[int]] | None = None,
+                   rows: list[list[int]] | None = None) -> PackedBatch:
+    """Pack token-id sequences into rows of `row_length` (see the module docstring).
+
+    Args:
+      input_ids: one list (or 1-D array) of token ids per sequence, special tokens included.
+      row_length: tokens per row; at most the model's max_position_embeddings is sensible, since
+        positions restart per sequence and never exceed the longest sequence.
+      pad_token_id: id written into the unused slots (they are masked out entirely).
+      token_type_ids: optional, one list per sequence, same lengths as `input_ids`.
+      rows: a precomputed `plan_rows` result (e.g. to split a plan into batches); default: plan all.
+    """
+    if isinstance(input_ids, np.ndarray) and input_ids.ndim != 2:
+        raise ValueError(f"input_ids must be a list of sequences, got an array of shape {input_ids.shape}")
+    sequences = [np.asarray(s, dtype=np.int64).reshape(-1) for s in input_ids]
+    if token_type_ids is not None:
+        types = [np.asarray(t, dtype=np.int64).reshape(-1) for t in token_type_ids]
+        if len(types) != len(sequences) or any(len(t) != len(s) for t, s in zip(types, sequences, strict=True)):
+            raise ValueError("token_type_ids must have one list per sequence, each as long as its input_ids")
+    else:
+        types = [np.zeros(len(s), np.int64) for s in sequences]
+    if rows is None:
+        rows = plan_rows([len(s) for s in sequences], row_length)
+    elif sorted(i for row in rows for i in row) != list(range(len(sequences))):
+        raise ValueError(f"rows must place every sequence index 0..{len(sequences) - 1} exactly once")
+    R, L = len(rows), row_length
+    ids = np.full((R, L), pad_token_id, np.int32)
+    type_ids = np.zeros((R, L), np.int32)
+    positions = np.zeros((R, L), np.int32)
+    segment = np.zeros((R, L), np.int32)  # 1.. per sequence in the row, 0 = padding
+    segments = []
+    for r, members in enumerate(rows):
+        start, placed = 0, []
+        for k, i in enumerate(members, start=1):
+            n = len(sequences[i])
+            if start + n > L:
+                raise ValueError(f"row {r} of the given plan holds {start + n} tokens, more than row_length={L}")
+            ids[r, start:start + n] = sequences[i]
+            type_ids[r, start:start + n] = types[i]
+            positions[r, start:start + n] = np.arange(n)
+            segment[r, start:start + n] = k
+            placed.append((i, start, n))
+            start += n
+        segments.append(tuple(placed))
+    # [R, L, L]: same sequence, and a real token on both sides
+    mask = (segment[:, :, None] == segment[:, None, :]) & (segment[:, None, :] > 0)
+    inputs = {"input_ids": ids, "attention_mask": mask.astype(np.int32), "token_type_ids": type_ids,
+              "position_ids": positions}
+    return PackedBatch(inputs=inputs, segments=tuple(segments))
