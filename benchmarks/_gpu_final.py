@@ -6,9 +6,10 @@
   train             train step at (64,128), sequence classification, bf16 compute / fp32 master
                     weights, AdamW, remat "dots": transformers + fused AdamW + autocast, then ours
                     under each option set; memory from XLA's analysis of each compiled program
+  train_candidates  the (64,128) step with code variants under review (e.g. encoder.CAST_DENSE_BEFORE_SCAN)
   train_long        the same at (16,512), library options only
-  mixed_length      bench_mixed_length (2048 sequences, lengths 16-512): our bucketed batches vs
-                    transformers' padded batches, useful tokens/s
+  mixed_length      bench_mixed_length (2048 sequences, lengths 16-512): our bucketed and our packed
+                    batches vs transformers' padded batches, useful tokens/s
 
 "library" is what our entry points use (`rembert_jax.compiler_options`: INFERENCE_OPTIONS for the
 forward, TRAINING_OPTIONS for the train step); the other sets say what a different choice would
@@ -17,6 +18,7 @@ give on this GPU. `--sections` picks sections, `--train-option-sets` the train s
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import os
@@ -93,7 +95,9 @@ def final_forward(args) -> dict:
     return out
 
 
-def _train_compare(args, shape_name: str, option_sets: dict) -> dict:
+def _train_compare(args, shape_name: str, option_sets: dict, patches: dict | None = None) -> dict:
+    """Torch first, then ours per option set; `patches` {name: context factory} adds variants of
+    the library code (each measured with the library options)."""
     import bench_train_step as T
     import jax
     import torch
@@ -114,11 +118,14 @@ def _train_compare(args, shape_name: str, option_sets: dict) -> dict:
     _free_torch()
     emit(f"train_{shape_name}_partial", out)
     theirs = out["torch_fused_adamw_autocast"]
-    for set_name, options in option_sets.items():
+    runs = {name: (options, contextlib.nullcontext) for name, options in option_sets.items()}
+    runs.update({name: ({}, patch) for name, patch in (patches or {}).items()})
+    for set_name, (options, patch) in runs.items():
         params = jax.jit(TaskModel(config, "sequence_classification").init)(jax.random.key(0))
         try:
-            ours = T.measure_ours(config, params, batch, "bf16", iters=iters, warmup=1, remat="dots",
-                                  compiler_options=options)
+            with patch():
+                ours = T.measure_ours(config, params, batch, "bf16", iters=iters, warmup=1, remat="dots",
+                                      compiler_options=options)
             row = {k: ours[k] for k in ("tokens_per_s", "step_s", "compile_s", "program_bytes", "cudnn_calls",
                                         "first_loss", "last_loss")}
             if "tokens_per_s" in theirs:
@@ -139,6 +146,16 @@ def final_train(args) -> dict:
     return _train_compare(args, "short", {k: OPTION_SETS[k] for k in args.train_option_sets.split(",")})
 
 
+def final_train_candidates(args) -> dict:
+    """Code variants under review, against the library as it is, at (64,128)."""
+    from _gpu_variants import patched
+
+    import rembert_jax.encoder as encoder
+
+    return _train_compare(args, "short", {"library": {}}, {
+        "cast_dense_before_scan": lambda: patched(encoder, "CAST_DENSE_BEFORE_SCAN", True)})
+
+
 def final_train_long(args) -> dict:
     return _train_compare(args, "long", {"library": {}})
 
@@ -156,7 +173,7 @@ def final_mixed_length(args) -> dict:
     return data
 
 
-SECTIONS = ("fp32_parity", "forward", "train", "train_long", "mixed_length")
+SECTIONS = ("fp32_parity", "forward", "train", "train_candidates", "train_long", "mixed_length")
 
 
 def final_main(args, section, fp32_parity) -> None:
@@ -166,6 +183,7 @@ def final_main(args, section, fp32_parity) -> None:
     if unknown:
         raise SystemExit(f"--sections: unknown {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
     functions = {"fp32_parity": (fp32_parity, 10), "forward": (final_forward, 90), "train": (final_train, 60),
+                 "train_candidates": (final_train_candidates, 45),
                  "train_long": (final_train_long, 30), "mixed_length": (final_mixed_length, 40)}
     for name in SECTIONS:
         if name in wanted:

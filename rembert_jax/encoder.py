@@ -125,7 +125,8 @@ def _forward(params, inputs, rng, encoder_states, encoder_mask, cache, *, config
     if encoder_states is not None and not cross_ready:
         encoder_states = encoder_states.astype(dtype)
 
-    xs = {"params": params["layers"], "layer": jnp.arange(L)}
+    layers = _dense_weights_in(params["layers"], dtype) if CAST_DENSE_BEFORE_SCAN else params["layers"]
+    xs = {"params": layers, "layer": jnp.arange(L)}
     if cache is not None:
         xs["self_key"], xs["self_value"] = cache["self_key"], cache["self_value"]
         if cross_ready:
@@ -201,6 +202,21 @@ def _forward(params, inputs, rng, encoder_states, encoder_mask, cache, *, config
         new_cache["index"] = index + length
         out["cache"] = new_cache
     return out
+
+
+# Under review (gpu_check --candidates measures both): cast the stacked dense kernels and biases to
+# the compute dtype once, before the layer scan, instead of inside every layer.
+CAST_DENSE_BEFORE_SCAN = False
+
+
+def _dense_weights_in(tree, dtype):
+    """The dense layers' kernels and biases (dicts with a "kernel") cast to `dtype`; LayerNorm
+    parameters keep their dtype (their statistics are float32)."""
+    if isinstance(tree, Mapping):
+        if "kernel" in tree:
+            return {k: v.astype(dtype) for k, v in tree.items()}
+        return {k: _dense_weights_in(v, dtype) for k, v in tree.items()}
+    return tree
 
 
 def _as_array(x):
