@@ -49,6 +49,7 @@ _HEADS: dict[str, type[nn.Module]] = {
 _ENCODER_KEYS = INPUT_KEYS
 _DECODER_KEYS = ("encoder_hidden_states", "encoder_attention_mask")
 _POOLED_TASKS = ("sequence_classification", "multiple_choice")
+_PACKABLE_TASKS = ("masked_lm", "causal_lm", "token_classification")  # labels per token (see rembert_jax.packing)
 Params = dict[str, Any]
 
 
@@ -128,6 +129,8 @@ class TaskModel:
             validate_labels(self.task, batch, self.config, batch_size=batch_size, length=length,
                             num_choices=num_choices)
             targets = {key: batch[key] for key in LABEL_KEYS[self.task]}
+            if self.task == "causal_lm" and "segment_ids" in inputs:
+                targets["labels"] = _cut_at_segment_starts(targets["labels"], inputs["segment_ids"])
         if self.task in _POOLED_TASKS and "pooler" not in params["encoder"]:
             raise ValueError(f"{self.task} needs the pooler: params['encoder'] has no 'pooler' "
                              "(initialise with add_pooling_layer=True)")
@@ -166,6 +169,9 @@ class TaskModel:
             raise ValueError(f"batch has keys {unknown} that {self.task} does not use; allowed: {list(allowed)}")
         if batch.get("input_ids") is None and batch.get("inputs_embeds") is None:
             raise ValueError("batch must contain input_ids or inputs_embeds")
+        if batch.get("segment_ids") is not None and self.task not in _PACKABLE_TASKS:
+            raise ValueError(f"{self.task} cannot take packed rows (segment_ids): its labels are one per row; "
+                             f"packing suits the per-token tasks {list(_PACKABLE_TASKS)}")
         inputs = {k: batch[k] for k in _ENCODER_KEYS if batch.get(k) is not None}
         extras = {k: batch[k] for k in _DECODER_KEYS if batch.get(k) is not None}
         if self.task != "multiple_choice":
@@ -208,6 +214,15 @@ class TaskModel:
         if task == "multiple_choice":
             return losses.multiple_choice_loss(logits, labels)
         return losses.token_classification_loss(logits, labels)
+
+
+def _cut_at_segment_starts(labels, segment_ids):
+    """Causal LM on packed rows: the loss shifts labels by one along the row, so the last token of
+    one sequence would be trained to predict the first token of the next. Those labels (every
+    sequence start) become -100, ignored, as they would be with each sequence in its own row."""
+    seg = jax.numpy.asarray(segment_ids)
+    starts = jax.numpy.concatenate([jax.numpy.ones_like(seg[:, :1], bool), seg[:, 1:] != seg[:, :-1]], axis=1)
+    return jax.numpy.where(starts, -100, labels)
 
 
 @partial(jit, static_argnums=0)

@@ -57,7 +57,10 @@ def apply(params: Mapping[str, Any], inputs: Mapping[str, Any], *, config: RemBe
       inputs: `input_ids` [B, S] int or `inputs_embeds` [B, S, E] (exactly one); optional
         `attention_mask` (1 = attend, 0 = masked) [B, K] or [B, S, K] (3-D masks are used as they
         are, without the causal mask); `token_type_ids` [B, S] (default zeros); `position_ids`
-        [B or 1, S] (default `arange(PL, PL + S)`, PL = positions already in the cache).
+        [B or 1, S] (default `arange(PL, PL + S)`, PL = positions already in the cache);
+        `segment_ids` [B, S] for packed rows (see `rembert_jax.packing`): 1, 2, ... numbers the
+        sequences in a row and 0 marks padding; a token attends only to tokens of its own
+        sequence, and default positions restart at 0 for each. Not with a cache or a 3-D mask.
       policy: DTypePolicy or "fp32" | "bf16" | "fp16".
       train, rng: dropout runs only when both train=True and an rng are given.
       output_hidden_states: also return the L+1 hidden states (the first is the projected embedding).
@@ -119,6 +122,9 @@ def _forward(params, inputs, rng, encoder_states, encoder_mask, cache, *, config
     batch, length = h.shape[:2]
 
     self_mask, kv_length = _self_attention_mask(inputs.get("attention_mask"), length, index, cache, config)
+    if "segment_ids" in inputs:  # packed rows: attend within one's own sequence only
+        self_mask = _segment_mask(inputs["segment_ids"]) if self_mask is None else self_mask & _segment_mask(
+            inputs["segment_ids"])
     cross_ready = has_cross(cache)
     use_cross = config.add_cross_attention and (encoder_states is not None or cross_ready)
     cross_mask = _cross_attention_mask(encoder_mask) if use_cross else None
@@ -238,7 +244,9 @@ def _embed(p, inputs, index, config: RemBertConfig, rng) -> jax.Array:
     types = inputs.get("token_type_ids")
     types = jnp.zeros((batch, length), jnp.int32) if types is None else types
     positions = inputs.get("position_ids")
-    if positions is None:
+    if positions is None and "segment_ids" in inputs:
+        positions = segment_positions(inputs["segment_ids"])  # [B, S], restarting per sequence
+    elif positions is None:
         positions = (index + jnp.arange(length, dtype=jnp.int32))[None, :]  # [1, S]
     # transformers adds token types first, then positions (the order only affects rounding).
     x = x + embedding_lookup(p["token_type"], types).astype(jnp.float32)
@@ -269,6 +277,20 @@ def _self_attention_mask(mask, length: int, index, cache, config: RemBertConfig)
         return padding, kv_length
     causal = (jnp.arange(keys)[None, :] <= q_pos[:, None])[None, None]  # [1, 1, S, K]
     return (causal if padding is None else causal & padding), kv_length
+
+
+def _segment_mask(segment_ids) -> jax.Array:
+    """[B, S] sequence numbers (0 = padding) -> [B, 1, S, S]: same sequence, and a real key."""
+    seg = jnp.asarray(segment_ids)
+    return ((seg[:, :, None] == seg[:, None, :]) & (seg[:, None, :] > 0))[:, None]
+
+
+def segment_positions(segment_ids) -> jax.Array:
+    """[B, S] sequence numbers -> [B, S] positions counting from 0 at each sequence's first token."""
+    seg = jnp.asarray(segment_ids)
+    index = jnp.broadcast_to(jnp.arange(seg.shape[1], dtype=jnp.int32), seg.shape)
+    starts = jnp.concatenate([jnp.ones_like(seg[:, :1], bool), seg[:, 1:] != seg[:, :-1]], axis=1)
+    return index - jax.lax.cummax(jnp.where(starts, index, 0), axis=1)
 
 
 def _cross_attention_mask(mask):

@@ -2,12 +2,14 @@
 
 A batch of sequences with mixed lengths padded to the longest wastes the padding's compute.
 Packing puts sequences end to end into rows of `row_length` tokens (first-fit decreasing, so rows
-are nearly full) and gives `apply` what keeps them apart, through its public inputs:
+are nearly full) and gives `apply` what keeps them apart:
 
-- `attention_mask` [R, L, L], block-diagonal: token i attends to token j iff both belong to the
-  same sequence (a 3-D mask is used as given, spec §2.3); padding attends to nothing;
-- `position_ids` [R, L] restarting at 0 for every sequence, so each sees the positions it would
-  see alone; `token_type_ids` [R, L] carried over per token.
+- `segment_ids` [R, L]: 1, 2, ... numbers the sequences of a row, 0 marks padding. The encoder
+  builds the block-diagonal attention mask from it on the device (token i attends to token j iff
+  both belong to the same sequence), so only [R, L] integers cross to the device, not [R, L, L];
+- `position_ids` [R, L] restarting at 0 for every sequence (what the encoder would derive from
+  `segment_ids` anyway), so each sees the positions it would see alone;
+- `token_type_ids` [R, L] carried over per token, `attention_mask` [R, L] (1 = real token).
 
 The encoder output of every sequence then equals its unpacked output (tests/test_packing.py,
 <= 1e-5 in fp32); `unpack` cuts it back out. Everything here runs on the host with numpy, before jit.
@@ -120,8 +122,6 @@ def pack_sequences(input_ids: Sequence[Sequence[int]], *, row_length: int, pad_t
             placed.append((i, start, n))
             start += n
         segments.append(tuple(placed))
-    # [R, L, L]: same sequence, and a real token on both sides
-    mask = (segment[:, :, None] == segment[:, None, :]) & (segment[:, None, :] > 0)
-    inputs = {"input_ids": ids, "attention_mask": mask.astype(np.int32), "token_type_ids": type_ids,
-              "position_ids": positions}
+    inputs = {"input_ids": ids, "attention_mask": (segment > 0).astype(np.int32), "token_type_ids": type_ids,
+              "position_ids": positions, "segment_ids": segment}
     return PackedBatch(inputs=inputs, segments=tuple(segments))

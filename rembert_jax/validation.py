@@ -16,7 +16,7 @@ import numpy as np
 
 from .config import RemBertConfig
 
-INPUT_KEYS = ("input_ids", "inputs_embeds", "attention_mask", "token_type_ids", "position_ids")
+INPUT_KEYS = ("input_ids", "inputs_embeds", "attention_mask", "token_type_ids", "position_ids", "segment_ids")
 
 
 def _concrete(x) -> np.ndarray | None:
@@ -130,6 +130,21 @@ def validate_inputs(inputs: Mapping[str, Any], config: RemBertConfig, *, cache: 
     mask = inputs.get("attention_mask")
     if mask is not None:
         _check_mask("attention_mask", mask, batch, length, past=past, max_length=max_length)
+
+    segment_ids = inputs.get("segment_ids")
+    if segment_ids is not None:
+        if cache is not None:
+            raise ValueError("segment_ids (packed sequences) cannot be used with a KV cache; decode each "
+                             "sequence in its own row")
+        if mask is not None and len(_shape(mask)) == 3:
+            raise ValueError("pass segment_ids or a 3-D attention_mask, not both: segment_ids already say "
+                             "which tokens attend to which")
+        if _shape(segment_ids) != (batch, length):
+            raise ValueError(f"segment_ids must have shape [{batch}, {length}] like the inputs, "
+                             f"got {_shape(segment_ids)}")
+        _check_integer("segment_ids", segment_ids)
+        _check_range("segment_ids", segment_ids, 0, length + 1,
+                      "0 = padding, 1, 2, ... = the sequence's number within its row")
 
     if encoder_hidden_states is not None:
         if not config.is_decoder:
