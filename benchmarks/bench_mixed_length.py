@@ -10,8 +10,8 @@ longest sequence (what `DataCollatorWithPadding` does). We sort them into length
 each bucket with a constant token budget per batch, so padding is at most one bucket step and
 every batch is about the same amount of work; each bucket shape compiles once (its compile time
 is reported separately and excluded from throughput, as the one-off it is). We also run the same
-sequences packed (`rembert_jax.packing`: first-fit decreasing into rows of 512 with block-diagonal
-3-D attention masks and per-sequence positions), `--token-budget // 512` rows per batch.
+sequences packed (`rembert_jax.packing`: first-fit decreasing into rows of 512; `segment_ids` keep
+the sequences apart and restart their positions), `--token-budget // 512` rows per batch.
 """
 
 from __future__ import annotations
