@@ -59,8 +59,11 @@ class DataSpec:
     n_best: int = 20
     allow_null_answer: bool = False
     mlm_probability: float = 0.15
+    packing: bool = False  # training rows hold several examples (per-token tasks; train/packed_batching.py)
 
     def __post_init__(self):
+        if not isinstance(self.packing, bool):
+            raise ValueError(f"data.packing is {self.packing!r}; allowed: true or false")
         _check_positive_int("max_length", self.max_length, minimum=4)
         if self.format is not None and self.format not in FORMATS:
             raise ValueError(f"data.format is {self.format!r}; allowed: {list(FORMATS)} or unset (from extension)")

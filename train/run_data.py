@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from .batching import BatchIterator, model_inputs
 from .data import DataSpec, TaskDataset, load_task_dataset, load_tokenizer
 from .eval_accumulator import EvalAccumulator
+from .packed_batching import PackedBatchIterator
 from .run_config import RunConfig
 
 
@@ -22,9 +23,15 @@ class TrainBatches:
     def __init__(self, iterator: BatchIterator):
         self._iterator = iterator
         self._batches: Iterator[dict] = iter(iterator)
+        self.last_examples = 0  # examples in the batch `next` returned last (packed rows hold several)
 
     def __next__(self) -> dict:
-        return model_inputs(next(self._batches))
+        batch = next(self._batches)
+        if "segment_ids" in batch:  # packed: the examples of the real rows
+            self.last_examples = int(batch["segment_ids"].max(axis=1)[batch["weight"] > 0].sum())
+        else:
+            self.last_examples = len(batch["input_ids"])
+        return model_inputs(batch)
 
     def __iter__(self):
         return self
@@ -56,7 +63,10 @@ class RunData:
     def train_iterator(self, position: dict | None = None) -> TrainBatches:
         if self.train is None:
             raise ValueError("data.train is not set: give the path of the training file in the run config")
-        iterator = BatchIterator(self.train, self.batch_size, shuffle=True, seed=self.seed, group_by_length=True)
+        if self.spec.packing:  # several examples per row (per-token tasks only; it says why otherwise)
+            iterator = PackedBatchIterator(self.train, self.batch_size, shuffle=True, seed=self.seed)
+        else:
+            iterator = BatchIterator(self.train, self.batch_size, shuffle=True, seed=self.seed, group_by_length=True)
         if position is not None:
             iterator.load_state_dict(position)
         return TrainBatches(iterator)

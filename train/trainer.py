@@ -182,8 +182,8 @@ def _run(cfg: RunConfig, checkpoints, *, resume: bool, log, started: float) -> T
             for _ in range(k):
                 state, metrics = train_step(state, placement.put_batch(next(batches)))
                 micro.append(metrics)
+                window_examples += batches.last_examples
             pending.append((step, micro))
-            window_examples += k * cfg.train.batch_size
             progress.update(1)
             last = step == cfg.train.steps
             do_eval = data.has_eval and (last or (cfg.train.eval_every and step % cfg.train.eval_every == 0))
