@@ -286,7 +286,7 @@ def main(argv=None) -> int:
     parser.add_argument("--final", action="store_true",
                         help="the closing measurement of every GPU target, with XLA option A/B (_gpu_final)")
     parser.add_argument("--sections", default="", help="--final: comma list of sections (default all)")
-    parser.add_argument("--train-option-sets", default="library,xla_defaults,library+dynamic_slice_fusion",
+    parser.add_argument("--train-option-sets", default="library,triton_off,library+dynamic_slice_fusion",
                         help="--final: XLA option sets (of _gpu_final.OPTION_SETS) for the (64,128) train step")
     parser.add_argument("--json-name", default="gpu.json", help="results file under $OUT (default gpu.json)")
     args = parser.parse_args(argv)

@@ -23,6 +23,11 @@ from typing import Any
 
 import jax
 
+try:  # True outside any trace; JAX has no public spelling of this
+    from jax._src.core import trace_state_clean as _trace_state_clean
+except ImportError:  # pragma: no cover - then tracer arguments (and the ValueError fallback) decide
+    _trace_state_clean = None
+
 INFERENCE_OPTIONS: dict[str, Any] = {
     "xla_gpu_enable_triton_gemm": False,  # cuBLAS GEMMs: +3.5% forward on an H100 (see above)
 }
@@ -33,10 +38,12 @@ def jit(fun: Callable | None = None, *, training: bool = False, **kwargs) -> Cal
     """`jax.jit(fun, **kwargs)` compiled with TRAINING_OPTIONS (`training=True`) or
     INFERENCE_OPTIONS when it is the outermost jit; explicit `compiler_options` are added on top.
 
-    JAX accepts `compiler_options` only on a top-level jit, so a call whose arguments are tracers
-    (inside the caller's jit, grad or vmap) goes to the same function jitted without them.
-    Usable as `jit(f, ...)`, `@jit` or `@partial(jit, static_argnames=...)`; the result has the
-    jitted function's `lower`, `trace`, `eval_shape` and cache methods (of the top-level one).
+    JAX accepts `compiler_options` only on a top-level jit, so a call made while JAX is tracing
+    (inside the caller's jit, grad, vmap, eval_shape, a loop body; with or without tracer
+    arguments) goes to the same function jitted without them. The options are read when `jit`
+    is applied (at import for the library's functions). Usable as `jit(f, ...)`, `@jit` or
+    `@partial(jit, static_argnames=...)`; the result has the jitted function's `lower`, `trace`,
+    `eval_shape` and cache methods (of the top-level one).
     """
     if fun is None:
         return functools.partial(jit, training=training, **kwargs)
@@ -47,9 +54,22 @@ def jit(fun: Callable | None = None, *, training: bool = False, **kwargs) -> Cal
 
     @functools.wraps(fun)
     def call(*args, **kw):
-        traced = any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves((args, kw)))
-        return (nested if traced else top_level)(*args, **kw)
+        if _tracing(args, kw):
+            return nested(*args, **kw)
+        try:
+            return top_level(*args, **kw)
+        except ValueError as e:  # a trace we could not see (JAX checks this before any work)
+            if "compiler_options" not in str(e):
+                raise
+            return nested(*args, **kw)
 
     for name in ("lower", "trace", "eval_shape", "clear_cache", "_cache_size"):
         setattr(call, name, getattr(top_level, name))
     return call
+
+
+def _tracing(args, kwargs) -> bool:
+    """Is JAX tracing this call (so only a plain nested jit is allowed)?"""
+    if _trace_state_clean is not None:
+        return not _trace_state_clean()
+    return any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves((args, kwargs)))

@@ -57,23 +57,31 @@ class PackedBatch:
 
 def plan_rows(lengths: Sequence[int], row_length: int) -> list[list[int]]:
     """First-fit decreasing: sequence indices per row, longest first, each into the first row
-    with room (rows stay within `row_length` tokens)."""
+    with room (rows stay within `row_length` tokens). O(n log n): the first row with room is found
+    in a max-tree over the rows' free slots (not yet opened rows count as empty)."""
     lengths = [int(n) for n in lengths]
     for i, n in enumerate(lengths):
         if n < 1 or n > row_length:
             raise ValueError(f"sequence {i} has {n} tokens; packing needs 1 <= length <= row_length={row_length} "
                              "(truncate or split longer sequences first)")
+    size = 1
+    while size < max(len(lengths), 1):
+        size *= 2
+    free = [row_length] * (2 * size)  # free[size + r]: room in row r; inner nodes: max of children
     rows: list[list[int]] = []
-    room: list[int] = []
     for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
-        for r, free in enumerate(room):
-            if lengths[i] <= free:
-                rows[r].append(i)
-                room[r] -= lengths[i]
-                break
-        else:
-            rows.append([i])
-            room.append(row_length - lengths[i])
+        node = 1
+        while node < size:  # descend to the leftmost row with room for this sequence
+            node = 2 * node if free[2 * node] >= lengths[i] else 2 * node + 1
+        r = node - size
+        if r == len(rows):
+            rows.append([])
+        rows[r].append(i)
+        free[node] -= lengths[i]
+        node //= 2
+        while node:
+            free[node] = max(free[2 * node], free[2 * node + 1])
+            node //= 2
     return rows
 
 
@@ -88,11 +96,18 @@ def pack_sequences(input_ids: Sequence[Sequence[int]], *, row_length: int, pad_t
         positions restart per sequence and never exceed the longest sequence.
       pad_token_id: id written into the unused slots (they are masked out entirely).
       token_type_ids: optional, one list per sequence, same lengths as `input_ids`.
-      rows: a precomputed `plan_rows` result (e.g. to split a plan into batches); default: plan all.
+      rows: a plan for exactly these sequences (indices into `input_ids`, each once), e.g. one
+        batch's share of a larger `plan_rows` result with its indices renumbered (see
+        benchmarks/bench_mixed_length.py); default: `plan_rows` of all of them.
+
+    A 2-D array is taken as one sequence per row, all of its tokens real (strip padding first).
     """
     if isinstance(input_ids, np.ndarray) and input_ids.ndim != 2:
         raise ValueError(f"input_ids must be a list of sequences, got an array of shape {input_ids.shape}")
-    sequences = [np.asarray(s, dtype=np.int64).reshape(-1) for s in input_ids]
+    sequences = [np.asarray(s, dtype=np.int64) for s in input_ids]
+    for i, s in enumerate(sequences):
+        if s.ndim != 1 or s.size == 0:
+            raise ValueError(f"input_ids[{i}] must be a non-empty 1-D list of token ids, got shape {s.shape}")
     if token_type_ids is not None:
         types = [np.asarray(t, dtype=np.int64).reshape(-1) for t in token_type_ids]
         if len(types) != len(sequences) or any(len(t) != len(s) for t, s in zip(types, sequences, strict=True)):
@@ -101,8 +116,9 @@ def pack_sequences(input_ids: Sequence[Sequence[int]], *, row_length: int, pad_t
         types = [np.zeros(len(s), np.int64) for s in sequences]
     if rows is None:
         rows = plan_rows([len(s) for s in sequences], row_length)
-    elif sorted(i for row in rows for i in row) != list(range(len(sequences))):
-        raise ValueError(f"rows must place every sequence index 0..{len(sequences) - 1} exactly once")
+    elif sorted(i for row in rows for i in row) != list(range(len(sequences))) or not all(rows):
+        raise ValueError(f"rows must be non-empty and place every sequence index 0..{len(sequences) - 1} "
+                         "exactly once")
     R, L = len(rows), row_length
     ids = np.full((R, L), pad_token_id, np.int32)
     type_ids = np.zeros((R, L), np.int32)

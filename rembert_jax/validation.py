@@ -107,7 +107,12 @@ def validate_inputs(inputs: Mapping[str, Any], config: RemBertConfig, *, cache: 
 
     P, T = config.max_position_embeddings, config.type_vocab_size
     position_ids = inputs.get("position_ids")
-    if position_ids is None:
+    segment_ids = inputs.get("segment_ids")
+    if position_ids is None and segment_ids is not None:
+        longest = _longest_segment(segment_ids)  # positions restart per packed sequence
+        if longest is not None and longest > P:
+            raise ValueError(f"a packed sequence has {longest} tokens, more than max_position_embeddings={P}")
+    elif position_ids is None:
         if past is not None and past + length > P:
             offset = f" + {past} cached positions" if past else ""
             raise ValueError(f"sequence length {length}{offset} exceeds max_position_embeddings={P}; "
@@ -131,7 +136,6 @@ def validate_inputs(inputs: Mapping[str, Any], config: RemBertConfig, *, cache: 
     if mask is not None:
         _check_mask("attention_mask", mask, batch, length, past=past, max_length=max_length)
 
-    segment_ids = inputs.get("segment_ids")
     if segment_ids is not None:
         if cache is not None:
             raise ValueError("segment_ids (packed sequences) cannot be used with a KV cache; decode each "
@@ -145,6 +149,10 @@ def validate_inputs(inputs: Mapping[str, Any], config: RemBertConfig, *, cache: 
         _check_integer("segment_ids", segment_ids)
         _check_range("segment_ids", segment_ids, 0, length + 1,
                       "0 = padding, 1, 2, ... = the sequence's number within its row")
+        _check_contiguous_segments(segment_ids)
+        if encoder_hidden_states is not None and config.is_decoder:
+            raise ValueError("segment_ids (packed sequences) cannot be used with cross-attention: a row has one "
+                             "encoder_hidden_states, its sequences would share it; give each sequence its own row")
 
     if encoder_hidden_states is not None:
         if not config.is_decoder:
@@ -169,6 +177,33 @@ def validate_inputs(inputs: Mapping[str, Any], config: RemBertConfig, *, cache: 
                              f"[{batch}, {length}, encoder_length], got {shape}")
         _check_binary_mask("encoder_attention_mask", encoder_attention_mask)
     return batch, length
+
+
+def _segment_runs(values: np.ndarray) -> np.ndarray:
+    """[B, S] segment ids -> [B, S] True where a run of one non-zero id starts."""
+    previous = np.concatenate([np.zeros_like(values[:, :1]), values[:, :-1]], axis=1)
+    return (values != previous) & (values > 0)
+
+
+def _longest_segment(segment_ids) -> int | None:
+    values = _concrete(segment_ids)
+    if values is None or values.size == 0:
+        return None
+    starts = _segment_runs(values)
+    run = np.cumsum(values > 0, axis=1) - np.maximum.accumulate(np.where(starts, np.cumsum(values > 0, axis=1) - 1,
+                                                                          0), axis=1)
+    return int(np.max(np.where(values > 0, run, 0)))
+
+
+def _check_contiguous_segments(segment_ids) -> None:
+    """Each non-zero id must be one run per row: the mask joins equal ids, positions restart per run."""
+    values = _concrete(segment_ids)
+    if values is None or values.size == 0:
+        return
+    for row, (ids, starts) in enumerate(zip(values, _segment_runs(values), strict=True)):
+        if starts.sum() != len(np.unique(ids[ids > 0])):
+            raise ValueError(f"segment_ids row {row} uses a sequence number in more than one run "
+                             f"({ids.tolist()[:32]}...): number each packed sequence once, in one contiguous run")
 
 
 def _check_mask(name: str, mask, batch: int, length: int, *, past: int | None, max_length: int | None) -> None:

@@ -49,3 +49,11 @@ def test_decorator_forms_and_jit_methods():
     np.testing.assert_allclose(pow_(x, power=3), x**3)
     assert "add" in plain.lower(x).as_text()
     assert plain._cache_size() == 1
+
+
+def test_calls_inside_a_trace_without_tracer_arguments_compile_without_options():
+    bad = jit(_square_sum, compiler_options={"xla_no_such_option_exists": True})
+    x = jnp.arange(4.0)  # closed over: concrete, yet the call happens while JAX traces
+    assert float(jax.jit(lambda: bad(x))()) == 14.0
+    assert jax.eval_shape(lambda: bad(x)).shape == ()
+    assert float(jax.lax.fori_loop(0, 2, lambda i, acc: acc + bad(x), 0.0)) == 28.0

@@ -102,9 +102,40 @@ def test_bad_segment_ids_are_refused_before_jit(tiny_config):
 def test_bad_packing_requests_are_refused_with_the_reason():
     with pytest.raises(ValueError, match=r"sequence 1 has 9 tokens; packing needs 1 <= length <= row_length=8"):
         pack_sequences([[1, 2], list(range(1, 10))], row_length=8)
-    with pytest.raises(ValueError, match="sequence 0 has 0 tokens"):
+    with pytest.raises(ValueError, match=r"input_ids\[0\] must be a non-empty 1-D list of token ids"):
         pack_sequences([[]], row_length=8)
+    with pytest.raises(ValueError, match=r"input_ids\[0\] must be a non-empty 1-D list of token ids, got shape \(\)"):
+        pack_sequences([5, 6, 7], row_length=8)  # a flat list is not three sequences
+    with pytest.raises(ValueError, match="sequence 0 has 0 tokens"):
+        plan_rows([0], 8)
     with pytest.raises(ValueError, match="every sequence index 0..1 exactly once"):
         pack_sequences([[1], [2]], row_length=8, rows=[[0]])
     with pytest.raises(ValueError, match="each as long as its input_ids"):
         pack_sequences([[1, 2]], row_length=8, token_type_ids=[[0]])
+
+
+def test_segment_ids_must_number_each_sequence_once_and_not_share_cross_attention(tiny_config):
+    params = init_params(tiny_config, jax.random.key(0))
+    ids = np.ones((1, 4), np.int32)
+    with pytest.raises(ValueError, match="segment_ids row 0 uses a sequence number in more than one run"):
+        apply(params, {"input_ids": ids, "segment_ids": np.array([[1, 1, 2, 1]])}, config=tiny_config)
+    decoder = tiny_config.replace(is_decoder=True, add_cross_attention=True)
+    states = np.zeros((1, 3, decoder.hidden_size), np.float32)
+    with pytest.raises(ValueError, match="cannot be used with cross-attention"):
+        apply(init_params(decoder, jax.random.key(0)), {"input_ids": ids, "segment_ids": np.ones((1, 4), np.int32)},
+              config=decoder, encoder_hidden_states=states)
+
+
+def test_a_packed_row_may_be_longer_than_the_position_table(tiny_config):
+    config = tiny_config.replace(max_position_embeddings=8)
+    params = init_params(config, jax.random.key(0))
+    sequences = [np.arange(1, 7), np.arange(1, 8), np.arange(1, 5)]  # each fits the 8 positions, together 17
+    packed = pack_sequences(sequences, row_length=17, pad_token_id=config.pad_token_id)
+    inputs = {k: v for k, v in packed.inputs.items() if k != "position_ids"}
+    hidden = apply(params, inputs, config=config)["last_hidden_state"]
+    for seq, got in zip(sequences, packed.unpack(hidden), strict=True):
+        alone = apply(params, {"input_ids": seq[None]}, config=config)["last_hidden_state"][0]
+        np.testing.assert_allclose(got, alone, atol=1e-5, rtol=0)
+    too_long = {"input_ids": np.ones((1, 10), np.int32), "segment_ids": np.ones((1, 10), np.int32)}
+    with pytest.raises(ValueError, match="a packed sequence has 10 tokens, more than max_position_embeddings=8"):
+        apply(params, too_long, config=config)

@@ -114,3 +114,11 @@ def test_the_examples_per_second_count_is_of_examples_not_rows(mlm_train):
     rows = iterator.epoch_batches(0)[0]
     assert batches.last_examples == sum(len(iterator.rows[r]) for r in rows) > 8
     assert "weight" not in inputs and "segment_ids" in inputs
+
+
+def test_a_run_config_refuses_packing_for_one_label_per_example_tasks():
+    from rembert_jax.train.run_config import RunConfig
+
+    with pytest.raises(ValueError, match="data.packing needs a per-token task"):
+        RunConfig.from_dict({"task": "sequence_classification", "model": {"config": "tiny"},
+                             "data": {"packing": True}})

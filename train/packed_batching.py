@@ -24,8 +24,7 @@ from rembert_jax.packing import plan_rows
 from .batching import BatchIterator
 from .data_tasks import IGNORE_INDEX
 from .masking import mask_tokens
-
-PACKABLE_TASKS = ("masked_lm", "causal_lm", "token_classification")
+from .run_config import PACKABLE_TASKS
 
 
 class PackedBatchIterator(BatchIterator):

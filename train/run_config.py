@@ -266,12 +266,18 @@ def _coerce(hint, value, *, key: str, source: str):
     raise ValueError(f"{source}: {key} must be {allowed}, got {value!r}")
 
 
+PACKABLE_TASKS = ("masked_lm", "causal_lm", "token_classification")  # data.packing (train/packed_batching.py)
+
+
 def _validate(cfg: RunConfig) -> None:
     def need(ok: bool, key: str, message: str):
         if not ok:
             raise ValueError(f"{key} {message}")
 
     need(cfg.task in TASKS, "task", f"must be one of {', '.join(TASKS)}, got {cfg.task!r}")
+    need(not cfg.data.get("packing") or cfg.task in PACKABLE_TASKS, "data.packing",
+         f"needs a per-token task ({', '.join(PACKABLE_TASKS)}); {cfg.task} has one label per example, "
+         "so its examples cannot share a row: set data.packing=false")
     m, o, t, c = cfg.model, cfg.optim, cfg.train, cfg.checkpoint
     need(m.config is not None or m.init_from is not None, "model.config",
          "or model.init_from must be set (a preset such as 'tiny', a config.json, or a weights directory)")

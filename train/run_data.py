@@ -29,8 +29,8 @@ class TrainBatches:
         batch = next(self._batches)
         if "segment_ids" in batch:  # packed: the examples of the real rows
             self.last_examples = int(batch["segment_ids"].max(axis=1)[batch["weight"] > 0].sum())
-        else:
-            self.last_examples = len(batch["input_ids"])
+        else:  # the real rows (a last short batch is filled with weight-0 padding rows)
+            self.last_examples = int((batch["weight"] > 0).sum())
         return model_inputs(batch)
 
     def __iter__(self):
