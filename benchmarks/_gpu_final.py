@@ -25,7 +25,7 @@ import os
 import tempfile
 
 import _common as C
-from _gpu_report import RESULTS, emit, full_config, shapes
+from _gpu_report import RESULTS, emit, free_torch_memory, full_config, shapes, torch_train_first
 
 OPTION_SETS = {  # each on top of the library's set for the measured program (inference or training)
     "library": {},
@@ -34,17 +34,6 @@ OPTION_SETS = {  # each on top of the library's set for the measured program (in
     "library+dynamic_slice_fusion": {"xla_gpu_enable_dynamic_slice_fusion": True},
     "library+cudnn_layer_norm": {"xla_gpu_enable_cudnn_layer_norm": True},
 }
-
-
-def _free_torch():
-    gc.collect()
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-    except ImportError:
-        pass
 
 
 def final_forward(args) -> dict:
@@ -73,7 +62,7 @@ def final_forward(args) -> dict:
             out[key]["torch_compile"] = {"error": f"{type(e).__name__}: {e}"[:800]}
         emit("forward_partial", out)
     del model
-    _free_torch()
+    free_torch_memory()
     params = jax.jit(lambda k: init_params(config, k, dtype=jnp.bfloat16))(jax.random.key(0))
     for batch in batches.values():
         key = "x".join(map(str, batch["input_ids"].shape))
@@ -101,7 +90,6 @@ def _train_compare(args, shape_name: str, option_sets: dict, patches: dict | Non
     the library code (each measured with the library options)."""
     import bench_train_step as T
     import jax
-    import torch
 
     from rembert_jax.heads import TaskModel
 
@@ -111,12 +99,8 @@ def _train_compare(args, shape_name: str, option_sets: dict, patches: dict | Non
     iters = 3 if args.smoke else 10
     out: dict = {"shape": [batch_size, length], "layers": config.num_hidden_layers, "remat": "dots",
                  "dtype": "bf16 compute, fp32 master weights, AdamW"}
-    try:  # torch first: its caching allocator hands memory back, JAX's pool never does
-        out["torch_fused_adamw_autocast"] = T.measure_torch(C.hf_model(config, "sequence_classification"), batch,
-                                                            "bf16", iters=iters, warmup=1)
-    except torch.OutOfMemoryError as e:
-        out["torch_fused_adamw_autocast"] = {"error": f"OutOfMemoryError: {e}"[:600]}
-    _free_torch()
+    out["torch_fused_adamw_autocast"] = torch_train_first(C.hf_model(config, "sequence_classification"), batch,
+                                                          iters)
     emit(f"train_{shape_name}_partial", out)
     theirs = out["torch_fused_adamw_autocast"]
     runs = {name: (options, contextlib.nullcontext) for name, options in option_sets.items()}

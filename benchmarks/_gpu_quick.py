@@ -14,7 +14,16 @@ import time
 
 import _common as C
 import numpy as np
-from _gpu_report import RESULTS, check_env, emit, full_config, section, shapes, small_config
+from _gpu_report import (
+    RESULTS,
+    check_env,
+    emit,
+    full_config,
+    section,
+    shapes,
+    small_config,
+    torch_train_first,
+)
 
 
 def _uses_cudnn(compiled) -> int:
@@ -108,7 +117,6 @@ def quick_train(args) -> dict:
     """Full-size train step at (64,128), remat="dots": ours vs torch fused AdamW + autocast."""
     import bench_train_step as T
     import jax
-    import torch
 
     from rembert_jax.heads import TaskModel
 
@@ -119,14 +127,8 @@ def quick_train(args) -> dict:
     iters = 3 if args.smoke else 8
     out: dict = {"shape": [batch_size, length], "layers": config.num_hidden_layers, "remat": "dots",
                  "dtype": "bf16 compute, fp32 master weights, AdamW"}
-    try:  # torch first: its caching allocator hands memory back, JAX's pool never does
-        out["torch_fused_adamw_autocast"] = T.measure_torch(C.hf_model(config, "sequence_classification"), batch,
-                                                            "bf16", iters=iters, warmup=1)
-    except torch.OutOfMemoryError as e:
-        out["torch_fused_adamw_autocast"] = {"error": f"OutOfMemoryError: {e}"[:600]}
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
+    out["torch_fused_adamw_autocast"] = torch_train_first(C.hf_model(config, "sequence_classification"), batch,
+                                                          iters)
     emit("quick_train_partial", out)
     params = jax.jit(TaskModel(config, "sequence_classification").init)(jax.random.key(0))
     ours = T.measure_ours(config, params, batch, "bf16", iters=iters, warmup=1, remat="dots")

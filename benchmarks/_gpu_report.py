@@ -43,14 +43,33 @@ def section(name: str, fn, args, *, needs_s: float) -> None:
         value = {"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()[-3000:]}
     value["section_s"] = round(time.perf_counter() - start, 1)
     emit(name, value)
+    free_torch_memory()
+
+
+def free_torch_memory() -> None:
+    """Collect garbage and hand torch's cached GPU memory back, so JAX can use it."""
     gc.collect()
     try:
         import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
     except ImportError:
-        pass
+        return
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def torch_train_first(model, batch: dict, iters: int) -> dict:
+    """transformers' train step (fused AdamW + autocast bf16), measured before ours: torch's
+    caching allocator hands its memory back afterwards, JAX's pool never does. An OOM is recorded."""
+    import bench_train_step as T
+    import torch
+
+    try:
+        result = T.measure_torch(model, batch, "bf16", iters=iters, warmup=1)
+    except torch.OutOfMemoryError as e:
+        result = {"error": f"OutOfMemoryError: {e}"[:600], "tokens_per_s": 0.0, "peak_bytes": 0}
+    del model
+    free_torch_memory()
+    return result
 
 
 # ------------------------------------------------------------------------------------ configs

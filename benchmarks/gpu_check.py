@@ -40,7 +40,6 @@ skipped and says so. Run it once per GPU: torch.compile and our compiles dominat
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import sys
 
@@ -59,10 +58,12 @@ from _gpu_report import (  # noqa: E402
     check_env,
     elapsed,
     emit,
+    free_torch_memory,
     full_config,
     section,
     shapes,
     small_config,
+    torch_train_first,
 )
 
 # ------------------------------------------------------------------------------------ sections
@@ -124,7 +125,6 @@ def check_fp32_parity(args) -> dict:
 
 def check_train(args, shape_name: str = "short") -> dict:
     import bench_train_step as T
-    import torch
 
     config = full_config(args)
     batch_size, length = shapes(args, shape_name)
@@ -133,15 +133,9 @@ def check_train(args, shape_name: str = "short") -> dict:
     params = C.params_from_hf(model, config, "sequence_classification")  # copied before torch trains
     batch = C.random_batch(config, batch_size, length, seed=7, labels=True)
     out: dict = {"shape": [batch_size, length], "layers": config.num_hidden_layers}
-    # torch first: its caching allocator hands memory back (empty_cache), JAX's pool never does.
-    try:
-        theirs = T.measure_torch(model, batch, "bf16", iters=iters, warmup=1)
-    except torch.OutOfMemoryError as e:
-        theirs = {"error": f"OutOfMemoryError: {e}"[:600], "tokens_per_s": 0.0, "peak_bytes": 0}
+    theirs = torch_train_first(model, batch, iters)
     del model
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
+    free_torch_memory()  # now that the last reference is gone
     ours = V.ours_with_fallbacks(lambda: T.measure_ours(config, params, batch, "bf16", iters=iters, warmup=1),
                                 out)
     return {**out, "ours": ours, "torch_fused_adamw_autocast": theirs,
