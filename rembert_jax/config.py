@@ -232,17 +232,9 @@ class RemBertConfig:
 
     def save_pretrained(self, directory: str | os.PathLike) -> str:
         text = self.to_json_string()  # before touching the disk: an unserialisable value fails here
-        os.makedirs(directory, exist_ok=True)
-        path = os.path.join(directory, CONFIG_NAME)
-        tmp = path + ".tmp"
-        try:
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write(text)
-            os.replace(tmp, path)  # atomic: never a half-written config.json
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-        return path
+        from .atomic_write import write_text_atomic
+
+        return write_text_atomic(os.path.join(directory, CONFIG_NAME), text)  # never a half-written config.json
 
     @classmethod
     def from_preset(cls, name: str) -> RemBertConfig:

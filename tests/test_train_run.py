@@ -210,9 +210,11 @@ def test_eval_and_predict_commands_use_the_checkpoint(finished_run, tmp_path, ca
     from rembert_jax.train.cli import main
 
     root, config, result = finished_run
-    assert main(["eval", str(config), "--step", "12"]) == 0
+    metrics_file = tmp_path / "eval" / "metrics.json"
+    assert main(["eval", str(config), "--step", "12", "--output", str(metrics_file)]) == 0
     metrics = json.loads(capsys.readouterr().out)
     assert metrics["accuracy"] == pytest.approx(result.eval_metrics["accuracy"])
+    assert json.loads(metrics_file.read_text()) == metrics  # the same JSON, in a directory made for it
 
     out = tmp_path / "predictions.jsonl"
     assert main(["predict", str(config), "--input", str(root / "dev.jsonl"), "--output", str(out), "--step", "12"]) == 0

@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from rembert_jax.atomic_write import write_text_atomic
+
 from ._cmd_common import add_model_arguments, say
 
 
@@ -34,7 +36,6 @@ def run(args: argparse.Namespace) -> int:
     text = json.dumps({"source": source, "data": dataset.source, **metrics}, indent=2, sort_keys=True)
     print(text)
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as f:
-            f.write(text + "\n")
+        write_text_atomic(args.output, text + "\n")
         say(f"metrics written to {args.output}")
     return 0

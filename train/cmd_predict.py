@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
+
+from rembert_jax.atomic_write import write_text_atomic
 
 from ._cmd_common import add_model_arguments, say
 
@@ -31,10 +32,6 @@ def run(args: argparse.Namespace) -> int:
         return 2
     say(f"predicting {dataset.source} ({len(dataset.examples)} examples) with {source}")
     rows = data.accumulate(make_runner(cfg, config, params), dataset).predictions()
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    tmp = args.output + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-    os.replace(tmp, args.output)
+    write_text_atomic(args.output, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
     print(f"wrote {len(rows)} predictions to {args.output}")
     return 0

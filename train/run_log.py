@@ -16,6 +16,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from rembert_jax.atomic_write import write_text_atomic
+
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
 
@@ -64,10 +66,7 @@ class RunLog:
             return
         kept = [r for r in read_records(self.metrics_path) if r.get("step", 0) <= step]
         self.resumed_records = kept
-        tmp = self.metrics_path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.writelines(json.dumps(r) + "\n" for r in kept)
-        os.replace(tmp, self.metrics_path)
+        write_text_atomic(self.metrics_path, "".join(json.dumps(r) + "\n" for r in kept))
 
     def write(self, step: int, record: Mapping[str, Any]) -> None:
         if self._file is None:
@@ -89,12 +88,7 @@ class RunLog:
     def write_summary(self, summary: Mapping[str, Any]) -> str:
         if self._file is None:  # not process 0
             return self.summary_path
-        tmp = self.summary_path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(_clean(summary), f, indent=2, sort_keys=True)
-            f.write("\n")
-        os.replace(tmp, self.summary_path)
-        return self.summary_path
+        return write_text_atomic(self.summary_path, json.dumps(_clean(summary), indent=2, sort_keys=True) + "\n")
 
     def close(self) -> None:
         if self._file is None:
