@@ -58,8 +58,12 @@ def test_accumulating_k_micro_batches_equals_one_step_on_the_k_times_larger_batc
     # rounding of the summation order into lr-sized steps; eps=1e-3 keeps the check about accumulation.
     optim = OptimSection(learning_rate=1e-2, warmup_steps=0, max_grad_norm=1.0, eps=1e-3)
 
-    one, _ = _run(model, params, optim, big)
-    accumulated, _ = _run(model, params, OptimSection(**{**optim.__dict__, "grad_accum_steps": k}), micro)
+    one, one_metrics = _run(model, params, optim, big)
+    accumulated, micro_metrics = _run(model, params, OptimSection(**{**optim.__dict__, "grad_accum_steps": k}), micro)
+    # the last micro-step of each cycle reports the norm of the accumulated (applied) gradient
+    for step in range(2):
+        np.testing.assert_allclose(micro_metrics[(step + 1) * k - 1]["grad_norm"], one_metrics[step]["grad_norm"],
+                                   rtol=1e-5)
 
     assert int(accumulated.step) == 2 * k
     jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5, rtol=0),

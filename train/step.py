@@ -39,7 +39,7 @@ def make_train_step(model, optimizer: optax.GradientTransformation, schedule: op
         params = optax.apply_updates(state.params, updates)
         metrics = {
             "loss": loss.astype(jnp.float32),
-            "grad_norm": optax.tree.norm(grads),
+            "grad_norm": optax.tree.norm(_accumulated(grads, state.opt_state)),
             # The lr this micro-batch's update used (schedules count optimizer updates, like LambdaLR).
             "learning_rate": schedule(state.step // grad_accum_steps),
         }
@@ -50,6 +50,16 @@ def make_train_step(model, optimizer: optax.GradientTransformation, schedule: op
     replicated = _replicated_like(batch_sharding if batch_sharding is not None else state_sharding)
     return jit(train_step, training=True, donate_argnums=(0,), in_shardings=(state_sharding, batch_sharding),
                    out_shardings=(state_sharding, replicated))
+
+
+def _accumulated(grads, opt_state):
+    """The gradient the optimizer sees: with `optax.MultiSteps` (gradient accumulation) the mean
+    of this cycle's micro-batch gradients so far, this one included (MultiSteps' own running
+    mean); so the last micro-step of a cycle reports the norm of the gradient actually applied."""
+    if not isinstance(opt_state, optax.MultiStepsState):
+        return grads
+    seen = opt_state.mini_step.astype(jnp.float32)  # micro-batches already in acc_grads
+    return jax.tree.map(lambda acc, g: acc + (g - acc) / (seen + 1.0), opt_state.acc_grads, grads)
 
 
 def make_eval_step(model, *, params_sharding=None, batch_sharding=None):

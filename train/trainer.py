@@ -159,7 +159,7 @@ def _run(cfg: RunConfig, checkpoints, *, resume: bool, log, started: float) -> T
         for (step, _), micro in zip(pending, fetched, strict=True):
             record = {
                 "loss": float(np.mean([m["loss"] for m in micro])),
-                "grad_norm": float(np.mean([m["grad_norm"] for m in micro])),
+                "grad_norm": float(micro[-1]["grad_norm"]),  # of the accumulated gradient the update applied
                 "learning_rate": float(micro[-1]["learning_rate"]),
             }
             finite = all(math.isfinite(float(m["loss"])) and math.isfinite(float(m["grad_norm"])) for m in micro)
