@@ -27,7 +27,8 @@ import numpy as np
 from rembert_jax import DTypePolicy, RemBertConfig, init_params
 from rembert_jax.attention import IMPLEMENTATIONS
 from rembert_jax.compiler_options import jit
-from rembert_jax.encoder import REMAT_POLICIES
+from rembert_jax.encoder import REMAT_POLICIES, segment_starts
+from rembert_jax.packing import PER_TOKEN_TASKS
 from rembert_jax.precision import FP32
 from rembert_jax.validation import INPUT_KEYS, validate_inputs
 
@@ -49,7 +50,6 @@ _HEADS: dict[str, type[nn.Module]] = {
 _ENCODER_KEYS = INPUT_KEYS
 _DECODER_KEYS = ("encoder_hidden_states", "encoder_attention_mask")
 _POOLED_TASKS = ("sequence_classification", "multiple_choice")
-_PACKABLE_TASKS = ("masked_lm", "causal_lm", "token_classification")  # labels per token (see rembert_jax.packing)
 Params = dict[str, Any]
 
 
@@ -169,9 +169,9 @@ class TaskModel:
             raise ValueError(f"batch has keys {unknown} that {self.task} does not use; allowed: {list(allowed)}")
         if batch.get("input_ids") is None and batch.get("inputs_embeds") is None:
             raise ValueError("batch must contain input_ids or inputs_embeds")
-        if batch.get("segment_ids") is not None and self.task not in _PACKABLE_TASKS:
+        if batch.get("segment_ids") is not None and self.task not in PER_TOKEN_TASKS:
             raise ValueError(f"{self.task} cannot take packed rows (segment_ids): its labels are one per row; "
-                             f"packing suits the per-token tasks {list(_PACKABLE_TASKS)}")
+                             f"packing suits the per-token tasks {list(PER_TOKEN_TASKS)}")
         inputs = {k: batch[k] for k in _ENCODER_KEYS if batch.get(k) is not None}
         extras = {k: batch[k] for k in _DECODER_KEYS if batch.get(k) is not None}
         if self.task != "multiple_choice":
@@ -220,9 +220,7 @@ def _cut_at_segment_starts(labels, segment_ids):
     """Causal LM on packed rows: the loss shifts labels by one along the row, so the last token of
     one sequence would be trained to predict the first token of the next. Those labels (every
     sequence start) become -100, ignored, as they would be with each sequence in its own row."""
-    seg = jax.numpy.asarray(segment_ids)
-    starts = jax.numpy.concatenate([jax.numpy.ones_like(seg[:, :1], bool), seg[:, 1:] != seg[:, :-1]], axis=1)
-    return jax.numpy.where(starts, -100, labels)
+    return jax.numpy.where(segment_starts(segment_ids), -100, labels)
 
 
 @partial(jit, static_argnums=0)

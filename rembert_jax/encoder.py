@@ -123,8 +123,8 @@ def _forward(params, inputs, rng, encoder_states, encoder_mask, cache, *, config
 
     self_mask, kv_length = _self_attention_mask(inputs.get("attention_mask"), length, index, cache, config)
     if "segment_ids" in inputs:  # packed rows: attend within one's own sequence only
-        self_mask = _segment_mask(inputs["segment_ids"]) if self_mask is None else self_mask & _segment_mask(
-            inputs["segment_ids"])
+        same_sequence = _segment_mask(inputs["segment_ids"])  # [B, 1, S, S]
+        self_mask = same_sequence if self_mask is None else self_mask & same_sequence
     cross_ready = has_cross(cache)
     use_cross = config.add_cross_attention and (encoder_states is not None or cross_ready)
     cross_mask = _cross_attention_mask(encoder_mask) if use_cross else None
@@ -285,12 +285,17 @@ def _segment_mask(segment_ids) -> jax.Array:
     return ((seg[:, :, None] == seg[:, None, :]) & (seg[:, None, :] > 0))[:, None]
 
 
+def segment_starts(segment_ids) -> jax.Array:
+    """[B, S] sequence numbers -> [B, S] True at the first token of each run (sequence or padding)."""
+    seg = jnp.asarray(segment_ids)
+    return jnp.concatenate([jnp.ones_like(seg[:, :1], bool), seg[:, 1:] != seg[:, :-1]], axis=1)
+
+
 def segment_positions(segment_ids) -> jax.Array:
     """[B, S] sequence numbers -> [B, S] positions counting from 0 at each sequence's first token."""
     seg = jnp.asarray(segment_ids)
     index = jnp.broadcast_to(jnp.arange(seg.shape[1], dtype=jnp.int32), seg.shape)
-    starts = jnp.concatenate([jnp.ones_like(seg[:, :1], bool), seg[:, 1:] != seg[:, :-1]], axis=1)
-    return index - jax.lax.cummax(jnp.where(starts, index, 0), axis=1)
+    return index - jax.lax.cummax(jnp.where(segment_starts(seg), index, 0), axis=1)
 
 
 def _cross_attention_mask(mask):

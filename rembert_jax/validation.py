@@ -186,13 +186,15 @@ def _segment_runs(values: np.ndarray) -> np.ndarray:
 
 
 def _longest_segment(segment_ids) -> int | None:
+    """Tokens in the longest packed sequence: 1 + the largest position the encoder derives
+    (`encoder.segment_positions`: counting from 0 wherever the id changes)."""
     values = _concrete(segment_ids)
     if values is None or values.size == 0:
         return None
-    starts = _segment_runs(values)
-    run = np.cumsum(values > 0, axis=1) - np.maximum.accumulate(np.where(starts, np.cumsum(values > 0, axis=1) - 1,
-                                                                          0), axis=1)
-    return int(np.max(np.where(values > 0, run, 0)))
+    index = np.broadcast_to(np.arange(values.shape[1]), values.shape)
+    starts = np.concatenate([np.ones_like(values[:, :1], bool), values[:, 1:] != values[:, :-1]], axis=1)
+    positions = index - np.maximum.accumulate(np.where(starts, index, 0), axis=1)
+    return int(np.max(np.where(values > 0, positions + 1, 0)))
 
 
 def _check_contiguous_segments(segment_ids) -> None:

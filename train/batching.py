@@ -169,19 +169,22 @@ class BatchIterator:
                     "end_positions": np.array([f["end_positions"] for f in features] + pad, np.int32)}
         if task == "masked_lm":
             labels = np.full((num_rows, seq_len), IGNORE_INDEX, np.int32)  # [B, S]
-            tokens = data.token_ids
             for row, (feature, index) in enumerate(zip(features, indices, strict=True)):
                 n = len(feature["input_ids"])
-                ids[row, :n], labels[row, :n] = mask_tokens(
-                    feature["input_ids"], seed=self.seed, epoch=self.epoch,
-                    example_index=int(index), mask_token_id=tokens.mask, special_ids=tokens.special,
-                    vocab_size=tokens.vocab_size, probability=data.mlm_probability)
+                ids[row, :n], labels[row, :n] = self.mask_example(feature["input_ids"], index)
             return {"labels": labels}
         if task == "causal_lm":
             labels = np.where(mask == 1, ids, IGNORE_INDEX).astype(np.int32)  # [B, S]; the model shifts
             labels[len(features):] = IGNORE_INDEX
             return {"labels": labels}
         return {}
+
+    def mask_example(self, input_ids, index) -> tuple[np.ndarray, np.ndarray]:
+        """(masked ids, labels) of one masked-LM example: a pure function of (seed, epoch, index)."""
+        tokens = self.dataset.token_ids
+        return mask_tokens(input_ids, seed=self.seed, epoch=self.epoch, example_index=int(index),
+                           mask_token_id=tokens.mask, special_ids=tokens.special, vocab_size=tokens.vocab_size,
+                           probability=self.dataset.mlm_probability)
 
     def _collate_choices(self, features, seq_len: int, num_rows: int) -> dict:
         data = self.dataset

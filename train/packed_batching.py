@@ -19,20 +19,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from rembert_jax.packing import plan_rows
+from rembert_jax.packing import PER_TOKEN_TASKS, plan_rows
 
-from .batching import BatchIterator
+from .batching import BatchIterator, _fill_padding_rows
 from .data_tasks import IGNORE_INDEX
-from .masking import mask_tokens
-from .run_config import PACKABLE_TASKS
 
 
 class PackedBatchIterator(BatchIterator):
     """`BatchIterator` over packed rows (see the module docstring); same state and resume contract."""
 
     def __init__(self, dataset, batch_size: int, *, shuffle: bool = False, seed: int = 0, repeat: bool | None = None):
-        if dataset.task not in PACKABLE_TASKS:
-            raise ValueError(f"data.packing needs a per-token task {list(PACKABLE_TASKS)}; {dataset.task} has one "
+        if dataset.task not in PER_TOKEN_TASKS:
+            raise ValueError(f"data.packing needs a per-token task {list(PER_TOKEN_TASKS)}; {dataset.task} has one "
                              "label per example, so its examples cannot share a row")
         row_length = int(dataset.buckets[-1])  # max_length: every row is this long
         super().__init__(dataset, batch_size, buckets=(row_length,), shuffle=shuffle, seed=seed, repeat=repeat)
@@ -67,12 +65,11 @@ class PackedBatchIterator(BatchIterator):
                 feature = data.features[index]
                 n = len(feature["input_ids"])
                 span = slice(start, start + n)
-                ids[b, span], types[b, span] = feature["input_ids"], feature["token_type_ids"]
-                segments[b, span], positions[b, span] = k, np.arange(n)
+                types[b, span], segments[b, span], positions[b, span] = feature["token_type_ids"], k, np.arange(n)
                 ids[b, span], labels[b, span] = self._example_targets(feature, index)
                 start += n
-        for b in range(len(row_numbers), B):  # padding rows: "[CLS] [SEP]", one example, no labels
-            ids[b, :2], segments[b, :2], positions[b, :2] = (data.token_ids.cls, data.token_ids.sep), 1, (0, 1)
+        _fill_padding_rows(ids, segments, data.token_ids, first=len(row_numbers))  # "[CLS] [SEP]" as one example
+        positions[len(row_numbers):, :2] = (0, 1)
         return {"input_ids": ids, "attention_mask": (segments > 0).astype(np.int32), "token_type_ids": types,
                 "segment_ids": segments, "position_ids": positions, "labels": labels,
                 "weight": np.array([1.0] * len(row_numbers) + [0.0] * (B - len(row_numbers)), np.float32),
@@ -83,10 +80,7 @@ class PackedBatchIterator(BatchIterator):
         data = self.dataset
         ids = np.asarray(feature["input_ids"], np.int32)
         if data.task == "masked_lm":
-            tokens = data.token_ids
-            return mask_tokens(feature["input_ids"], seed=self.seed, epoch=self.epoch, example_index=int(index),
-                               mask_token_id=tokens.mask, special_ids=tokens.special, vocab_size=tokens.vocab_size,
-                               probability=data.mlm_probability)
+            return self.mask_example(feature["input_ids"], index)
         if data.task == "causal_lm":
             return ids, ids.copy()  # the model shifts, and ignores each example's first label (rembert_jax.packing)
         if "labels" in feature:  # token classification

@@ -21,6 +21,8 @@ from typing import Any
 
 import yaml
 
+from rembert_jax.packing import PER_TOKEN_TASKS
+
 TASKS = ("sequence_classification", "multiple_choice", "token_classification", "question_answering",
          "masked_lm", "causal_lm")
 SCHEDULES = ("linear", "cosine", "constant")
@@ -266,17 +268,14 @@ def _coerce(hint, value, *, key: str, source: str):
     raise ValueError(f"{source}: {key} must be {allowed}, got {value!r}")
 
 
-PACKABLE_TASKS = ("masked_lm", "causal_lm", "token_classification")  # data.packing (train/packed_batching.py)
-
-
 def _validate(cfg: RunConfig) -> None:
     def need(ok: bool, key: str, message: str):
         if not ok:
             raise ValueError(f"{key} {message}")
 
     need(cfg.task in TASKS, "task", f"must be one of {', '.join(TASKS)}, got {cfg.task!r}")
-    need(not cfg.data.get("packing") or cfg.task in PACKABLE_TASKS, "data.packing",
-         f"needs a per-token task ({', '.join(PACKABLE_TASKS)}); {cfg.task} has one label per example, "
+    need(not cfg.data.get("packing") or cfg.task in PER_TOKEN_TASKS, "data.packing",
+         f"needs a per-token task ({', '.join(PER_TOKEN_TASKS)}); {cfg.task} has one label per example, "
          "so its examples cannot share a row: set data.packing=false")
     m, o, t, c = cfg.model, cfg.optim, cfg.train, cfg.checkpoint
     need(m.config is not None or m.init_from is not None, "model.config",
