@@ -4,7 +4,8 @@ One implementation of transformers' tokenizer API (`__call__`, `encode`, `decode
 `from_pretrained`, `save_pretrained`, ...) over a small backend interface that each class
 implements:
 
-    vocab_size, __len__, _token_to_id, _id_to_token, _base_vocab, get_added_vocab   the vocabulary
+    vocab_size, __len__, _token_to_id, _id_to_token, _base_vocab        the vocabulary
+    added_tokens_decoder, _add_tokens, _place_added_token               added tokens
     _tokenize(text)                                                     text -> token strings
     _encode_rows(examples, ...)                                         texts -> rows (ids, type ids, ...)
     _decode_ids(ids, skip_special_tokens), convert_tokens_to_string     ids -> text
@@ -17,17 +18,24 @@ A row is any object with the attributes of a `tokenizers.Encoding`: `ids`, `type
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 
+from ._tokenization_added import AddedTokensMixin, as_added_token
 from ._tokenization_batch import BatchEncoding, check_tensor_type, pad_rows
+from ._tokenization_convert import special_added_token
 from ._tokenization_files import SPECIAL_TOKEN_NAMES, PretrainedFilesMixin
 from ._tokenization_options import NO_MAX_LENGTH, Lengths, padded_length, resolve_lengths, split_batch
 from ._tokenization_special import SpecialTokensMixin
 
+logger = logging.getLogger(__name__)
+
 _SIDES = ("right", "left")
+# transformers options this implementation does not offer, with the value that it always has.
+_FIXED_OPTIONS = {"split_special_tokens": False, "add_prefix_space": True}
 
 
 def _check_side(name: str, value: str) -> str:
@@ -57,7 +65,7 @@ def _as_ids(token_ids, name: str) -> list[int]:
     return [int(t) for t in token_ids]
 
 
-class RemBertTokenizerBase(SpecialTokensMixin, PretrainedFilesMixin):
+class RemBertTokenizerBase(AddedTokensMixin, SpecialTokensMixin, PretrainedFilesMixin):
     """Shared behaviour of both RemBERT tokenizers; not used directly."""
 
     vocab_files_names: ClassVar[dict[str, str]] = {"vocab_file": "sentencepiece.model"}
@@ -83,7 +91,11 @@ class RemBertTokenizerBase(SpecialTokensMixin, PretrainedFilesMixin):
         truncation_side: str = "right",
         clean_up_tokenization_spaces: bool = False,
         name_or_path: str = "",
+        verbose: bool = True,
+        **kwargs,
     ):
+        """Other keywords (ones transformers stores, or any unknown key of a tokenizer_config.json) are
+        kept in `init_kwargs` and written back by `save_pretrained`, as transformers does."""
         self.do_lower_case = bool(do_lower_case)
         self.remove_space = bool(remove_space)  # stored, never applied (as in the reference)
         self.keep_accents = bool(keep_accents)
@@ -94,7 +106,7 @@ class RemBertTokenizerBase(SpecialTokensMixin, PretrainedFilesMixin):
         for name, token in self._special_tokens.items():
             if token is not None and not isinstance(token, str):
                 raise ValueError(f"{name} must be a str or None, got {token!r}")
-        self._additional_special_tokens = list(additional_special_tokens or [])
+        self.additional_special_tokens = additional_special_tokens  # the setter checks each token
         if not isinstance(model_max_length, int) or model_max_length < 1:
             raise ValueError(f"model_max_length must be a positive int, got {model_max_length!r}")
         self.model_max_length = model_max_length
@@ -102,6 +114,40 @@ class RemBertTokenizerBase(SpecialTokensMixin, PretrainedFilesMixin):
         self.truncation_side = _check_side("truncation_side", truncation_side)
         self.clean_up_tokenization_spaces = bool(clean_up_tokenization_spaces)
         self.name_or_path = name_or_path
+        self.verbose = bool(verbose)
+        for name, value in _FIXED_OPTIONS.items():
+            if name in kwargs and kwargs[name] != value:
+                raise ValueError(f"{name}={kwargs[name]!r} is not supported by the RemBERT tokenizers (always {value})")
+        self.deprecation_warnings: dict[str, bool] = {}  # warnings given once per tokenizer, as in transformers
+        self.init_kwargs = {**self._config_arguments(), "verbose": self.verbose, **kwargs}
+
+    def _register_added_tokens(self, added_tokens_decoder) -> None:
+        """Register a saved `added_tokens_decoder` ({id: AddedToken or its dict}), then the special tokens.
+
+        The backend is built; the saved tokens take exactly their saved ids (an id the vocabulary
+        cannot give raises), then special tokens not registered yet are added (`[MASK]` absorbs
+        the space before it), in transformers' order.
+        """
+        if added_tokens_decoder:
+            if not isinstance(added_tokens_decoder, Mapping):
+                raise ValueError(f"added_tokens_decoder must be a dict of id -> token, got {added_tokens_decoder!r:.80}")
+            saved = {}
+            for key, value in added_tokens_decoder.items():
+                try:
+                    index = int(key)
+                except (TypeError, ValueError):
+                    raise ValueError(f"added_tokens_decoder: {key!r} is not an int id") from None
+                saved[index] = as_added_token(value, special=False, name=f"added_tokens_decoder[{key!r}]")
+            for index, token in sorted(saved.items()):
+                self._place_added_token(token, index)
+        registered = self.added_tokens_encoder
+        missing = [token for token in self.all_special_tokens if token not in registered]
+        if missing:
+            self._add_tokens([special_added_token(t, lstrip=t == self.mask_token) for t in missing], True)
+
+    def _place_added_token(self, token, index: int) -> None:
+        """Register a saved added token at exactly `index`, or raise naming the conflict."""
+        raise NotImplementedError
 
     # ---- backend interface -------------------------------------------------------------------
 
@@ -110,14 +156,7 @@ class RemBertTokenizerBase(SpecialTokensMixin, PretrainedFilesMixin):
         """Number of sentencepiece pieces (added tokens excluded)."""
         raise NotImplementedError
 
-    def _id_to_token(self, index: int) -> str:
-        raise NotImplementedError
-
     def _base_vocab(self) -> dict[str, int]:
-        raise NotImplementedError
-
-    def get_added_vocab(self) -> dict[str, int]:
-        """The added (special) tokens and their ids, whether or not the sentencepiece model has them."""
         raise NotImplementedError
 
     def _tokenize(self, text: str) -> list[str]:

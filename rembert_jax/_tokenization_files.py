@@ -4,6 +4,7 @@
     tokenizer.json            the serialised `tokenizers.Tokenizer` (fast; also written by the slow one)
     tokenizer_config.json     constructor flags and special tokens, `tokenizer_class: RemBertTokenizer`
     special_tokens_map.json   the special tokens
+    added_tokens.json         tokens added beyond the sentencepiece model ({content: id}), when there are any
 
 Only local paths are read: a hub id is never downloaded.
 """
@@ -20,9 +21,12 @@ TOKENIZER_FILE = "tokenizer.json"
 CONFIG_FILE = "tokenizer_config.json"
 SPECIAL_TOKENS_FILE = "special_tokens_map.json"
 
+ADDED_TOKENS_FILE = "added_tokens.json"
+
 SPECIAL_TOKEN_NAMES = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
-# Constructor arguments that tokenizer_config.json may carry; the rest (tokenizer_class,
-# added_tokens_decoder, name_or_path, ...) describes the files and is not an argument.
+EXTRA_SPECIAL_KEYS = ("additional_special_tokens", "extra_special_tokens")  # transformers 4.x / 5.x names
+# Constructor arguments the tokenizers read themselves; every other key of tokenizer_config.json
+# (other than FILE_KEYS) is kept in `init_kwargs` and written back, as transformers does.
 CONFIG_ARGUMENTS = (
     *SPECIAL_TOKEN_NAMES,
     "additional_special_tokens",
@@ -34,6 +38,9 @@ CONFIG_ARGUMENTS = (
     "truncation_side",
     "clean_up_tokenization_spaces",
 )
+# Keys that describe the files or the loading, not the tokenizer: never constructor arguments.
+FILE_KEYS = ("tokenizer_class", "name_or_path", "auto_map", "processor_class", "special_tokens_map_file",
+             "tokenizer_file", "vocab_file", "files_loaded", "is_local", "local_files_only", "tokenizer_object")
 
 # transformers' download/cache arguments of from_pretrained: meaningless for a local directory.
 HUB_ONLY_ARGUMENTS = ("cache_dir", "revision", "use_fast", "local_files_only", "token", "use_auth_token",
@@ -73,35 +80,80 @@ def resolve_directory(path: str | os.PathLike) -> tuple[str, str | None]:
     )
 
 
-def read_config(directory: str) -> dict[str, Any]:
-    """Constructor arguments from tokenizer_config.json and special_tokens_map.json (either may be absent).
+def _special_arguments(values: dict[str, Any], source: str) -> dict[str, Any]:
+    """The special tokens among `values` as token strings; `extra_special_tokens` read as `additional_special_tokens`."""
+    arguments = {key: _token_content(value) for key, value in values.items() if key in SPECIAL_TOKEN_NAMES}
+    for key in EXTRA_SPECIAL_KEYS:
+        value = values.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, list):
+            raise ValueError(f"{source}: {key} must be a list of tokens, got {type(value).__name__}: {value!r:.80}")
+        arguments.setdefault("additional_special_tokens", [])
+        for token in _token_content(value):
+            if token not in arguments["additional_special_tokens"]:
+                arguments["additional_special_tokens"].append(token)
+    return arguments
 
-    tokenizer_config.json wins over special_tokens_map.json, as in transformers.
+
+def _legacy_added_tokens(directory: str, arguments: dict[str, Any], from_tokenizer_json: bool) -> dict[int, dict]:
+    """`added_tokens_decoder` from added_tokens.json and tokenizer.json, for configs that do not list it.
+
+    transformers' rule: a token of added_tokens.json is special when it is one of the special
+    tokens (then not normalized); tokenizer.json's entries carry their own flags.
+    """
+    decoder: dict[int, dict] = {}
+    added_path = os.path.join(directory, ADDED_TOKENS_FILE)
+    if os.path.isfile(added_path):
+        special = {arguments.get(name) for name in SPECIAL_TOKEN_NAMES} | set(arguments.get(
+            "additional_special_tokens") or [])
+        for content, index in _read_json(added_path).items():
+            if isinstance(index, bool) or not isinstance(index, int):
+                raise ValueError(f"{added_path!r}: the id of {content!r} must be an int, got {index!r}")
+            decoder[index] = {"content": content, "lstrip": False, "rstrip": False, "single_word": False,
+                              "normalized": content not in special, "special": content in special}
+    tokenizer_path = os.path.join(directory, TOKENIZER_FILE)
+    if from_tokenizer_json and os.path.isfile(tokenizer_path):
+        entries = _read_json(tokenizer_path).get("added_tokens") or []
+        for entry in entries:
+            if not isinstance(entry, dict) or not isinstance(entry.get("id"), int):
+                raise ValueError(f"{tokenizer_path!r}: added_tokens entries need an int 'id', got {entry!r:.80}")
+            decoder[entry["id"]] = {key: value for key, value in entry.items() if key != "id"}
+    return decoder
+
+
+def read_config(directory: str, *, tokenizer_json_tokens: bool = True) -> dict[str, Any]:
+    """Constructor arguments from the tokenizer files of `directory` (any of them may be absent).
+
+    special_tokens_map.json gives the special tokens; tokenizer_config.json wins over it and adds
+    the flags, unknown keys (kept in `init_kwargs`) and `added_tokens_decoder`. A config without
+    `added_tokens_decoder` (older transformers, or transformers 5's fast files) gets it from
+    added_tokens.json and tokenizer.json, as transformers reads them (`tokenizer_json_tokens=False`:
+    not from tokenizer.json, for the fast class, which loads that file itself).
     """
     arguments: dict[str, Any] = {}
     special_path = os.path.join(directory, SPECIAL_TOKENS_FILE)
     if os.path.isfile(special_path):
-        for key, value in _read_json(special_path).items():
-            if key in CONFIG_ARGUMENTS:
-                arguments[key] = _token_content(value)
+        arguments.update(_special_arguments(_read_json(special_path), special_path))
     config_path = os.path.join(directory, CONFIG_FILE)
     if os.path.isfile(config_path):
-        for key, value in _read_json(config_path).items():
-            if key in CONFIG_ARGUMENTS:
-                arguments[key] = _token_content(value)
+        config = _read_json(config_path)
+        arguments.update(_special_arguments(config, config_path))
+        arguments.update({key: value for key, value in config.items() if key not in (
+            *SPECIAL_TOKEN_NAMES, *EXTRA_SPECIAL_KEYS, *FILE_KEYS)})
+    if "added_tokens_decoder" not in arguments:
+        decoder = _legacy_added_tokens(directory, arguments, tokenizer_json_tokens)
+        if decoder:
+            arguments["added_tokens_decoder"] = decoder
     return arguments
 
 
-def write_config(directory: str, config: dict[str, Any], special_tokens: dict[str, Any], prefix: str) -> list[str]:
-    """Write tokenizer_config.json and special_tokens_map.json; returns their paths."""
-    paths = []
-    for name, content in ((CONFIG_FILE, config), (SPECIAL_TOKENS_FILE, special_tokens)):
-        path = os.path.join(directory, f"{prefix}-{name}" if prefix else name)
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump(content, f, indent=2, sort_keys=True, ensure_ascii=False)
-            f.write("\n")
-        paths.append(path)
-    return paths
+def _write_json(directory: str, name: str, prefix: str, content: dict[str, Any]) -> str:
+    text = json.dumps(content, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    path = os.path.join(directory, f"{prefix}-{name}" if prefix else name)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    return path
 
 
 class PretrainedFilesMixin:
@@ -128,7 +180,7 @@ class PretrainedFilesMixin:
         for name in HUB_ONLY_ARGUMENTS:  # accepted so transformers call sites keep working; nothing downloads
             kwargs.pop(name, None)
         directory, spm_path = resolve_directory(path)
-        arguments = {**read_config(directory), **kwargs}
+        arguments = {**read_config(directory, tokenizer_json_tokens=not cls.is_fast), **kwargs}
         arguments.setdefault("name_or_path", path)
         return cls._from_directory(directory, spm_path, **arguments)
 
@@ -145,34 +197,41 @@ class PretrainedFilesMixin:
             "clean_up_tokenization_spaces": self.clean_up_tokenization_spaces,
         }
 
-    def _mask_lstrip(self) -> bool:
-        return True
-
     def save_pretrained(self, save_directory: str | os.PathLike, filename_prefix: str | None = None) -> tuple[str, ...]:
-        """Write sentencepiece.model, tokenizer.json, tokenizer_config.json, special_tokens_map.json.
+        """Write transformers' file set: tokenizer_config.json, special_tokens_map.json, sentencepiece.model,
+        added_tokens.json (tokens beyond the model, if any) and tokenizer.json.
 
-        transformers' `AutoTokenizer.from_pretrained(save_directory)` loads the result.
+        tokenizer_config.json holds the flags, the keys of `init_kwargs` this class does not use,
+        and every added token with its flags (`added_tokens_decoder`), as transformers 4.x writes
+        it; transformers (4.x and 5.x) `AutoTokenizer.from_pretrained(save_directory)` loads the
+        result with the same ids.
         """
         directory = os.fspath(save_directory)
         if os.path.isfile(directory):
             raise ValueError(f"save_directory {directory!r} is a file; pass a directory")
+        decoder = {str(index): token_state for index, token_state in self._added_token_states().items()}
+        extras = {key: value for key, value in self.init_kwargs.items()
+                  if key not in (*CONFIG_ARGUMENTS, *FILE_KEYS, "added_tokens_decoder")}
+        config = {**extras, **self._config_arguments(), "tokenizer_class": "RemBertTokenizer",
+                  "added_tokens_decoder": decoder}
+        json.dumps(config)  # anything not JSON (an extra keyword) fails here, before a file is written
+        special = dict(self.special_tokens_map)
+        if self.mask_token is not None and str(self.mask_token_id) in decoder:
+            special["mask_token"] = {key: value for key, value in decoder[str(self.mask_token_id)].items()
+                                     if key != "special"}
+        beyond = {state["content"]: int(index) for index, state in decoder.items() if int(index) >= self.vocab_size}
         os.makedirs(directory, exist_ok=True)
         prefix = filename_prefix or ""
-        added = {}
-        for token in self.all_special_tokens:
-            added[str(self._token_to_id(token))] = {
-                "content": token, "lstrip": token == self.mask_token and self._mask_lstrip(), "normalized": False,
-                "rstrip": False, "single_word": False, "special": True,
-            }
-        config = {**self._config_arguments(), "tokenizer_class": "RemBertTokenizer", "added_tokens_decoder": added}
-        special = dict(self.special_tokens_map)
-        if self.mask_token is not None:
-            special["mask_token"] = {**added[str(self.mask_token_id)]}
-            special["mask_token"].pop("special")
-        paths = write_config(directory, config, special, prefix)
+        paths = [_write_json(directory, CONFIG_FILE, prefix, config),
+                 _write_json(directory, SPECIAL_TOKENS_FILE, prefix, special)]
+        if beyond:
+            paths.append(_write_json(directory, ADDED_TOKENS_FILE, prefix, beyond))
         return (*paths, *self._save_model_files(directory, prefix))
+
+    def _added_token_states(self) -> dict[int, dict]:
+        """id -> the saved dict of every added token (`AddedToken.__getstate__`), by id."""
+        return {index: dict(token.__getstate__()) for index, token in self.added_tokens_decoder.items()}
 
     def save_vocabulary(self, save_directory: str | os.PathLike, filename_prefix: str | None = None) -> tuple[str]:
         """Write `{prefix}-sentencepiece.model` (or `sentencepiece.model`) and return its path."""
         raise NotImplementedError
-

@@ -6,7 +6,44 @@ texts, token type 0 for `[CLS] A [SEP]`, 1 for `B [SEP]`.
 
 from __future__ import annotations
 
+from numbers import Integral
+
+from tokenizers import AddedToken
+
 from ._tokenization_files import SPECIAL_TOKEN_NAMES
+
+
+def _content(value, name: str) -> str:
+    """The token string of a str or AddedToken given for a special token."""
+    if isinstance(value, AddedToken):
+        value = value.content
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} must be a non-empty str or an AddedToken, got {value!r:.80}")
+    return value
+
+
+def _token_attribute(name: str) -> property:
+    def get(self) -> str | None:
+        return self._special_tokens[name]
+
+    def set_(self, value) -> None:
+        self._special_tokens[name] = None if value is None else _content(value, name)
+
+    return property(get, set_, doc=f"The {name.replace('_', ' ')} (a str), or None.")
+
+
+def _id_attribute(name: str) -> property:
+    def get(self) -> int | None:
+        return self._special_id(name)
+
+    def set_(self, value) -> None:
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, Integral) or not 0 <= value < len(self):
+                raise ValueError(f"{name}_id must be an id in [0, {len(self)}) or None, got {value!r}")
+            value = self._id_to_token(int(value))
+        self._special_tokens[name] = value
+
+    return property(get, set_, doc=f"The id of the {name.replace('_', ' ')}, or None.")
 
 
 class SpecialTokensMixin:
@@ -18,30 +55,55 @@ class SpecialTokensMixin:
     def _token_to_id(self, token: str) -> int:  # provided by the backend
         raise NotImplementedError
 
+    def _id_to_token(self, index: int) -> str:  # provided by the backend
+        raise NotImplementedError
+
     def _special_id(self, name: str) -> int | None:
         token = self._special_tokens[name]
         return None if token is None else self._token_to_id(token)
 
-    # Attributes with transformers' names, read-only (the tokenizer's files fix them).
-    bos_token = property(lambda self: self._special_tokens["bos_token"])
-    eos_token = property(lambda self: self._special_tokens["eos_token"])
-    unk_token = property(lambda self: self._special_tokens["unk_token"])
-    sep_token = property(lambda self: self._special_tokens["sep_token"])
-    pad_token = property(lambda self: self._special_tokens["pad_token"])
-    cls_token = property(lambda self: self._special_tokens["cls_token"])
-    mask_token = property(lambda self: self._special_tokens["mask_token"])
-    bos_token_id = property(lambda self: self._special_id("bos_token"))
-    eos_token_id = property(lambda self: self._special_id("eos_token"))
-    unk_token_id = property(lambda self: self._special_id("unk_token"))
-    sep_token_id = property(lambda self: self._special_id("sep_token"))
-    pad_token_id = property(lambda self: self._special_id("pad_token"))
-    cls_token_id = property(lambda self: self._special_id("cls_token"))
-    mask_token_id = property(lambda self: self._special_id("mask_token"))
+    # Attributes with transformers' names. Setting one (`tok.pad_token = "[PAD]"`, `tok.pad_token_id = 0`)
+    # changes which token plays the role; like transformers, it does not add the token to the vocabulary
+    # (`add_special_tokens` does).
+    bos_token = _token_attribute("bos_token")
+    eos_token = _token_attribute("eos_token")
+    unk_token = _token_attribute("unk_token")
+    sep_token = _token_attribute("sep_token")
+    pad_token = _token_attribute("pad_token")
+    cls_token = _token_attribute("cls_token")
+    mask_token = _token_attribute("mask_token")
+    bos_token_id = _id_attribute("bos_token")
+    eos_token_id = _id_attribute("eos_token")
+    unk_token_id = _id_attribute("unk_token")
+    sep_token_id = _id_attribute("sep_token")
+    pad_token_id = _id_attribute("pad_token")
+    cls_token_id = _id_attribute("cls_token")
+    mask_token_id = _id_attribute("mask_token")
     pad_token_type_id = 0
 
     @property
     def additional_special_tokens(self) -> list[str]:
+        """Special tokens beyond the named ones (transformers 5 calls them `extra_special_tokens`)."""
         return list(self._additional_special_tokens)
+
+    @additional_special_tokens.setter
+    def additional_special_tokens(self, tokens) -> None:
+        if tokens is None:
+            tokens = []
+        if not isinstance(tokens, list | tuple):
+            raise ValueError(f"additional_special_tokens must be a list of str or AddedToken, got {type(tokens).__name__}")
+        self._additional_special_tokens = [_content(t, f"additional_special_tokens[{i}]") for i, t in enumerate(tokens)]
+
+    @property
+    def additional_special_tokens_ids(self) -> list[int]:
+        return [self._token_to_id(token) for token in self._additional_special_tokens]
+
+    @additional_special_tokens_ids.setter
+    def additional_special_tokens_ids(self, ids) -> None:
+        self.additional_special_tokens = [self._id_to_token(int(i)) for i in ids or []]
+
+    extra_special_tokens = additional_special_tokens  # transformers 5's names
+    extra_special_tokens_ids = additional_special_tokens_ids
 
     @property
     def special_tokens_map(self) -> dict[str, str | list[str]]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from itertools import product
 
 import sentencepiece as spm
+from tokenizers import AddedToken
 
+from ._tokenization_added import AddedVocabulary
 from ._tokenization_base import RemBertTokenizerBase
 from ._tokenization_convert import SPM_FILE, build_rembert_tokenizer, load_spm_proto
 from ._tokenization_files import TOKENIZER_FILE
@@ -52,21 +53,16 @@ class RemBertTokenizer(RemBertTokenizerBase):
     `[PAD]` of the google/rembert layout) read as nothing when special tokens are kept.
     """
 
-    def __init__(self, vocab_file: str | os.PathLike, **kwargs):
+    def __init__(self, vocab_file: str | os.PathLike, *, added_tokens_decoder=None, **kwargs):
         load_spm_proto(vocab_file)  # clear errors for a missing or corrupt file
         self.vocab_file = os.fspath(vocab_file)
         with open(self.vocab_file, "rb") as f:
             self._model_bytes = f.read()
         self._load_processor()
+        self._added_vocab = AddedVocabulary()
         super().__init__(**kwargs)
-        self._added: dict[str, int] = {}
-        for token in self.all_special_tokens:
-            if not self._in_model(token):
-                self._added[token] = self.vocab_size + len(self._added)
-        self._added_decoder = {index: token for token, index in self._added.items()}
-        # Special tokens written in the text are cut out before sentencepiece; longest first.
-        specials = sorted(self.all_special_tokens, key=len, reverse=True)
-        self._special_pattern = re.compile("(" + "|".join(map(re.escape, specials)) + ")") if specials else None
+        self.init_kwargs["vocab_file"] = self.vocab_file
+        self._register_added_tokens(added_tokens_decoder)
 
     def _load_processor(self) -> None:
         self.sp_model = spm.SentencePieceProcessor()
@@ -96,40 +92,68 @@ class RemBertTokenizer(RemBertTokenizerBase):
     def vocab_size(self) -> int:
         return self.sp_model.get_piece_size()
 
-    def _in_model(self, token: str) -> bool:
-        return self.sp_model.id_to_piece(self.sp_model.piece_to_id(token)) == token
+    def _model_id(self, token: str) -> int | None:
+        """The sentencepiece id of `token`, or None when the model has no such piece."""
+        index = self.sp_model.piece_to_id(token)
+        return index if self.sp_model.id_to_piece(index) == token else None
 
     def _token_to_id(self, token: str) -> int:
-        index = self._added.get(token)
+        index = self._added_vocab.encoder.get(token)
         return index if index is not None else self.sp_model.piece_to_id(token)
 
     def _id_to_token(self, index: int) -> str:
-        return self._added_decoder[index] if index >= self.vocab_size else self.sp_model.id_to_piece(index)
+        token = self._added_vocab.decoder.get(index)
+        return token.content if token is not None else self.sp_model.id_to_piece(index)
 
     def _base_vocab(self) -> dict[str, int]:
         return {self.sp_model.id_to_piece(i): i for i in range(self.vocab_size)}
 
     def __len__(self) -> int:
-        return self.vocab_size + len(self._added)
+        return self.vocab_size + sum(index >= self.vocab_size for index in self._added_vocab.decoder)
 
-    def get_added_vocab(self) -> dict[str, int]:
-        """The special tokens and their ids (transformers 4.x lists them whether or not the model has them)."""
-        return {token: self._token_to_id(token) for token in self.all_special_tokens}
+    # ---- added tokens ------------------------------------------------------------------------
+
+    @property
+    def added_tokens_decoder(self) -> dict[int, AddedToken]:
+        """Id -> `AddedToken` of every added token (the special tokens included), by id."""
+        return dict(sorted(self._added_vocab.decoder.items()))
+
+    def _add_tokens(self, tokens: list[AddedToken], special_tokens: bool) -> int:
+        """transformers 4.x's slow rule: a token the vocabulary has keeps its id, a new one gets len(self)."""
+        added = 0
+        for token in tokens:
+            if not token.special and token.normalized and self.do_lower_case:
+                token = AddedToken(**{**token.__getstate__(), "content": token.content.lower()})
+            index = self._added_vocab.encoder.get(token.content)
+            if index is None:
+                index = self._model_id(token.content)
+            if index is None:
+                index, added = len(self), added + 1
+            self._added_vocab.add(token, index)
+        return added
+
+    def _place_added_token(self, token: AddedToken, index: int) -> None:
+        model_id = self._model_id(token.content)
+        expected = model_id if model_id is not None else self._added_vocab.encoder.get(token.content, len(self))
+        if index != expected:
+            raise ValueError(
+                f"added_tokens_decoder gives {token.content!r} id {index}, but this sentencepiece model "
+                f"({self.vocab_size} pieces, {len(self)} tokens with the added ones) gives it id {expected}"
+            )
+        self._added_vocab.add(token, index)
 
     # ---- tokenizing --------------------------------------------------------------------------
 
     def _tokenize(self, text: str) -> list[str]:
-        chunks = self._special_pattern.split(text) if self._special_pattern else [text]
-        special = set(self.all_special_tokens)
-        for i in range(1, len(chunks), 2):  # odd positions hold the special tokens
-            if chunks[i] == self.mask_token:
-                chunks[i - 1] = chunks[i - 1].rstrip()  # [MASK] absorbs the whitespace before it
+        """Text split at added tokens (transformers 4.x slow rules), each other chunk through sentencepiece."""
+        if self.do_lower_case:
+            text = self._added_vocab.lowercase(text, self.all_special_tokens)
         tokens: list[str] = []
-        for chunk in chunks:
-            if chunk in special:
+        for chunk, is_added in self._added_vocab.split(text):
+            if is_added:
                 tokens.append(chunk)
             elif chunk:
-                tokens.extend(self.sp_model.encode(chunk.lower() if self.do_lower_case else chunk, out_type=str))
+                tokens.extend(self.sp_model.encode(chunk, out_type=str))
         return tokens
 
     def _text_ids(self, text, is_split_into_words: bool) -> tuple[list[int], list[int] | None]:
@@ -243,8 +267,9 @@ class RemBertTokenizer(RemBertTokenizerBase):
                 parts.append(" " + text if parts and run[0].startswith("▁") else text)
                 run.clear()
 
+        beyond_model = {t.content for i, t in self._added_vocab.decoder.items() if i >= self.vocab_size}
         for token in tokens:
-            if token in self._added:
+            if token in beyond_model:
                 flush()
                 parts.append(token)
             else:
@@ -253,8 +278,8 @@ class RemBertTokenizer(RemBertTokenizerBase):
         return "".join(parts)
 
     def _decode_ids(self, ids: list[int], skip_special_tokens: bool) -> str:
-        if skip_special_tokens:
-            special = set(self.all_special_ids)
+        if skip_special_tokens:  # the named special tokens and every added token marked special
+            special = {*self.all_special_ids, *(i for i, t in self._added_vocab.decoder.items() if t.special)}
             ids = [i for i in ids if i not in special]
         return self.convert_tokens_to_string([self._id_to_token(i) for i in ids])
 

@@ -6,10 +6,10 @@ import copy
 import json
 import os
 
-from tokenizers import Tokenizer
+from tokenizers import AddedToken, Tokenizer
 
 from ._tokenization_base import RemBertTokenizerBase
-from ._tokenization_convert import SPM_FILE, build_rembert_tokenizer, load_spm_proto, special_added_token
+from ._tokenization_convert import SPM_FILE, build_rembert_tokenizer, load_spm_proto
 from ._tokenization_files import TOKENIZER_FILE
 from ._tokenization_options import Lengths
 from ._tokenization_truncate import truncation_error
@@ -51,6 +51,7 @@ class RemBertTokenizerFast(RemBertTokenizerBase):
         tokenizer_file: str | os.PathLike | None = None,
         *,
         tokenizer_object: Tokenizer | None = None,
+        added_tokens_decoder=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -75,10 +76,8 @@ class RemBertTokenizerFast(RemBertTokenizerBase):
             raise ValueError(
                 "RemBertTokenizerFast needs vocab_file (sentencepiece.model) or tokenizer_file (tokenizer.json)"
             )
-        registered = {token.content for token in self._tokenizer.get_added_tokens_decoder().values()}
-        missing = [t for t in self.all_special_tokens if t not in registered]
-        if missing:
-            self._tokenizer.add_special_tokens([special_added_token(t, lstrip=t == self.mask_token) for t in missing])
+        self.init_kwargs.update({"vocab_file": self.vocab_file, "tokenizer_file": tokenizer_file})
+        self._register_added_tokens(added_tokens_decoder)
         self._tokenizer.no_truncation()
         self._tokenizer.no_padding()
         self._truncation_state = None
@@ -124,8 +123,30 @@ class RemBertTokenizerFast(RemBertTokenizerBase):
     def _base_vocab(self) -> dict[str, int]:
         return self._tokenizer.get_vocab(with_added_tokens=False)
 
-    def get_added_vocab(self) -> dict[str, int]:
-        return {token.content: index for index, token in self._tokenizer.get_added_tokens_decoder().items()}
+    # ---- added tokens ------------------------------------------------------------------------
+
+    @property
+    def added_tokens_decoder(self) -> dict[int, AddedToken]:
+        """Id -> `AddedToken` of every added token (the special tokens included), by id."""
+        return dict(sorted(self._tokenizer.get_added_tokens_decoder().items()))
+
+    def _add_tokens(self, tokens: list[AddedToken], special_tokens: bool) -> int:
+        if special_tokens:
+            return self._tokenizer.add_special_tokens(tokens)
+        return self._tokenizer.add_tokens(tokens)
+
+    def _place_added_token(self, token: AddedToken, index: int) -> None:
+        current = self._tokenizer.token_to_id(token.content)
+        if current is None and index == len(self):
+            current = index
+            self._add_tokens([token], token.special)
+        elif current == index and self._tokenizer.get_added_tokens_decoder().get(index) is None:
+            self._add_tokens([token], token.special)  # a model piece made an added token
+        if current != index:
+            raise ValueError(
+                f"added_tokens_decoder gives {token.content!r} id {index}, but this tokenizer "
+                f"({len(self)} tokens) gives it id {current if current is not None else len(self)}"
+            )
 
     # ---- tokenizing --------------------------------------------------------------------------
 
