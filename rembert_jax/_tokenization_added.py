@@ -25,6 +25,7 @@ from ._tokenization_files import SPECIAL_TOKEN_NAMES
 __all__ = ["AddedToken", "AddedTokensMixin", "AddedVocabulary", "as_added_token", "token_state"]
 
 _EXTRA_KEYS = ("additional_special_tokens", "extra_special_tokens")  # transformers 4.x / 5.x names
+_WORD = re.compile(r"\w")  # the `tokenizers` library's word character for single_word
 
 
 def token_state(token: AddedToken) -> dict:
@@ -62,12 +63,14 @@ def as_added_token(value, *, special: bool, name: str = "token") -> AddedToken:
 
 
 class AddedVocabulary:
-    """The sentencepiece tokenizer's added tokens, and transformers 4.x's slow rule for splitting text at them.
+    """The sentencepiece tokenizer's added tokens, and the rule for splitting text at them.
 
-    Text is cut at every added token (longest match first); a token with `lstrip`/`rstrip`
-    removes the whitespace on that side, a `single_word` token written inside a word is not a
-    token there. With `do_lower_case`, text is lowercased except special tokens and normalized
-    added tokens (whose content was lowercased when they were added), as in transformers 4.x.
+    Text is cut at every added token (leftmost, then longest match); a token with `lstrip`/`rstrip`
+    removes the whitespace on that side. A `single_word` token next to a word character (`\\w`)
+    is plain text there: the `tokenizers` library's rule, which transformers 4.x's slow classes
+    broke when combined with lstrip/rstrip (they stripped first, then looked for a space). With
+    `do_lower_case`, text is lowercased except special tokens and normalized added tokens (whose
+    content was lowercased when they were added), as in transformers 4.x.
     """
 
     def __init__(self):
@@ -92,33 +95,23 @@ class AddedVocabulary:
         """(chunk, is_added_token) in order; chunks of plain text may be empty."""
         if self._pattern is None:
             return [(text, False)]
-        chunks = self._pattern.split(text)  # odd positions hold the added tokens
-        added = [i % 2 == 1 for i in range(len(chunks))]
-        for i in range(1, len(chunks), 2):
-            token = self.decoder[self.encoder[chunks[i]]]
-            if token.rstrip and i + 1 < len(chunks):
-                chunks[i + 1] = chunks[i + 1].lstrip()
+        chunks: list[list] = []
+        start = 0
+        for match in self._pattern.finditer(text):
+            token = self.decoder[self.encoder[match.group()]]
+            if token.single_word and (_WORD.match(text[match.start() - 1:match.start()] if match.start() else "")
+                                      or _WORD.match(text, match.end())):
+                continue  # inside a word: plain text here
+            chunks += [[text[start:match.start()], False], [match.group(), True]]
+            start = match.end()
+        chunks.append([text[start:], False])
+        for i in range(1, len(chunks), 2):  # odd positions hold the added tokens
+            token = self.decoder[self.encoder[chunks[i][0]]]
             if token.lstrip:
-                chunks[i - 1] = chunks[i - 1].rstrip()
-            if token.single_word:
-                if chunks[i - 1] and chunks[i - 1][-1] != " ":
-                    chunks[i - 1] += chunks[i]
-                    chunks[i], added[i] = "", False
-                elif i + 1 < len(chunks) and chunks[i + 1] and chunks[i + 1][0] != " ":
-                    chunks[i] += chunks[i + 1]
-                    chunks[i + 1], added[i] = "", False
-        return _merge_text_runs(list(zip(chunks, added, strict=True)))
-
-
-def _merge_text_runs(chunks: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
-    """Join neighbouring plain-text chunks (a single_word token that did not match is plain text)."""
-    merged: list[tuple[str, bool]] = []
-    for chunk, is_added in chunks:
-        if merged and not is_added and not merged[-1][1]:
-            merged[-1] = (merged[-1][0] + chunk, False)
-        else:
-            merged.append((chunk, is_added))
-    return merged
+                chunks[i - 1][0] = chunks[i - 1][0].rstrip()
+            if token.rstrip:
+                chunks[i + 1][0] = chunks[i + 1][0].lstrip()
+        return [(chunk, is_added) for chunk, is_added in chunks]
 
 
 class AddedTokensMixin:
@@ -141,11 +134,13 @@ class AddedTokensMixin:
         return self.added_tokens_encoder
 
     def add_tokens(self, new_tokens, special_tokens: bool = False) -> int:
-        """Add tokens (str or `AddedToken`) to the vocabulary; returns how many were new to it.
+        """Add tokens (str or `AddedToken`) to the vocabulary; returns how many were registered.
 
         A str becomes `AddedToken(normalized=not special_tokens, special=special_tokens)`. Tokens the
         vocabulary already holds keep their id (and are from now on never split); new ones get
-        the next ids. Resize the model's embeddings to `len(tokenizer)` after adding.
+        the next ids. As in transformers 5 (the `tokenizers` library), the count includes model
+        pieces registered as added tokens and excludes tokens already added with the same flags.
+        Resize the model's embeddings to `len(tokenizer)` after adding.
         """
         if not new_tokens:
             return 0
@@ -163,8 +158,7 @@ class AddedTokensMixin:
 
         Keys are the special-token attribute names and `additional_special_tokens` (transformers
         5's `extra_special_tokens` too). With `replace_additional_special_tokens=False` the given
-        extra tokens extend the list instead of replacing it. Returns how many tokens were new
-        to the vocabulary.
+        extra tokens extend the list instead of replacing it. Returns `add_tokens`'s count.
         """
         if replace_extra_special_tokens is not None:
             replace_additional_special_tokens = replace_extra_special_tokens

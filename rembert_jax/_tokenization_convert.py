@@ -100,25 +100,39 @@ def special_added_token(content: str, *, lstrip: bool = False) -> AddedToken:
     return AddedToken(content, lstrip=lstrip, rstrip=False, single_word=False, normalized=False, special=True)
 
 
+def add_in_order(tokenizer: Tokenizer, added_tokens: list[AddedToken]) -> None:
+    """Register `added_tokens` one by one, in the order given (ids follow that order)."""
+    for token in added_tokens:
+        if token.special:
+            tokenizer.add_special_tokens([token])
+        else:
+            tokenizer.add_tokens([token])
+
+
+def set_template(tokenizer: Tokenizer, cls_token: str | None, sep_token: str | None) -> None:
+    """The `[CLS] A [SEP] (B [SEP])` post-processor, with the ids the tokenizer gives cls and sep."""
+    if cls_token is not None and sep_token is not None:
+        tokenizer.post_processor = build_post_processor(
+            cls_token, tokenizer.token_to_id(cls_token), sep_token, tokenizer.token_to_id(sep_token)
+        )
+
+
 def build_rembert_tokenizer(
     proto,
     *,
     do_lower_case: bool,
     keep_accents: bool,
-    special_tokens: list[str],
-    mask_token: str | None,
+    added_tokens: list[AddedToken],
     cls_token: str | None,
     sep_token: str | None,
 ) -> Tokenizer:
-    """The full fast pipeline: `build_fast_tokenizer` plus special tokens and the `[CLS]`/`[SEP]` template.
+    """The full fast pipeline: `build_fast_tokenizer` plus the added tokens and the `[CLS]`/`[SEP]` template.
 
-    `special_tokens` are registered in order (tokens missing from the model get the next free
-    ids, as transformers adds them); the mask token absorbs the whitespace before it (lstrip).
+    `added_tokens` are registered in id order (tokens missing from the model get the next free
+    ids, as transformers adds them), the special ones with the flags they carry (the mask token
+    absorbs the whitespace before it).
     """
     tokenizer = build_fast_tokenizer(proto, do_lower_case=do_lower_case, keep_accents=keep_accents)
-    tokenizer.add_special_tokens([special_added_token(t, lstrip=t == mask_token) for t in special_tokens])
-    if cls_token is not None and sep_token is not None:
-        tokenizer.post_processor = build_post_processor(
-            cls_token, tokenizer.token_to_id(cls_token), sep_token, tokenizer.token_to_id(sep_token)
-        )
+    add_in_order(tokenizer, added_tokens)
+    set_template(tokenizer, cls_token, sep_token)
     return tokenizer

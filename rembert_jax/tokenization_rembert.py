@@ -119,18 +119,20 @@ class RemBertTokenizer(RemBertTokenizerBase):
         return dict(sorted(self._added_vocab.decoder.items()))
 
     def _add_tokens(self, tokens: list[AddedToken], special_tokens: bool) -> int:
-        """transformers 4.x's slow rule: a token the vocabulary has keeps its id, a new one gets len(self)."""
-        added = 0
+        """The `tokenizers` library's rule: a token the vocabulary has keeps its id, a new one gets len(self);
+        the count is of tokens not already added with the same flags (a model piece counts once)."""
+        count = 0
         for token in tokens:
-            if not token.special and token.normalized and self.do_lower_case:
+            if not token.special and token.normalized and self.do_lower_case:  # transformers 4.x slow
                 token = AddedToken(**{**token.__getstate__(), "content": token.content.lower()})
             index = self._added_vocab.encoder.get(token.content)
+            if index is not None and self._added_vocab.decoder[index].__getstate__() == token.__getstate__():
+                continue
             if index is None:
                 index = self._model_id(token.content)
-            if index is None:
-                index, added = len(self), added + 1
-            self._added_vocab.add(token, index)
-        return added
+            self._added_vocab.add(token, len(self) if index is None else index)
+            count += 1
+        return count
 
     def _place_added_token(self, token: AddedToken, index: int) -> None:
         model_id = self._model_id(token.content)
@@ -252,11 +254,12 @@ class RemBertTokenizer(RemBertTokenizerBase):
     # ---- decoding ----------------------------------------------------------------------------
 
     def convert_tokens_to_string(self, tokens: list[str]) -> str:
-        """sentencepiece's detokenisation; tokens added beyond the model are written as they are.
+        """sentencepiece's detokenisation; added tokens (other than the model's special pieces) are
+        written as they are, `▁` read as a space.
 
         Around added tokens the text reads as the fast tokenizer's decoder writes it: a piece
         starting with `▁` after an added token keeps its space (sentencepiece alone would drop
-        it as the dummy prefix, and would write the added token as " ⁇ ").
+        it as the dummy prefix, and would write a token beyond the model as " ⁇ ").
         """
         parts: list[str] = []
         run: list[str] = []
@@ -267,11 +270,11 @@ class RemBertTokenizer(RemBertTokenizerBase):
                 parts.append(" " + text if parts and run[0].startswith("▁") else text)
                 run.clear()
 
-        beyond_model = {t.content for i, t in self._added_vocab.decoder.items() if i >= self.vocab_size}
+        verbatim = {t.content for i, t in self._added_vocab.decoder.items() if i >= self.vocab_size or not t.special}
         for token in tokens:
-            if token in beyond_model:
+            if token in verbatim:
                 flush()
-                parts.append(token)
+                parts.append(token.replace("▁", " "))
             else:
                 run.append(token)
         flush()
@@ -302,8 +305,7 @@ class RemBertTokenizer(RemBertTokenizerBase):
         proto.ParseFromString(self._model_bytes)
         return build_rembert_tokenizer(
             proto, do_lower_case=self.do_lower_case, keep_accents=self.keep_accents,
-            special_tokens=self.all_special_tokens, mask_token=self.mask_token,
-            cls_token=self.cls_token, sep_token=self.sep_token,
+            added_tokens=list(self.added_tokens_decoder.values()), cls_token=self.cls_token, sep_token=self.sep_token,
         )
 
     def _save_model_files(self, directory: str, prefix: str) -> list[str]:

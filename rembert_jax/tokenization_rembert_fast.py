@@ -9,7 +9,7 @@ import os
 from tokenizers import AddedToken, Tokenizer
 
 from ._tokenization_base import RemBertTokenizerBase
-from ._tokenization_convert import SPM_FILE, build_rembert_tokenizer, load_spm_proto
+from ._tokenization_convert import SPM_FILE, build_fast_tokenizer, load_spm_proto, set_template
 from ._tokenization_files import TOKENIZER_FILE
 from ._tokenization_options import Lengths
 from ._tokenization_truncate import truncation_error
@@ -67,17 +67,18 @@ class RemBertTokenizerFast(RemBertTokenizerBase):
         elif tokenizer_file is not None:
             self._tokenizer = _read_tokenizer_json(os.fspath(tokenizer_file))
         elif self.vocab_file is not None:
-            self._tokenizer = build_rembert_tokenizer(
-                proto, do_lower_case=self.do_lower_case, keep_accents=self.keep_accents,
-                special_tokens=self.all_special_tokens, mask_token=self.mask_token,
-                cls_token=self.cls_token, sep_token=self.sep_token,
-            )
+            # The added tokens (saved ones at their ids, then the special tokens) are registered
+            # below, and the [CLS]/[SEP] template set once they have ids, as the reference converter does.
+            self._tokenizer = build_fast_tokenizer(proto, do_lower_case=self.do_lower_case,
+                                                   keep_accents=self.keep_accents)
         else:
             raise ValueError(
                 "RemBertTokenizerFast needs vocab_file (sentencepiece.model) or tokenizer_file (tokenizer.json)"
             )
         self.init_kwargs.update({"vocab_file": self.vocab_file, "tokenizer_file": tokenizer_file})
         self._register_added_tokens(added_tokens_decoder)
+        if tokenizer_object is None and tokenizer_file is None:
+            set_template(self._tokenizer, self.cls_token, self.sep_token)
         self._tokenizer.no_truncation()
         self._tokenizer.no_padding()
         self._truncation_state = None
