@@ -18,7 +18,6 @@ A row is any object with the attributes of a `tokenizers.Encoding`: `ids`, `type
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -27,21 +26,20 @@ import numpy as np
 from ._tokenization_added import AddedTokensMixin, as_added_token
 from ._tokenization_batch import BatchEncoding, check_tensor_type, pad_rows
 from ._tokenization_convert import special_added_token
+from ._tokenization_encoded import EncodedIdsMixin
 from ._tokenization_files import SPECIAL_TOKEN_NAMES, PretrainedFilesMixin
-from ._tokenization_options import NO_MAX_LENGTH, Lengths, padded_length, resolve_lengths, split_batch
+from ._tokenization_options import (
+    NO_MAX_LENGTH,
+    Lengths,
+    check_side,
+    padded_length,
+    resolve_lengths,
+    split_batch,
+)
 from ._tokenization_special import SpecialTokensMixin
 
-logger = logging.getLogger(__name__)
-
-_SIDES = ("right", "left")
 # transformers options this implementation does not offer, with the value that it always has.
 _FIXED_OPTIONS = {"split_special_tokens": False, "add_prefix_space": True}
-
-
-def _check_side(name: str, value: str) -> str:
-    if value not in _SIDES:
-        raise ValueError(f"{name} must be 'right' or 'left', got {value!r}")
-    return value
 
 
 def clean_up_tokenization(text: str) -> str:
@@ -65,7 +63,7 @@ def _as_ids(token_ids, name: str) -> list[int]:
     return [int(t) for t in token_ids]
 
 
-class RemBertTokenizerBase(AddedTokensMixin, SpecialTokensMixin, PretrainedFilesMixin):
+class RemBertTokenizerBase(AddedTokensMixin, EncodedIdsMixin, SpecialTokensMixin, PretrainedFilesMixin):
     """Shared behaviour of both RemBERT tokenizers; not used directly."""
 
     vocab_files_names: ClassVar[dict[str, str]] = {"vocab_file": "sentencepiece.model"}
@@ -110,8 +108,8 @@ class RemBertTokenizerBase(AddedTokensMixin, SpecialTokensMixin, PretrainedFiles
         if not isinstance(model_max_length, int) or model_max_length < 1:
             raise ValueError(f"model_max_length must be a positive int, got {model_max_length!r}")
         self.model_max_length = model_max_length
-        self.padding_side = _check_side("padding_side", padding_side)
-        self.truncation_side = _check_side("truncation_side", truncation_side)
+        self.padding_side = check_side("padding_side", padding_side)
+        self.truncation_side = check_side("truncation_side", truncation_side)
         self.clean_up_tokenization_spaces = bool(clean_up_tokenization_spaces)
         self.name_or_path = name_or_path
         self.verbose = bool(verbose)
@@ -251,7 +249,7 @@ class RemBertTokenizerBase(AddedTokensMixin, SpecialTokensMixin, PretrainedFiles
             model_max_length=self.model_max_length, has_pad_token=self.pad_token is not None,
         )
         check_tensor_type(return_tensors)
-        side = _check_side("padding_side", padding_side or self.padding_side)
+        side = check_side("padding_side", padding_side or self.padding_side)
         if not isinstance(stride, int) or stride < 0:
             raise ValueError(f"stride must be a non-negative int, got {stride!r}")
         self._check_truncation(examples, lengths, add_special_tokens, stride, return_overflowing_tokens)
@@ -271,6 +269,7 @@ class RemBertTokenizerBase(AddedTokensMixin, SpecialTokensMixin, PretrainedFiles
         if return_offsets_mapping:
             features["offset_mapping"] = [row.offsets for row in rows]
         row_lengths = [len(row) for row in ids]
+        self.warn_if_too_long(row_lengths, lengths.max_length, verbose)
         target = padded_length(lengths, row_lengths)
         if target is not None:
             pad_rows(features, pad_token_id=self.pad_token_id, target_length=target, padding_side=side)
@@ -328,60 +327,6 @@ class RemBertTokenizerBase(AddedTokensMixin, SpecialTokensMixin, PretrainedFiles
                        return_token_type_ids=False, return_attention_mask=False, **kwargs)
         return encoded["input_ids"]
 
-    def pad(
-        self,
-        encoded_inputs,
-        padding: bool | str = True,
-        max_length: int | None = None,
-        pad_to_multiple_of: int | None = None,
-        padding_side: str | None = None,
-        return_attention_mask: bool | None = None,
-        return_tensors: str | None = None,
-        verbose: bool = True,
-    ) -> BatchEncoding:
-        """Pad already-encoded examples (a list of feature dicts, or a dict of lists) to one length.
-
-        The collation step of a data loader: pads `input_ids` with the pad id, `token_type_ids`
-        with 0, `special_tokens_mask` with 1, and creates/pads `attention_mask`. Other keys (for
-        example `labels`) are passed through unpadded.
-        """
-        if isinstance(encoded_inputs, list | tuple) and encoded_inputs and isinstance(encoded_inputs[0], Mapping):
-            keys = list(encoded_inputs[0])
-            for i, example in enumerate(encoded_inputs):
-                if not isinstance(example, Mapping) or set(example) != set(keys):
-                    raise ValueError(f"pad(): example {i} has keys {sorted(example)}, example 0 has {sorted(keys)}")
-            features = {key: [_as_list(example[key]) for example in encoded_inputs] for key in keys}
-            single = False
-        elif isinstance(encoded_inputs, Mapping):
-            # New outer lists: padding replaces rows, and the caller's encoding must keep its own.
-            features = {key: _copy_rows(_as_list(value)) for key, value in encoded_inputs.items()}
-            single = bool(features.get("input_ids")) and not isinstance(features["input_ids"][0], list)
-            if single:
-                features = {key: [value] for key, value in features.items()}
-        else:
-            raise ValueError(
-                f"pad() takes a list of feature dicts or a dict of lists, got {type(encoded_inputs).__name__}"
-            )
-        if "input_ids" not in features:
-            raise ValueError(f"pad() needs 'input_ids' among the features, got {sorted(features)}")
-        lengths = resolve_lengths(
-            padding, False, max_length, pad_to_multiple_of,
-            model_max_length=self.model_max_length, has_pad_token=self.pad_token is not None,
-        )
-        check_tensor_type(return_tensors)
-        side = _check_side("padding_side", padding_side or self.padding_side)
-        if return_attention_mask is not False and "attention_mask" not in features:
-            features["attention_mask"] = [[1] * len(row) for row in features["input_ids"]]
-        elif return_attention_mask is False:
-            features.pop("attention_mask", None)
-        target = padded_length(lengths, [len(row) for row in features["input_ids"]])
-        if target is not None:
-            pad_rows(features, pad_token_id=self.pad_token_id, target_length=target, padding_side=side)
-        if single:
-            features = {key: value[0] for key, value in features.items()}
-        return BatchEncoding(features, padding_side=side, is_fast=self.is_fast, unbatched=single,
-                             tensor_type=return_tensors)
-
     # ---- decoding ----------------------------------------------------------------------------
 
     def decode(self, token_ids, skip_special_tokens: bool = False,
@@ -408,6 +353,14 @@ class RemBertTokenizerBase(AddedTokensMixin, SpecialTokensMixin, PretrainedFiles
     def _decode_batch(self, rows: list[list[int]], skip_special_tokens: bool) -> list[str]:
         return [self._decode_ids(row, skip_special_tokens) for row in rows]
 
+    def apply_chat_template(self, *args, **kwargs):
+        """Not offered: RemBERT is an encoder (masked LM, classifiers, QA) with no chat format."""
+        raise NotImplementedError(
+            "apply_chat_template: RemBERT is an encoder model with no chat format or chat template; a template "
+            "invented here would not match how any RemBERT checkpoint was trained. Format the text yourself and "
+            "call the tokenizer on it"
+        )
+
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(name_or_path={self.name_or_path!r}, vocab_size={self.vocab_size}, "
                 f"model_max_length={self.model_max_length}, do_lower_case={self.do_lower_case}, "
@@ -418,13 +371,3 @@ def _text_arg(value, name: str) -> str:
     if not isinstance(value, str):
         raise ValueError(f"{name} must be a str, got {type(value).__name__}")
     return value
-
-
-def _copy_rows(value):
-    return list(value) if isinstance(value, list) else value
-
-
-def _as_list(value):
-    if hasattr(value, "tolist") and not isinstance(value, list):
-        return np.asarray(value).tolist()
-    return list(value) if isinstance(value, tuple) else value

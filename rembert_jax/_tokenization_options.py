@@ -16,6 +16,7 @@ logger = logging.getLogger(__name__)
 NO_MAX_LENGTH = int(1e30)
 
 PADDING = ("longest", "max_length", "do_not_pad")
+SIDES = ("right", "left")
 TRUNCATION = ("longest_first", "only_first", "only_second", "do_not_truncate")
 
 # One text: a string, or a list of words when is_split_into_words=True.
@@ -30,6 +31,13 @@ class Lengths:
     truncation: str  # one of TRUNCATION
     max_length: int | None  # the truncation / max_length padding target (None: no limit)
     pad_to_multiple_of: int | None
+
+
+def check_side(name: str, value: str) -> str:
+    """A padding_side / truncation_side value: 'right' or 'left'."""
+    if value not in SIDES:
+        raise ValueError(f"{name} must be 'right' or 'left', got {value!r}")
+    return value
 
 
 def resolve_padding(padding) -> str:
@@ -86,11 +94,12 @@ def resolve_lengths(
                 truncation = "do_not_truncate"
     if padding != "do_not_pad" and not has_pad_token:
         raise ValueError("padding needs a pad token, but this tokenizer has pad_token=None")
-    if (padding == "max_length" and truncation != "do_not_truncate" and pad_to_multiple_of is not None
-            and max_length % pad_to_multiple_of != 0):
+    if (padding != "do_not_pad" and truncation != "do_not_truncate" and pad_to_multiple_of is not None
+            and max_length is not None and max_length % pad_to_multiple_of != 0):
+        # transformers' rule: a row truncated to max_length could not be padded to the multiple.
         raise ValueError(
-            f"truncation and padding to max_length={max_length} need max_length to be a multiple of "
-            f"pad_to_multiple_of={pad_to_multiple_of}"
+            f"Truncation and padding are both activated but truncation length ({max_length}) is not a multiple "
+            f"of pad_to_multiple_of ({pad_to_multiple_of})."
         )
     return Lengths(padding, truncation, max_length, pad_to_multiple_of)
 
@@ -150,7 +159,12 @@ def split_batch(text, text_pair, is_split_into_words: bool) -> tuple[list[tuple[
         ], True
     examples = []
     for i, item in enumerate(text):
-        if not is_split_into_words and isinstance(item, tuple | list):
+        if is_split_into_words and isinstance(item, list | tuple) and item and isinstance(item[0], list | tuple):
+            # transformers' rule: an item whose first element is a word list is a (words, pair words) pair
+            if len(item) != 2:
+                raise ValueError(f"text[{i}] must be a list of words or a (words, pair words) pair, got {len(item)} lists")
+            examples.append((_check_one(item[0], f"text[{i}][0]", True), _check_one(item[1], f"text[{i}][1]", True)))
+        elif not is_split_into_words and isinstance(item, tuple | list):
             if len(item) != 2:
                 raise ValueError(f"text[{i}] must be a str or a (text, text_pair) pair, got {len(item)} items")
             examples.append((_check_one(item[0], f"text[{i}][0]", False), _check_one(item[1], f"text[{i}][1]", False)))

@@ -12,6 +12,7 @@ from ._tokenization_base import RemBertTokenizerBase
 from ._tokenization_convert import SPM_FILE, build_fast_tokenizer, load_spm_proto, set_template
 from ._tokenization_files import TOKENIZER_FILE
 from ._tokenization_options import Lengths
+from ._tokenization_train import train_like
 from ._tokenization_truncate import truncation_error
 
 
@@ -214,6 +215,21 @@ class RemBertTokenizerFast(RemBertTokenizerBase):
 
     def _decode_batch(self, rows: list[list[int]], skip_special_tokens: bool) -> list[str]:
         return self._tokenizer.decode_batch(rows, skip_special_tokens=skip_special_tokens)
+
+    # ---- training ----------------------------------------------------------------------------
+
+    def train_new_from_iterator(self, text_iterator, vocab_size: int, length: int | None = None,
+                                new_special_tokens=None, special_tokens_map: dict[str, str] | None = None,
+                                **kwargs) -> RemBertTokenizerFast:
+        """A new tokenizer with this one's pipeline and special tokens, its Unigram vocabulary trained on
+        `text_iterator` (batches of texts) by `tokenizers`' UnigramTrainer, as transformers does.
+
+        `new_special_tokens` are added as special tokens, `special_tokens_map` renames special
+        tokens (`{"[CLS]": "<cls>"}`); other keywords go to the trainer. The result has no
+        sentencepiece model: save it with `save_pretrained` (tokenizer.json).
+        """
+        return train_like(self, text_iterator, vocab_size, length=length, new_special_tokens=new_special_tokens,
+                          special_tokens_map=special_tokens_map, **kwargs)
 
     # ---- files -------------------------------------------------------------------------------
 
