@@ -89,7 +89,7 @@ class RemBertTokenizerBase(AddedTokensMixin, EncodedIdsMixin, SpecialTokensMixin
         truncation_side: str = "right",
         clean_up_tokenization_spaces: bool = False,
         name_or_path: str = "",
-        verbose: bool = True,
+        verbose: bool | None = None,
         **kwargs,
     ):
         """Other keywords (ones transformers stores, or any unknown key of a tokenizer_config.json) are
@@ -112,12 +112,13 @@ class RemBertTokenizerBase(AddedTokensMixin, EncodedIdsMixin, SpecialTokensMixin
         self.truncation_side = check_side("truncation_side", truncation_side)
         self.clean_up_tokenization_spaces = bool(clean_up_tokenization_spaces)
         self.name_or_path = name_or_path
-        self.verbose = bool(verbose)
+        self.verbose = True if verbose is None else bool(verbose)
         for name, value in _FIXED_OPTIONS.items():
             if name in kwargs and kwargs[name] != value:
                 raise ValueError(f"{name}={kwargs[name]!r} is not supported by the RemBERT tokenizers (always {value})")
         self.deprecation_warnings: dict[str, bool] = {}  # warnings given once per tokenizer, as in transformers
-        self.init_kwargs = {**self._config_arguments(), "verbose": self.verbose, **kwargs}
+        given = {} if verbose is None else {"verbose": self.verbose}  # saved only when given, as transformers does
+        self.init_kwargs = {**self._config_arguments(), **given, **kwargs}
 
     def _register_added_tokens(self, added_tokens_decoder) -> None:
         """Register a saved `added_tokens_decoder` ({id: AddedToken or its dict}), then the special tokens.

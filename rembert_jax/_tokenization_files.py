@@ -210,7 +210,8 @@ class PretrainedFilesMixin:
         if os.path.isfile(directory):
             raise ValueError(f"save_directory {directory!r} is a file; pass a directory")
         decoder = {str(index): token_state for index, token_state in self._added_token_states().items()}
-        extras = {key: value for key, value in self.init_kwargs.items()
+        # transformers writes an init keyword's current value when the tokenizer has that attribute.
+        extras = {key: getattr(self, key, value) for key, value in self.init_kwargs.items()
                   if key not in (*CONFIG_ARGUMENTS, *FILE_KEYS, "added_tokens_decoder")}
         config = {**extras, **self._config_arguments(), "tokenizer_class": "RemBertTokenizer",
                   "added_tokens_decoder": decoder}

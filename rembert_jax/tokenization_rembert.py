@@ -42,10 +42,16 @@ class RemBertTokenizer(RemBertTokenizerBase):
             tokens (defaults `[CLS]`, `[SEP]`, `[UNK]`, `[SEP]`, `[PAD]`, `[CLS]`, `[MASK]`, the
             google/rembert files). Tokens missing from the model are added after its pieces.
             `[MASK]` absorbs the whitespace before it.
+        added_tokens_decoder: saved added tokens ({id: AddedToken or its dict}), as transformers
+            passes them from tokenizer_config.json; each must get its saved id.
         model_max_length, padding_side, truncation_side, clean_up_tokenization_spaces: as in transformers.
+        Other keywords are kept in `init_kwargs` and saved.
 
-    Text is split at special tokens written in it, each chunk is lowercased if asked and encoded
-    by `SentencePieceProcessor` (whose normaliser trims and collapses whitespace). Unknown text
+    Text is split at added tokens written in it (`add_tokens` / `add_special_tokens`, with the
+    `tokenizers.AddedToken` flags lstrip, rstrip, single_word, normalized, special), each other
+    chunk is lowercased if asked and encoded by `SentencePieceProcessor` (whose normaliser trims
+    and collapses whitespace, so the whitespace right before an added token that does not
+    lstrip it is dropped, where the fast tokenizer keeps a `▁` piece). Unknown text
     maps to the model's unk id. Word ids are tracked only for `is_split_into_words=True`;
     `return_offsets_mapping` needs `RemBertTokenizerFast`. Overflow rows (`stride`) equal the
     fast tokenizer's; pairs truncated under `longest_first` without overflow follow transformers

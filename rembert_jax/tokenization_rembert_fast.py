@@ -32,12 +32,16 @@ class RemBertTokenizerFast(RemBertTokenizerBase):
 
     Differences from `RemBertTokenizer` (sentencepiece), all inherited from the reference pipeline:
     ``` `` ``` and `''` become `"`; whitespace that sentencepiece trims (at the end of a text, in
-    front of a special token written in the text other than `[MASK]`, runs of tabs/newlines)
+    front of an added or special token written in the text that does not lstrip it (`[MASK]`
+    does), runs of tabs/newlines)
     becomes a `▁` token; `decode` without `skip_special_tokens` writes `[UNK]`/`[PAD]` where
     sentencepiece writes " ⁇ "/nothing, and with it a text whose first word is wholly unknown
     decodes with a leading space; pairs truncated under `longest_first` (without overflow) lose
     tokens in the Rust library's order. Offsets (`return_offsets_mapping`) and `word_ids()`
     for raw text are fast-only.
+
+    Added tokens (`add_tokens` / `add_special_tokens`), `train_new_from_iterator` and the saved
+    `added_tokens_decoder` are the `tokenizers` library's, as in transformers.
 
     Differences from transformers 5's `RemBertTokenizer` (the same class in v5): v5 returns
     `token_type_ids` only when asked, and its `[MASK]` does not absorb the space before it.

@@ -10,6 +10,7 @@ text; for the sentencepiece class, whitespace right before an added token, pinne
 from __future__ import annotations
 
 import json
+import pickle
 import shutil
 
 import pytest
@@ -66,6 +67,8 @@ def test_adding_tokens_matches_transformers(cls, tmp_path):
     assert ours.added_tokens_encoder["[NEW]"] == 3003 and ours.added_tokens_decoder[3003].special
     assert ours.tokenize("a foo bar b") == ["▁a", "foo bar", "▁b"]  # single_word: a whole word here
     assert "foo bar" not in ours.tokenize("afoo barb")  # ... and not inside one
+    clone = pickle.loads(pickle.dumps(ours))
+    assert clone(TEXTS)["input_ids"] == ours(TEXTS)["input_ids"] and _states(clone) == _states(ours)
 
 
 @pytest.mark.parametrize("cls", CLASSES)
