@@ -97,14 +97,12 @@ class RemBertTokenizerBase(AddedTokensMixin, EncodedIdsMixin, SpecialTokensMixin
         self.do_lower_case = bool(do_lower_case)
         self.remove_space = bool(remove_space)  # stored, never applied (as in the reference)
         self.keep_accents = bool(keep_accents)
-        self._special_tokens = dict(zip(
-            SPECIAL_TOKEN_NAMES, (bos_token, eos_token, unk_token, sep_token, pad_token, cls_token, mask_token),
-            strict=True,
-        ))
-        for name, token in self._special_tokens.items():
-            if token is not None and not isinstance(token, str):
-                raise ValueError(f"{name} must be a str or None, got {token!r}")
-        self.additional_special_tokens = additional_special_tokens  # the setter checks each token
+        self._token_flags = {}  # AddedTokens given for special tokens: registered with their flags
+        self._special_tokens = {}
+        for name, token in zip(SPECIAL_TOKEN_NAMES, (bos_token, eos_token, unk_token, sep_token, pad_token,
+                                                     cls_token, mask_token), strict=True):
+            setattr(self, name, token)  # the setters check each token
+        self.additional_special_tokens = additional_special_tokens
         if not isinstance(model_max_length, int) or model_max_length < 1:
             raise ValueError(f"model_max_length must be a positive int, got {model_max_length!r}")
         self.model_max_length = model_max_length
@@ -139,10 +137,11 @@ class RemBertTokenizerBase(AddedTokensMixin, EncodedIdsMixin, SpecialTokensMixin
                 saved[index] = as_added_token(value, special=False, name=f"added_tokens_decoder[{key!r}]")
             for index, token in sorted(saved.items()):
                 self._place_added_token(token, index)
-        registered = self.added_tokens_encoder
+        registered = self.added_tokens_encoder  # special tokens given as AddedToken keep their flags
         missing = [token for token in self.all_special_tokens if token not in registered]
         if missing:
-            self._add_tokens([special_added_token(t, lstrip=t == self.mask_token) for t in missing], True)
+            tokens = [self._token_flags.get(t) or special_added_token(t, lstrip=t == self.mask_token) for t in missing]
+            self._add_tokens([as_added_token(t, special=True) for t in tokens], True)
 
     def _place_added_token(self, token, index: int) -> None:
         """Register a saved added token at exactly `index`, or raise naming the conflict."""

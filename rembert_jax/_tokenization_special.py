@@ -13,12 +13,14 @@ from tokenizers import AddedToken
 from ._tokenization_files import SPECIAL_TOKEN_NAMES
 
 
-def _content(value, name: str) -> str:
-    """The token string of a str or AddedToken given for a special token."""
-    if isinstance(value, AddedToken):
+def _content(tokenizer, value, name: str) -> str:
+    """The token string of a str or AddedToken given for a special token (an AddedToken's flags are kept
+    for when the token is added to the vocabulary)."""
+    if isinstance(value, AddedToken) and value.content:
+        tokenizer._token_flags[value.content] = value
         value = value.content
     if not isinstance(value, str) or not value:
-        raise ValueError(f"{name} must be a non-empty str or an AddedToken, got {value!r:.80}")
+        raise ValueError(f"{name} must be a non-empty str, an AddedToken or None, got {value!r:.80}")
     return value
 
 
@@ -27,7 +29,7 @@ def _token_attribute(name: str) -> property:
         return self._special_tokens[name]
 
     def set_(self, value) -> None:
-        self._special_tokens[name] = None if value is None else _content(value, name)
+        self._special_tokens[name] = None if value is None else _content(self, value, name)
 
     return property(get, set_, doc=f"The {name.replace('_', ' ')} (a str), or None.")
 
@@ -51,6 +53,7 @@ class SpecialTokensMixin:
 
     _special_tokens: dict[str, str | None]
     _additional_special_tokens: list[str]
+    _token_flags: dict[str, AddedToken]
 
     def _token_to_id(self, token: str) -> int:  # provided by the backend
         raise NotImplementedError
@@ -92,7 +95,8 @@ class SpecialTokensMixin:
             tokens = []
         if not isinstance(tokens, list | tuple):
             raise ValueError(f"additional_special_tokens must be a list of str or AddedToken, got {type(tokens).__name__}")
-        self._additional_special_tokens = [_content(t, f"additional_special_tokens[{i}]") for i, t in enumerate(tokens)]
+        self._additional_special_tokens = [_content(self, t, f"additional_special_tokens[{i}]")
+                                           for i, t in enumerate(tokens)]
 
     @property
     def additional_special_tokens_ids(self) -> list[int]:

@@ -198,3 +198,21 @@ def test_sentencepiece_class_drops_whitespace_before_an_added_token_where_transf
     fast = RemBertTokenizerFast.from_pretrained(DEMO_DIR)
     _add(fast)
     assert fast("Le café [NEW] près")["input_ids"] == theirs_ids
+
+
+@pytest.mark.parametrize("source", CLASSES)
+@pytest.mark.parametrize("target", CLASSES)
+def test_special_token_given_as_added_token_keeps_its_flags_across_classes_and_transformers(source, target, tmp_path):
+    # transformers' own RemBERT tokenizer test: a custom eos AddedToken and the lstrip mask survive every round trip.
+    eos = AddedToken("[NEW_EOS]", lstrip=True, rstrip=False, normalized=False)
+    ours = source.from_pretrained(DEMO_DIR, eos_token=eos)
+    assert ours.eos_token == "[NEW_EOS]" and ours.eos_token_id == 3000
+    assert _states(ours)[3000] == {"content": "[NEW_EOS]", "single_word": False, "lstrip": True, "rstrip": False,
+                                   "normalized": False, "special": True}
+    ours.save_pretrained(tmp_path / "ours")
+    loaded = target.from_pretrained(tmp_path / "ours")
+    theirs = transformers.AutoTokenizer.from_pretrained(str(tmp_path / "ours"))
+    texts = ["a [NEW_EOS]b", "hello [MASK] world[NEW_EOS]"]
+    _assert_same(loaded, theirs, texts)
+    _assert_same(ours, theirs, texts)
+    assert loaded.eos_token == theirs.eos_token == "[NEW_EOS]"

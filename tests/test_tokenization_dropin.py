@@ -169,7 +169,7 @@ def test_special_token_and_id_setters_match_transformers(cls, theirs):
         ours(texts, padding=True)
     with pytest.raises(ValueError, match=r"pad_token_id must be an id in \[0, 3000\)"):
         ours.pad_token_id = 3000
-    with pytest.raises(ValueError, match="cls_token must be a non-empty str or an AddedToken"):
+    with pytest.raises(ValueError, match="cls_token must be a non-empty str, an AddedToken or None"):
         ours.cls_token = 7
 
 

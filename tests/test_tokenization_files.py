@@ -176,7 +176,7 @@ def test_bad_constructor_values_are_rejected(words_dir):
         RemBertTokenizer(path, padding_side="middle")
     with pytest.raises(ValueError, match="model_max_length must be a positive int"):
         RemBertTokenizerFast(path, model_max_length=0)
-    with pytest.raises(ValueError, match="mask_token must be a str or None"):
+    with pytest.raises(ValueError, match="mask_token must be a non-empty str, an AddedToken or None"):
         RemBertTokenizer(path, mask_token=5)
 
 
