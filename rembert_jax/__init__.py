@@ -6,7 +6,7 @@ The pure core (no Flax, no torch):
     apply                          the encoder forward pass, `apply(params, inputs, config=...)`
     init_cache                     the fixed-size KV cache for incremental decoding
 Tokenizers:
-    RemBertTokenizer (sentencepiece), RemBertTokenizerFast (tokenizers)
+    RemBertTokenizer (sentencepiece), RemBertTokenizerFast (tokenizers), AddedToken (tokenizers')
 transformers-style adapters computing with the JAX core (from `rembert_jax.convert`):
     RemBertModel, RemBertFor{MaskedLM,CausalLM,SequenceClassification,MultipleChoice,
     TokenClassification,QuestionAnswering} and their TFRemBert* twins.
@@ -39,6 +39,7 @@ _LAZY = {
     "validate_inputs": "rembert_jax.encoder",
     "RemBertTokenizer": "rembert_jax.tokenization_rembert",
     "RemBertTokenizerFast": "rembert_jax.tokenization_rembert_fast",
+    "AddedToken": "rembert_jax.tokenization_rembert",  # tokenizers.AddedToken, as `from transformers import AddedToken`
     **{name: "rembert_jax.convert.adapters" for name in _ADAPTERS},
 }
 

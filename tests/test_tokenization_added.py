@@ -16,6 +16,7 @@ import shutil
 import pytest
 from tokenizers import AddedToken
 
+import rembert_jax
 from rembert_jax import RemBertTokenizer, RemBertTokenizerFast
 from rembert_jax.train.data_files import DEMO_DIR
 
@@ -207,6 +208,7 @@ def test_special_token_given_as_added_token_keeps_its_flags_across_classes_and_t
     eos = AddedToken("[NEW_EOS]", lstrip=True, rstrip=False, normalized=False)
     ours = source.from_pretrained(DEMO_DIR, eos_token=eos)
     assert ours.eos_token == "[NEW_EOS]" and ours.eos_token_id == 3000
+    assert rembert_jax.AddedToken is AddedToken
     assert _states(ours)[3000] == {"content": "[NEW_EOS]", "single_word": False, "lstrip": True, "rstrip": False,
                                    "normalized": False, "special": True}
     ours.save_pretrained(tmp_path / "ours")
