@@ -88,8 +88,8 @@ class AddedVocabulary:
         kept = [*special_tokens, *(t.content for t in self.decoder.values() if not t.special and t.normalized)]
         if not kept:
             return text.lower()
-        pattern = "(" + "|".join(map(re.escape, sorted(kept, key=len, reverse=True))) + ")|(.+?)"
-        return re.sub(pattern, lambda m: m.group(1) or m.group(2).lower(), text, flags=re.DOTALL)
+        parts = re.split("(" + "|".join(map(re.escape, sorted(kept, key=len, reverse=True))) + ")", text)
+        return "".join(part if i % 2 else part.lower() for i, part in enumerate(parts))  # odd: kept tokens
 
     def split(self, text: str) -> list[tuple[str, bool]]:
         """(chunk, is_added_token) in order; chunks of plain text may be empty."""

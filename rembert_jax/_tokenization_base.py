@@ -269,7 +269,7 @@ class RemBertTokenizerBase(AddedTokensMixin, EncodedIdsMixin, SpecialTokensMixin
         if return_offsets_mapping:
             features["offset_mapping"] = [row.offsets for row in rows]
         row_lengths = [len(row) for row in ids]
-        self.warn_if_too_long(row_lengths, lengths.max_length, verbose)
+        self._warn_if_too_long(row_lengths, lengths.max_length, verbose)
         target = padded_length(lengths, row_lengths)
         if target is not None:
             pad_rows(features, pad_token_id=self.pad_token_id, target_length=target, padding_side=side)

@@ -27,15 +27,15 @@ _TOO_LONG = "sequence-length-is-longer-than-the-specified-maximum"  # transforme
 class EncodedIdsMixin:
     """`pad`, `prepare_for_model`, `truncate_sequences` over the tokenizer's special-token layout."""
 
-    def warn_if_too_long(self, row_lengths, max_length: int | None, verbose: bool) -> None:
-        """transformers' warning (once per tokenizer) for a row longer than model_max_length, unless
-        a max_length was in force or verbose is off."""
-        longest = max(row_lengths, default=0)
-        if max_length is None and verbose and longest > self.model_max_length:
+    def _warn_if_too_long(self, row_lengths, max_length: int | None, verbose: bool) -> None:
+        """transformers' warning (once per tokenizer, naming the first row too long) for a row longer than
+        model_max_length, unless a max_length was in force or verbose is off."""
+        too_long = next((n for n in row_lengths if n > self.model_max_length), None)
+        if max_length is None and verbose and too_long is not None:
             if not self.deprecation_warnings.get(_TOO_LONG, False):
                 logger.warning(
                     "Token indices sequence length is longer than the specified maximum sequence length for this "
-                    f"model ({longest} > {self.model_max_length}). Running this sequence through the model will "
+                    f"model ({too_long} > {self.model_max_length}). Running this sequence through the model will "
                     "result in indexing errors"
                 )
             self.deprecation_warnings[_TOO_LONG] = True
@@ -133,7 +133,7 @@ class EncodedIdsMixin:
             features["special_tokens_mask"] = [special_mask]
         if return_attention_mask is not False:
             features["attention_mask"] = [[1] * len(sequence)]
-        self.warn_if_too_long([len(sequence)], lengths.max_length, verbose)
+        self._warn_if_too_long([len(sequence)], lengths.max_length, verbose)
         target = padded_length(lengths, [len(sequence)])
         if target is not None:
             pad_rows(features, pad_token_id=self.pad_token_id, target_length=target, padding_side=side)

@@ -218,3 +218,16 @@ def test_special_token_given_as_added_token_keeps_its_flags_across_classes_and_t
     _assert_same(loaded, theirs, texts)
     _assert_same(ours, theirs, texts)
     assert loaded.eos_token == theirs.eos_token == "[NEW_EOS]"
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+def test_with_do_lower_case_normalized_added_tokens_match_any_case_and_special_ones_only_as_written(cls, tmp_path):
+    RemBertTokenizerFast.from_pretrained(DEMO_DIR, do_lower_case=True).save_pretrained(tmp_path / "lower")
+    theirs = transformers.AutoTokenizer.from_pretrained(str(tmp_path / "lower"))
+    ours = cls.from_pretrained(DEMO_DIR, do_lower_case=True)
+    for tok in (ours, theirs):
+        tok.add_tokens(["HeLLo"])
+        tok.add_special_tokens({"additional_special_tokens": ["<EXTRA>"]})
+    for text in ["HELLO,hello,HeLLo", "a<EXTRA>b", "Wörld<EXTRA>x, HeLLo"]:
+        assert ours(text)["input_ids"] == theirs(text)["input_ids"], text
+    assert ours("a<EXTRA>b")["input_ids"][2] == ours.convert_tokens_to_ids("<EXTRA>")
