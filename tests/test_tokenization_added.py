@@ -228,6 +228,6 @@ def test_with_do_lower_case_normalized_added_tokens_match_any_case_and_special_o
     for tok in (ours, theirs):
         tok.add_tokens(["HeLLo"])
         tok.add_special_tokens({"additional_special_tokens": ["<EXTRA>"]})
-    for text in ["HELLO,hello,HeLLo", "a<EXTRA>b", "Wörld<EXTRA>x, HeLLo"]:
+    for text in ["HELLO,hello,HeLLo", "a<EXTRA>b", "Wörld<EXTRA>x,HeLLo"]:
         assert ours(text)["input_ids"] == theirs(text)["input_ids"], text
     assert ours("a<EXTRA>b")["input_ids"][2] == ours.convert_tokens_to_ids("<EXTRA>")
