@@ -34,6 +34,7 @@ def _execute(path: Path, workdir: Path, monkeypatch) -> nbformat.NotebookNode:
     monkeypatch.setenv("REMBERT_JAX_EXAMPLES_TINY", "1")
     monkeypatch.setenv("MPLBACKEND", "Agg")           # plots render to nowhere, no display needed
     monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")  # jupyter_core's own migration warning otherwise
+    monkeypatch.setenv("TMPDIR", str(workdir))        # whatever the kernel leaves in temp goes with the test
     notebook = nbformat.read(path, as_version=4)
     NotebookClient(notebook, timeout=300, kernel_name="python3",
                    resources={"metadata": {"path": str(workdir)}}).execute()
