@@ -6,7 +6,8 @@
     special_tokens_map.json   the special tokens
     added_tokens.json         tokens added beyond the sentencepiece model ({content: id}), when there are any
 
-Only local paths are read: a hub id is never downloaded.
+Only local paths are read: a hub id is never downloaded. A model preset's name (`"tiny"`) reads
+that preset's tokenizer (`rembert_jax._tokenization_presets`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 import os
 from typing import Any
 
+from . import _tokenization_presets as presets
 from ._tokenization_convert import SPM_FILE
 
 TOKENIZER_FILE = "tokenizer.json"
@@ -169,11 +171,14 @@ class PretrainedFilesMixin:
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs):
-        """Load from a local directory (or a `sentencepiece.model` path) written by transformers or by us.
+        """Load from a local directory (or a `sentencepiece.model` path) written by transformers or by us,
+        or a model preset's name (`"tiny"`, see `from_preset`) when no such path exists.
 
         Reads tokenizer_config.json and special_tokens_map.json when present; keyword arguments
         override them. A directory with only `sentencepiece.model` works (defaults of spec §6.2).
         """
+        if presets.is_preset(pretrained_model_name_or_path):
+            return cls.from_preset(pretrained_model_name_or_path, **kwargs)
         path = os.fspath(pretrained_model_name_or_path)
         if subfolder := kwargs.pop("subfolder", None):
             path = os.path.join(path, subfolder)
@@ -183,6 +188,13 @@ class PretrainedFilesMixin:
         arguments = {**read_config(directory, tokenizer_json_tokens=not cls.is_fast), **kwargs}
         arguments.setdefault("name_or_path", path)
         return cls._from_directory(directory, spm_path, **arguments)
+
+    @classmethod
+    def from_preset(cls, name: str, **kwargs):
+        """The tokenizer of the model preset `name`, the one `RemBertConfig.from_preset(name)` fits:
+        `tiny` is shipped with the package (3,000 multilingual pieces, vocab_size 3000); `rembert` is
+        google/rembert's, read from the Hugging Face Hub (a clear error when it is not available)."""
+        return presets.load_preset(cls, name, **kwargs)
 
     def _config_arguments(self) -> dict[str, Any]:
         return {

@@ -238,7 +238,9 @@ class RemBertConfig:
 
     @classmethod
     def from_preset(cls, name: str) -> RemBertConfig:
-        """A preset shipped in `configs/`: `rembert` (full size) or `tiny` (tests)."""
+        """A preset shipped in `configs/`: `rembert` (full size) or `tiny` (tests, notebooks).
+
+        Each has a matching tokenizer: `RemBertTokenizerFast.from_preset(name)`."""
         if name not in preset_names():
             raise ValueError(f"unknown preset {name!r}; available: {', '.join(preset_names())}")
         text = resources.files("rembert_jax.configs").joinpath(f"{name}.json").read_text("utf-8")

@@ -25,8 +25,9 @@ def pytest_configure(config):
 
 @pytest.fixture(scope="session")
 def tiny_config() -> RemBertConfig:
-    """The `tiny` preset (transformers' RemBERT tester sizes: H=32, E=18, O=43, L=2, NH=4, I=37)."""
-    return RemBertConfig.from_preset("tiny")
+    """The `tiny` preset (transformers' RemBERT tester sizes: H=32, E=18, O=43, L=2, NH=4, I=37) with the
+    tester's vocabulary of 99 too (the preset's is its tokenizer's 3000): tests draw random ids below it."""
+    return RemBertConfig.from_preset("tiny").replace(vocab_size=99, bos_token_id=1, eos_token_id=2)
 
 
 @pytest.fixture(scope="session")

@@ -9,12 +9,15 @@ import numpy as np
 from rembert_jax.train.cli import main
 
 
-def test_forward_on_the_tiny_preset_prints_shapes_and_timing(capsys):
+def test_forward_on_the_tiny_preset_uses_its_tokenizer_and_prints_shapes_and_timing(capsys):
+    from rembert_jax import RemBertTokenizerFast
+
     assert main(["forward", "--preset", "tiny", "Hello, world.", "Ünïcode ✓"]) == 0
     out = capsys.readouterr().out
     assert "preset 'tiny' with RANDOM weights" in out
-    assert "demo byte ids (not a tokenizer" in out
-    assert "last_hidden_state (2, 15, 32) float32, pooler_output (2, 32)" in out  # bos + 13 bytes + eos
+    assert "the 'tiny' preset's tokenizer" in out
+    longest = max(len(RemBertTokenizerFast.from_preset("tiny")(t)["input_ids"]) for t in ("Hello, world.", "Ünïcode ✓"))
+    assert f"last_hidden_state (2, {longest}, 32) float32, pooler_output (2, 32)" in out
     assert "time:       first call" in out
 
 
@@ -26,12 +29,15 @@ def test_demo_ids_are_bos_bytes_eos_padded(tiny_config):
     np.testing.assert_array_equal(inputs["attention_mask"], [[1, 1, 1, 1], [1, 1, 1, 0]])
 
 
-def test_a_tokenizer_that_does_not_fit_the_vocab_is_an_error(capsys):
-    # the demo sentencepiece model has ids far beyond the tiny preset's 99
+def test_a_tokenizer_that_does_not_fit_the_vocab_is_an_error(tiny_config, tmp_path, capsys):
+    # the demo sentencepiece model has ids far beyond the test model's 99
+    from hf_reference import hf_model
+
     import rembert_jax.train
 
+    hf_model(tiny_config).save_pretrained(tmp_path)
     demo = os.path.join(os.path.dirname(rembert_jax.train.__file__), "demo")
-    assert main(["forward", "--preset", "tiny", "--tokenizer", demo, "Hello"]) == 2
+    assert main(["forward", "--model", str(tmp_path), "--tokenizer", demo, "Hello"]) == 2
     assert "outside this model's vocab_size=99: use the tokenizer that belongs to the model" in capsys.readouterr().err
 
 

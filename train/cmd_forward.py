@@ -7,9 +7,10 @@ Prints the input and output shapes, a short summary of each sentence's encoding 
 of the first (compiling) and a later (compiled) call. A preset has random weights, so its numbers
 show that the pipeline runs, not what the model knows.
 
-Without `--tokenizer` (and without a tokenizer in `--model DIR`) the text is turned into ids by
-a stand-in that is NOT a tokenizer: `[bos] + [3 + byte % (vocab_size - 3) for each UTF-8 byte] +
-[eos]`. It exists so the tiny preset (vocab 99) can run on any text; say `--tokenizer` for real ids.
+A preset is tokenized by its own tokenizer (`RemBertTokenizerFast.from_preset`: shipped for `tiny`,
+google/rembert's from the Hub for `rembert`) unless `--tokenizer` says otherwise. A `--model DIR`
+without a tokenizer (and without `--tokenizer`) gets ids from a stand-in that is NOT a tokenizer:
+`[bos] + [3 + byte % (vocab_size - 3) for each UTF-8 byte] + [eos]`, so a bare checkpoint still runs.
 """
 
 from __future__ import annotations
@@ -62,17 +63,18 @@ def _demo_ids(texts: list[str], config, max_length: int):
     return {"input_ids": ids, "attention_mask": mask}
 
 
-def _tokenize(texts: list[str], directory: str, config, max_length: int):
+def _tokenize(texts: list[str], source: str, config, max_length: int):
+    """`source`: a tokenizer directory or a preset name."""
     import numpy as np
 
     from rembert_jax import RemBertTokenizerFast
 
-    tokenizer = RemBertTokenizerFast.from_pretrained(directory)
+    tokenizer = RemBertTokenizerFast.from_pretrained(source)
     encoded = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="np")
     inputs = {k: np.asarray(encoded[k]) for k in ("input_ids", "attention_mask", "token_type_ids") if k in encoded}
     top = int(inputs["input_ids"].max())
     if top >= config.vocab_size:
-        raise ValueError(f"the tokenizer in {directory} produced id {top}, outside this model's vocab_size="
+        raise ValueError(f"the tokenizer {source} produced id {top}, outside this model's vocab_size="
                          f"{config.vocab_size}: use the tokenizer that belongs to the model")
     return inputs
 
@@ -100,10 +102,13 @@ def _run(args: argparse.Namespace) -> int:
         config = RemBertConfig.from_preset(preset)
     # inputs first: a tokenizer that doesn't fit fails before any weights are read or built
     max_length = min(args.max_length or config.max_position_embeddings, config.max_position_embeddings)
-    tokenizer_dir = args.tokenizer or (args.model if _has_tokenizer(args.model) else None)
-    if tokenizer_dir:
-        inputs = _tokenize(args.texts, tokenizer_dir, config, max_length)
-        tokenization = f"tokenizer {tokenizer_dir}"
+    if args.tokenizer or _has_tokenizer(args.model):
+        tokenizer = args.tokenizer or args.model
+        inputs = _tokenize(args.texts, tokenizer, config, max_length)
+        tokenization = f"tokenizer {tokenizer}"
+    elif not args.model:
+        inputs = _tokenize(args.texts, preset, config, max_length)
+        tokenization = f"the {preset!r} preset's tokenizer"
     else:
         inputs = _demo_ids(args.texts, config, max_length)
         tokenization = "demo byte ids (not a tokenizer; pass --tokenizer DIR for real ids)"
