@@ -5,7 +5,7 @@
     tokenizer_config.json     constructor flags and special tokens, `tokenizer_class: RemBertTokenizer`
     special_tokens_map.json   the special tokens
 
-Only local paths are read: a hub id is never downloaded.
+A location that is not a local path is a Hub id, fetched by `rembert_jax.hub` (only these files).
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import os
 from typing import Any
-
-from ._tokenization_convert import SPM_FILE
 
 TOKENIZER_FILE = "tokenizer.json"
 CONFIG_FILE = "tokenizer_config.json"
@@ -35,9 +33,8 @@ CONFIG_ARGUMENTS = (
     "clean_up_tokenization_spaces",
 )
 
-# transformers' download/cache arguments of from_pretrained: meaningless for a local directory.
-HUB_ONLY_ARGUMENTS = ("cache_dir", "revision", "use_fast", "local_files_only", "token", "use_auth_token",
-                      "trust_remote_code", "force_download", "proxies")
+# transformers' tokenizer switches with no meaning here (the loading keywords go to `hub.HubOptions`).
+HUB_ONLY_ARGUMENTS = ("use_fast", "trust_remote_code", "proxies")
 
 
 def _read_json(path: str) -> dict[str, Any]:
@@ -60,17 +57,15 @@ def _token_content(value) -> Any:
     return value
 
 
-def resolve_directory(path: str | os.PathLike) -> tuple[str, str | None]:
-    """(directory, explicit sentencepiece file or None) for a directory or a path to a `.model` file."""
-    path = os.fspath(path)
+def resolve_directory(path: str | os.PathLike, options=None) -> tuple[str, str | None]:
+    """(directory, explicit sentencepiece file or None) for a directory, a path to a `.model` file or
+    a Hub id (by the location rule of `rembert_jax.hub`)."""
+    from .hub import TOKENIZER, resolve_path
+
+    path = resolve_path(path, TOKENIZER, options)
     if os.path.isdir(path):
         return path, None
-    if os.path.isfile(path):
-        return os.path.dirname(path) or ".", path
-    raise FileNotFoundError(
-        f"no tokenizer directory or file at {path!r}: from_pretrained reads a local directory holding "
-        f"{SPM_FILE} and/or {TOKENIZER_FILE} (hub ids are not downloaded; fetch the files first)"
-    )
+    return os.path.dirname(path) or ".", path
 
 
 def read_config(directory: str) -> dict[str, Any]:
@@ -122,12 +117,13 @@ class PretrainedFilesMixin:
         Reads tokenizer_config.json and special_tokens_map.json when present; keyword arguments
         override them. A directory with only `sentencepiece.model` works (defaults of spec §6.2).
         """
+        from .hub import HubOptions
+
         path = os.fspath(pretrained_model_name_or_path)
-        if subfolder := kwargs.pop("subfolder", None):
-            path = os.path.join(path, subfolder)
-        for name in HUB_ONLY_ARGUMENTS:  # accepted so transformers call sites keep working; nothing downloads
+        options = HubOptions.pop_from(kwargs)  # where the files come from (local, cache or Hub)
+        for name in HUB_ONLY_ARGUMENTS:  # transformers' switches that choose nothing here
             kwargs.pop(name, None)
-        directory, spm_path = resolve_directory(path)
+        directory, spm_path = resolve_directory(path, options)
         arguments = {**read_config(directory), **kwargs}
         arguments.setdefault("name_or_path", path)
         return cls._from_directory(directory, spm_path, **arguments)
