@@ -85,11 +85,24 @@ def saved_model(config: RemBertConfig, folder: Path, *, seed: int = 0, layout: s
     return model
 
 
-def build_cache(root: Path, config: RemBertConfig) -> dict:
-    """Every fixture repo in one cache at `root / "hub"`; returns ids, models and commits by name."""
+def add_tokenizer_repo(cache: Path, work: Path, config: RemBertConfig) -> tuple[str, object]:
+    """A model with the demo tokenizer (vocab 3000) in google/rembert's file set: sentencepiece.model,
+    tokenizer.json, tokenizer_config.json, special_tokens_map.json. (transformers 5 writes a
+    tokenizer.json without the special-token template, which only transformers 5 itself completes.)
+    Returns (repo id, the transformers model)."""
     from rembert_jax import RemBertTokenizerFast
     from rembert_jax.train.data_files import DEMO_DIR
 
+    folder = work / "tokenizer"
+    model = saved_model(config.replace(vocab_size=3000), folder, seed=7)
+    RemBertTokenizerFast.from_pretrained(DEMO_DIR).save_pretrained(folder)
+    repo_id = f"{ORG}/rembert-with-tokenizer"
+    add_snapshot(cache, repo_id, folder, commit_hash("tokenizer"))
+    return repo_id, model
+
+
+def build_cache(root: Path, config: RemBertConfig) -> dict:
+    """Every fixture repo in one cache at `root / "hub"`; returns ids, models and commits by name."""
     cache, work = root / "hub", root / "work"
     out: dict = {"cache": cache, "ids": {}, "models": {}, "commits": {}}
     for name, layout in (("sharded", "sharded"), ("bin-only", "bin"), ("h5-only", "h5")):
@@ -99,16 +112,8 @@ def build_cache(root: Path, config: RemBertConfig) -> dict:
         out["commits"][name] = commit_hash(name)
         add_snapshot(cache, out["ids"][name], folder, out["commits"][name])
 
-    # A model with the demo tokenizer (vocab 3000) in google/rembert's file set: sentencepiece.model,
-    # tokenizer.json, tokenizer_config.json, special_tokens_map.json. (transformers 5 writes a
-    # tokenizer.json without the special-token template, which only transformers 5 itself completes.)
-    folder = work / "tokenizer"
-    with_vocab = config.replace(vocab_size=3000)
-    out["models"]["tokenizer"] = saved_model(with_vocab, folder, seed=7)
-    RemBertTokenizerFast.from_pretrained(DEMO_DIR).save_pretrained(folder)
-    out["ids"]["tokenizer"] = f"{ORG}/rembert-with-tokenizer"
+    out["ids"]["tokenizer"], out["models"]["tokenizer"] = add_tokenizer_repo(cache, work, config)
     out["commits"]["tokenizer"] = commit_hash("tokenizer")
-    add_snapshot(cache, out["ids"]["tokenizer"], folder, out["commits"]["tokenizer"])
 
     # Two snapshots of one repo: main and the tag v1 hold different weights.
     repo_id = out["ids"]["two-revisions"] = f"{ORG}/rembert-two-revisions"
