@@ -5,7 +5,8 @@
         small (git) files: 200, `ETag: "<git sha1>"`, `X-Repo-Commit`, `Content-Length`
         LFS files (weights): 302 to a CDN on another origin (a second server, also on 127.0.0.1), with
             `X-Linked-Etag: "<sha256>"`, `X-Linked-Size`, `X-Repo-Commit`, `Location` (what the Hub does)
-        errors: 401 + `X-Error-Code: RepoNotFound` (unknown or private repo), 403 + `GatedRepo`,
+        errors: 401 + `X-Error-Code: RepoNotFound` (unknown repo, or private without the token), 403 +
+            `GatedRepo`,
             404 + `RevisionNotFound`, 404 + `EntryNotFound` (with `X-Repo-Commit`)
     GET /cdn/{sha256}                                         the LFS bytes
     GET /api/models/{repo}/tree/{revision}[/{path}]           the file listing (`HfApi.list_repo_files`)
@@ -26,7 +27,10 @@ from hub_fixtures import LFS_THRESHOLD, etag_of, repo_folder
 
 
 class HubServer:
-    """Serves `cache`'s repos; `gated` repo ids answer 403 GatedRepo, `private` ones 401 RepoNotFound."""
+    """Serves `cache`'s repos; `gated` repo ids answer 403 GatedRepo; `private` ones 401 RepoNotFound
+    unless the request carries `Authorization: Bearer {TOKEN}`."""
+
+    TOKEN = "hf_local_test_token"
 
     def __init__(self, cache: Path, *, gated: tuple[str, ...] = (), private: tuple[str, ...] = ()):
         self.cache, self.gated, self.private = Path(cache), set(gated), set(private)
@@ -87,7 +91,8 @@ class HubServer:
         repo_id, revision, file = "/".join(parts[:2]), parts[3], "/".join(parts[4:])
         if repo_id in self.gated:
             return self._error(handler, 403, "GatedRepo", head)
-        if repo_id in self.private or not repo_folder(self.cache, repo_id).is_dir():
+        authorized = handler.headers.get("Authorization") == f"Bearer {self.TOKEN}"
+        if (repo_id in self.private and not authorized) or not repo_folder(self.cache, repo_id).is_dir():
             return self._error(handler, 401, "RepoNotFound", head)
         commit = self._commit(repo_id, revision)
         if commit is None:

@@ -18,6 +18,7 @@ import rembert_jax
 
 ALL = "tiny-org/rembert-all-formats"
 SHARDED = "tiny-org/rembert-sharded"
+PRIVATE = "tiny-org/private"
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +34,7 @@ def served(tmp_path_factory, tiny_config):
     saved_model(tiny_config, h5, seed=5, layout="h5")
     shutil.copy(h5 / "tf_model.h5", folder / "tf_model.h5")
     add_snapshot(root / "hub", ALL, folder, "a" * 40)
+    add_snapshot(root / "hub", PRIVATE, folder, "c" * 40)
     models[SHARDED] = saved_model(tiny_config, root / "sharded", seed=6, layout="sharded")
     add_snapshot(root / "hub", SHARDED, root / "sharded", "b" * 40)
     return {"cache": root / "hub", "models": models, "files": {ALL: folder, SHARDED: root / "sharded"}}
@@ -43,7 +45,7 @@ def hub_online(served, monkeypatch):
     """The local Hub as HF_ENDPOINT, with offline mode off (conftest turns it on for every test)."""
     from huggingface_hub import constants
 
-    server = HubServer(served["cache"], gated=("tiny-org/gated",))
+    server = HubServer(served["cache"], gated=("tiny-org/gated",), private=(PRIVATE,))
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
@@ -75,10 +77,21 @@ def test_a_pytorch_class_downloads_config_and_safetensors_only(hub_online, serve
     snapshot = tmp_path / "models--tiny-org--rembert-all-formats" / "snapshots" / ("a" * 40)
     assert (snapshot / "model.safetensors").is_symlink()
     assert (tmp_path / "models--tiny-org--rembert-all-formats" / "blobs" / safetensors).is_file()
-    # Cached now: loading again offline asks nothing.
+    # Cached now: loading again offline asks nothing; force_download=True fetches the same files again.
     hub_online.requests.clear()
     rembert_jax.RemBertModel.from_pretrained(ALL, cache_dir=tmp_path, local_files_only=True)
     assert hub_online.requests == []
+    rembert_jax.RemBertModel.from_pretrained(ALL, cache_dir=tmp_path, force_download=True)
+    assert hub_online.fetched() == [f"/{ALL}/resolve/main/config.json", f"/cdn/{safetensors}"]
+
+
+def test_token_opens_a_private_repo(hub_online, served, tmp_path, batch):
+    with pytest.raises(FileNotFoundError, match=rf"'{PRIVATE}' \(revision 'main'\) is not a repository on the "
+                       r"Hub, or it is private: check the id, and for a private repository pass token="):
+        rembert_jax.RemBertConfig.from_pretrained(PRIVATE, cache_dir=tmp_path)
+    model = rembert_jax.RemBertModel.from_pretrained(PRIVATE, cache_dir=tmp_path, token=HubServer.TOKEN)
+    np.testing.assert_allclose(np.asarray(model(**batch).last_hidden_state), _expected(served, ALL, batch),
+                               atol=1e-5)
 
 
 def test_a_tf_class_downloads_tf_model_h5_and_a_sharded_repo_only_its_shards(hub_online, served, tmp_path,
@@ -102,9 +115,9 @@ def test_the_hubs_refusals_say_what_to_do(hub_online, tmp_path):
     with pytest.raises(PermissionError, match=r"'tiny-org/gated' \(revision 'main'\) is a gated repository: accept "
                        r"its conditions at https://huggingface.co/tiny-org/gated and pass token="):
         rembert_jax.RemBertModel.from_pretrained("tiny-org/gated", cache_dir=tmp_path)
-    with pytest.raises(FileNotFoundError, match=r"'tiny-org/secret' \(revision 'main'\) is not a repository on the "
-                       r"Hub, or it is private: check the id, and for a private repository pass token="):
-        rembert_jax.RemBertConfig.from_pretrained("tiny-org/secret", cache_dir=tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"'tiny-org/no-such-repo' \(revision 'main'\) is not a repository "
+                       r"on the Hub, or it is private"):
+        rembert_jax.RemBertConfig.from_pretrained("tiny-org/no-such-repo", cache_dir=tmp_path)
     with pytest.raises(FileNotFoundError, match=r"the Hub repository has no revision 'v9'"):
         rembert_jax.RemBertModel.from_pretrained(ALL, cache_dir=tmp_path, revision="v9")
     with pytest.raises(FileNotFoundError, match=r"has no sentencepiece.model or tokenizer.json, so it does not hold a "

@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"\ninterrupted; checkpoints already written are in {cfg.output_dir}/checkpoints: continue with "
               f"{shlex.join(['rembert-jax', 'train', args.config, *overrides, '--resume'])}", file=sys.stderr)
         return 130
-    except (FileNotFoundError, FileExistsError, ValueError) as e:
+    except (FileNotFoundError, FileExistsError, PermissionError, ValueError) as e:  # Permission: gated Hub repo
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(_report(result, args.config))
