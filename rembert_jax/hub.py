@@ -27,6 +27,8 @@ import logging
 import os
 from typing import Any
 
+from .config import preset_names
+
 logger = logging.getLogger("rembert_jax.hub")
 
 PRESET_PREFIX = "preset:"
@@ -40,6 +42,7 @@ TOKENIZER_EXTRAS = ("tokenizer_config.json", "special_tokens_map.json")
 # transformers' from_pretrained keywords that steer where files come from. They are consumed by
 # `HubOptions.pop_from`, never passed on as config overrides (so never written into config.json).
 _HUB_KEYWORDS = ("cache_dir", "revision", "token", "local_files_only", "subfolder", "force_download")
+_TRUE = {"1", "ON", "YES", "TRUE"}  # huggingface_hub's spelling of a true environment variable
 _LEGACY_KEYWORDS = ("use_auth_token", "proxies", "resume_download", "mirror", "_commit_hash", "user_agent",
                     "trust_remote_code", "_from_auto", "_from_pipeline")
 
@@ -103,12 +106,6 @@ class Resolved:
     path: str
 
 
-def preset_names() -> tuple[str, ...]:
-    from .config import preset_names
-
-    return preset_names()
-
-
 def resolve(location: str | os.PathLike, wanted: Wanted, options: HubOptions | None = None) -> Resolved:
     """The local files of `location` that hold what `wanted` describes (see the module docstring)."""
     options = options or HubOptions()
@@ -139,9 +136,10 @@ def resolve(location: str | os.PathLike, wanted: Wanted, options: HubOptions | N
 
 
 def resolve_path(location: str | os.PathLike, wanted: Wanted, options: HubOptions | None = None) -> str:
-    """`resolve` where presets are not an answer: the local path (a folder or a file)."""
-    resolved = resolve(location, wanted, options)
-    return resolved.path
+    """`resolve` for weights and tokenizers (where presets are no answer): the local folder or file."""
+    if wanted.config:
+        raise ValueError("resolve_path is for weights and tokenizers; a config location may be a preset: use resolve")
+    return resolve(location, wanted, options).path
 
 
 # ------------------------------------------------------------------------------------------ the Hub
@@ -161,8 +159,8 @@ def _offline(options: HubOptions) -> bool:
     from huggingface_hub import constants
 
     # Read at call time too: huggingface_hub reads the variable once, when it is first imported.
-    return bool(options.local_files_only or constants.HF_HUB_OFFLINE
-                or constants._is_true(os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE")))
+    variable = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or ""
+    return bool(options.local_files_only or constants.HF_HUB_OFFLINE or variable.upper() in _TRUE)
 
 
 def _cache_dir(options: HubOptions) -> str:
@@ -212,11 +210,18 @@ class _Fetcher:
         self.repo_id, self.options, self.wanted = repo_id, options, wanted
         self.offline = _offline(options)
         self.folder: str | None = None
+        self._answers: dict[str, str | None] = {}  # one question per file
+
 
     def _describe(self) -> str:
         return f"{self.repo_id!r} (revision {self.options.revision or 'main'!r})"
 
     def __call__(self, filename: str) -> str | None:
+        if filename not in self._answers:
+            self._answers[filename] = self._download(filename)
+        return self._answers[filename]
+
+    def _download(self, filename: str) -> str | None:
         from huggingface_hub import hf_hub_download
         from huggingface_hub.errors import (
             GatedRepoError,

@@ -11,7 +11,7 @@ import socket
 import numpy as np
 import pytest
 import torch
-from hub_fixtures import add_snapshot, etag_of, saved_model
+from hub_fixtures import add_snapshot, add_tokenizer_repo, etag_of, saved_model
 from hub_server import HubServer
 
 import rembert_jax
@@ -37,7 +37,9 @@ def served(tmp_path_factory, tiny_config):
     add_snapshot(root / "hub", PRIVATE, folder, "c" * 40)
     models[SHARDED] = saved_model(tiny_config, root / "sharded", seed=6, layout="sharded")
     add_snapshot(root / "hub", SHARDED, root / "sharded", "b" * 40)
-    return {"cache": root / "hub", "models": models, "files": {ALL: folder, SHARDED: root / "sharded"}}
+    tokenizer_repo, _ = add_tokenizer_repo(root / "hub", root / "work", tiny_config)
+    return {"cache": root / "hub", "models": models, "files": {ALL: folder, SHARDED: root / "sharded"},
+            "tokenizer": tokenizer_repo}
 
 
 @pytest.fixture
@@ -133,3 +135,14 @@ def test_an_unreachable_hub_names_the_cache_and_the_endpoint(hub_online, tmp_pat
     with pytest.raises(FileNotFoundError, match=rf"'{ALL}' \(revision 'main'\) is not in the Hugging Face cache at "
                        rf"{tmp_path}, and the Hub could not be reached \(http://127.0.0.1:{port}\)"):
         rembert_jax.RemBertModel.from_pretrained(ALL, cache_dir=tmp_path)
+
+
+def test_a_tokenizer_downloads_its_four_files_once_each(hub_online, served, tmp_path):
+    from collections import Counter
+
+    tokenizer = rembert_jax.RemBertTokenizerFast.from_pretrained(served["tokenizer"], cache_dir=tmp_path)
+    assert tokenizer("hello")["input_ids"][0] == tokenizer.cls_token_id
+    resolved = Counter(path.split("/resolve/main/")[1] for _, path in hub_online.requests if "/resolve/" in path)
+    assert set(resolved) == {"sentencepiece.model", "tokenizer.json", "tokenizer_config.json",
+                             "special_tokens_map.json"}  # no config.json, no weights
+    assert max(resolved.values()) <= 2  # one HEAD (+ one GET unless the bytes come from the CDN): asked once
