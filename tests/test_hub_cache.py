@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 
@@ -228,6 +229,12 @@ def test_dtype_keywords_set_the_compute_dtype(hub, batch):
     assert cls.from_pretrained(repo, cache_dir=cache, dtype="auto").policy.compute_dtype == jnp.float32  # config: float32
     model = cls.from_pretrained(repo, cache_dir=cache, dtype="bfloat16")
     assert model.config.dtype == "float32"  # the checkpoint's dtype, not the loading keyword
+    from rembert_jax.convert._adapter_compute import compiled_forward, compute_config
+
+    forward = compiled_forward("base", compute_config(model.config), model.policy, train=False,
+                               output_attentions=False, output_hidden_states=False)
+    program = forward.lower(model.params, {k: v.astype(np.int32) for k, v in batch.items()}, None).as_text()
+    assert re.search(r"dot_general[^\n]*xbf16>, tensor<[^\n]*xbf16>", program)  # bf16 matmuls in the program
     hidden = np.asarray(model(**batch).last_hidden_state, np.float32)
     error = np.abs(hidden - reference).max()
     assert 0 < error <= 0.02 * np.abs(reference).max(), error  # really bf16 compute, within issue 2's tolerance
