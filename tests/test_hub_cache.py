@@ -104,6 +104,7 @@ def test_models_configs_and_loaders_read_a_hub_id_like_transformers(hub, batch, 
     np.testing.assert_allclose(jax_hidden(config, params, batch), expected, atol=ATOL)
 
 
+@pytest.mark.slow  # 14 forward compilations (~1 min on 2 CPU cores)
 def test_all_fourteen_adapter_classes_load_a_hub_id(hub, batch):
     assert len(ADAPTERS) == 14, ADAPTERS
     repo, cache = hub["ids"]["sharded"], hub["cache"]
