@@ -127,6 +127,7 @@ def test_the_hubs_refusals_say_what_to_do(hub_online, tmp_path):
         rembert_jax.RemBertTokenizerFast.from_pretrained(ALL, cache_dir=tmp_path)
 
 
+@pytest.mark.slow  # huggingface_hub retries a refused connection 5 times with backoff (~23 s) before giving up
 def test_an_unreachable_hub_names_the_cache_and_the_endpoint(hub_online, tmp_path, monkeypatch):
     with socket.socket() as probe:  # a port on 127.0.0.1 where nothing listens
         probe.bind(("127.0.0.1", 0))
