@@ -19,6 +19,7 @@ import pytest
 from hub_fixtures import build_cache, repo_folder
 
 import rembert_jax
+import rembert_jax.convert
 
 ATOL = 1e-5
 ADAPTERS = [name for name in rembert_jax.__all__ if name.startswith(("RemBert", "TFRemBert"))

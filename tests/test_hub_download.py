@@ -15,6 +15,7 @@ from hub_fixtures import add_snapshot, add_tokenizer_repo, etag_of, saved_model
 from hub_server import HubServer
 
 import rembert_jax
+import rembert_jax.convert
 
 ALL = "tiny-org/rembert-all-formats"
 SHARDED = "tiny-org/rembert-sharded"
