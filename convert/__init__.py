@@ -12,7 +12,9 @@ Every reader and writer goes through the one name table in `rembert_jax.convert.
     LoadingInfo                                           missing / unexpected / unused / new keys
     name_table(config, task), detect_task                 the name table itself; a checkpoint's task
 
-Loaders take `task=None` (bare encoder), a task name (`{"encoder", "head"}`) or "auto".
+Loaders take `task=None` (bare encoder), a task name (`{"encoder", "head"}`) or "auto"; `load_pytorch`,
+`load_keras` and `convert_checkpoint` also take a Hub id ("google/rembert") with transformers' loading
+keywords (`revision=`, `cache_dir=`, ...), resolved by `rembert_jax.hub`.
 Everything is imported lazily, so `import rembert_jax.convert` (e.g. by the command line) is cheap;
 torch, transformers and tensorflow are imported only inside the functions that need them.
 """

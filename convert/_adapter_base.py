@@ -30,8 +30,8 @@ logger = logging.getLogger("rembert_jax.convert")
 TENSOR_ARGS = ("input_ids", "attention_mask", "token_type_ids", "position_ids", "inputs_embeds",
                "encoder_hidden_states", "encoder_attention_mask", *LABEL_KEYS)
 # transformers.from_pretrained arguments that only steer its own loader (accepted, no effect here).
-_LOADER_ONLY_KWARGS = ("from_pt", "from_tf", "from_flax", "local_files_only", "use_safetensors",
-                       "attn_implementation", "low_cpu_mem_usage")
+_LOADER_ONLY_KWARGS = ("from_pt", "from_tf", "from_flax", "use_safetensors", "attn_implementation",
+                       "low_cpu_mem_usage", "device_map")
 _FLAGS = ("output_attentions", "output_hidden_states", "return_dict", "use_cache", "logits_to_keep")
 
 
@@ -84,22 +84,31 @@ class RemBertAdapter:
     # ------------------------------------------------------------------------------- checkpoints
 
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *, policy: DTypePolicy | str = "fp32",
-                        seed: int = 0, **config_overrides):
-        """Load a directory in any format the converters read (auto-detected), with optional
-        config overrides (`num_labels=5`, `is_decoder=True`, ...). A checkpoint without this
-        class's head (e.g. google/rembert into a classifier) gets a fresh head, logged as a warning.
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *, policy: DTypePolicy | str | None = None,
+                        seed: int = 0, **kwargs):
+        """Load a local directory in any format the converters read (auto-detected) or a Hub id
+        (`"google/rembert"`, fetched into the Hugging Face cache), as transformers does: its loading
+        keywords (`cache_dir`, `revision`, `token`, `local_files_only`, `subfolder`,
+        `force_download`) say where from, `dtype=` / `torch_dtype=` ("bfloat16", "float16",
+        "float32", a torch / numpy dtype, or "auto" for the checkpoint's) sets the compute dtype, and
+        the other keywords override config fields (`num_labels=5`, `is_decoder=True`, ...). A
+        checkpoint without this class's head (e.g. google/rembert into a classifier) gets a fresh
+        head, logged as a warning.
         """
+        from rembert_jax.hub import MODEL, MODEL_KERAS_FIRST, HubOptions, resolve_path
+
+        options = HubOptions.pop_from(kwargs)  # consumed here: never a config field
+        dtype = _pop_dtype(kwargs)
         for name in _LOADER_ONLY_KWARGS:  # transformers' loader switches: the format is detected here
-            config_overrides.pop(name, None)
-        path = os.fspath(pretrained_model_name_or_path)
-        prefer = checkpoints.KERAS_H5 if cls._weights_format == checkpoints.KERAS_H5 else checkpoints.PYTORCH
-        fmt = checkpoints.detect_format(path, prefer=prefer)
-        add_pooling_layer = config_overrides.pop("add_pooling_layer", True) if cls.task == "base" else None
-        config, params = checkpoints.load(path, cls.task, config_overrides, fmt, rng=seed)
+            kwargs.pop(name, None)
+        keras_first = cls._weights_format == checkpoints.KERAS_H5
+        path = resolve_path(pretrained_model_name_or_path, MODEL_KERAS_FIRST if keras_first else MODEL, options)
+        fmt = checkpoints.detect_format(path, prefer=checkpoints.KERAS_H5 if keras_first else checkpoints.PYTORCH)
+        add_pooling_layer = kwargs.pop("add_pooling_layer", True) if cls.task == "base" else None
+        config, params = checkpoints.load(path, cls.task, kwargs, fmt, rng=seed)
         if cls.task == "base":
             params = checkpoints.match_pooler(params, config, add_pooling_layer, source=path, rng=seed)
-        model = cls(config, params, policy=policy, seed=seed)
+        model = cls(config, params, policy=_loading_policy(policy, dtype, config, params), seed=seed)
         model.training = False  # transformers returns loaded models in eval mode
         return model
 
@@ -123,7 +132,7 @@ class RemBertAdapter:
             raise NotImplementedError("head_mask is not supported (transformers 5 removed it and the Keras "
                                       "RemBERT classes never implemented it); drop the argument")
         named.pop("head_mask", None)
-        unknown = sorted(set(named) - set(self._ARGS) - {"past_key_values", "cache"})
+        unknown = sorted(set(named) - set(self._ARGS) - {"past_key_values", "cache", "params"})
         if unknown:
             raise TypeError(f"{type(self).__name__}() got unexpected keyword argument(s) {unknown}; "
                             f"it takes {', '.join(self._ARGS)}")
@@ -159,7 +168,8 @@ class RemBertAdapter:
         rng = None
         if train:
             self._rng, rng = jax.random.split(self._rng)
-        out = dict(forward(self.params, batch, rng))
+        params = named.get("params")  # transformers' Flax habit: other weights for this call only
+        out = dict(forward(self.params if params is None else params, batch, rng))
         self._after_call(batch)
 
         new_cache = out.pop("cache", None)
@@ -235,6 +245,45 @@ def _initializer(task: str, config: RemBertConfig, policy: DTypePolicy, pooler: 
     from rembert_jax.heads.task_model import TaskModel
 
     return jax.jit(TaskModel(config, task, policy).init)
+
+
+def _pop_dtype(kwargs: dict):
+    """transformers' `dtype=` (or its older name `torch_dtype=`), taken out of `kwargs`."""
+    dtype, torch_dtype = kwargs.pop("dtype", None), kwargs.pop("torch_dtype", None)
+    if dtype is not None and torch_dtype is not None and dtype != torch_dtype:
+        raise ValueError(f"pass the dtype once: dtype={dtype!r} and torch_dtype={torch_dtype!r} disagree")
+    return dtype if dtype is not None else torch_dtype
+
+
+def _dtype_name(dtype) -> str:
+    """'bfloat16' from "bfloat16", "bf16", torch.bfloat16, np.float32, jnp.bfloat16, ..."""
+    if isinstance(dtype, str):
+        return dtype
+    if type(dtype).__module__.split(".")[0] == "torch":  # torch.bfloat16 prints as "torch.bfloat16"
+        return str(dtype).removeprefix("torch.")
+    try:
+        return np.dtype(dtype).name
+    except TypeError:
+        raise ValueError(f"dtype {dtype!r} is not a dtype; give 'float32', 'bfloat16', 'float16' or 'auto'") from None
+
+
+def _loading_policy(policy, dtype, config: RemBertConfig, params) -> DTypePolicy:
+    """The dtype policy of a loaded model: `policy=`, else `dtype=` ("auto": the checkpoint's own dtype,
+    from its config's `dtype`, else its stored weights), else fp32. Weights stay float32 masters;
+    the dtype is the compute dtype (matmuls and activations), as `DTypePolicy.from_name` says."""
+    if dtype is None:
+        return DTypePolicy.from_name(policy or "fp32")
+    name = _dtype_name(dtype)
+    if name == "auto":
+        leaves = [x for x in jax.tree_util.tree_leaves(params) if jax.numpy.issubdtype(x.dtype, jax.numpy.floating)]
+        name = config.dtype or (np.dtype(leaves[0].dtype).name if leaves else "float32")
+    try:
+        chosen = DTypePolicy.from_name(name)
+    except ValueError:
+        raise ValueError(f"dtype {dtype!r} is not supported; give 'float32', 'bfloat16', 'float16' or 'auto'") from None
+    if policy is not None and DTypePolicy.from_name(policy) != chosen:
+        raise ValueError(f"policy={policy!r} and dtype={dtype!r} disagree; pass one of them")
+    return chosen
 
 
 def _flag(value, default) -> bool:

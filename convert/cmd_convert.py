@@ -16,7 +16,8 @@ _DTYPES = {"fp32": "float32", "float32": "float32", "bf16": "bfloat16", "bfloat1
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("src", help="source checkpoint: a directory or a weights file")
+    parser.add_argument("src", help="source checkpoint: a directory, a weights file or a Hub id (google/rembert)")
+    parser.add_argument("--revision", default=None, help="Hub id sources: the branch, tag or commit (default: main)")
     parser.add_argument("dst", help="destination directory")
     parser.add_argument("--to", required=True, choices=_FORMATS, help="format to write (jax = orbax)")
     parser.add_argument("--from", dest="source_format", choices=_FORMATS, default=None,
@@ -48,8 +49,9 @@ def run(args: argparse.Namespace) -> int:
         source_format, task = convert_checkpoint(
             args.src, args.dst, to=args.to, source_format=args.source_format,
             task=None if args.task == "base" else args.task, dtype=_DTYPES.get(args.dtype),
-            config=config, strict=not args.non_strict, force=args.force, max_shard_size=args.max_shard_size)
-    except (ValueError, FileNotFoundError, FileExistsError, ImportError) as e:
+            config=config, strict=not args.non_strict, force=args.force, max_shard_size=args.max_shard_size,
+            **({"revision": args.revision} if args.revision else {}))
+    except (ValueError, FileNotFoundError, FileExistsError, PermissionError, ImportError) as e:
         print(f"rembert-jax convert: error: {e}", file=sys.stderr)
         return 2
     print(f"converted {args.src} ({source_format}, {task}) -> {args.dst} ({args.to})")

@@ -157,8 +157,10 @@ def _materialise(tree: dict, dtype) -> dict:
 
 
 def convert_checkpoint(src, dst, *, to: str, source_format: str | None = None, task: str | None = "auto",
-                       dtype=None, config=None, strict: bool = True, force: bool = False, max_shard_size=None):
-    """Convert the checkpoint at `src` to format `to` at `dst`; returns `(source format, task)`.
+                       dtype=None, config=None, strict: bool = True, force: bool = False, max_shard_size=None,
+                       **hub):
+    """Convert the checkpoint at `src` (a local path or a Hub id, fetched with transformers' loading
+    keywords `**hub`: `revision`, `cache_dir`, ...) to format `to` at `dst`; returns `(source format, task)`.
 
     `task="auto"` keeps the source's head (detected from its config / keys); a task name loads that
     head (freshly initialised if the source has none, logged), except from a "jax" (orbax) source,
@@ -166,6 +168,12 @@ def convert_checkpoint(src, dst, *, to: str, source_format: str | None = None, t
     is refused). `dtype` casts every tensor."""
     if to not in FORMATS:
         raise ValueError(f"unknown target format {to!r}; choose one of {', '.join(FORMATS)}")
+    from rembert_jax import hub as hub_files
+
+    from .loader import local_checkpoint
+
+    wanted = hub_files.KERAS_MODEL if source_format == "tf-h5" else hub_files.MODEL
+    src = local_checkpoint(src, wanted, hub)
     source_format = source_format or detect_format(src)
     if os.path.abspath(os.fspath(src)) == os.path.abspath(os.fspath(dst)):
         raise ValueError(f"source and destination are the same path ({src}); write somewhere else")

@@ -20,7 +20,7 @@ from rembert_jax.config import RemBertConfig
 
 from .assemble import LoadingInfo, check_no_extra_leaves, stored_tensors
 from .files import atomic_directory
-from .loader import config_beside, load_source, to_device
+from .loader import config_beside, load_source, local_checkpoint, to_device
 from .names import ARCHITECTURES, BASE, KERAS_MODEL_NAMES, keras_layer_name, name_table
 from .pytorch_save import resolve_task
 from .sources import (
@@ -159,10 +159,12 @@ def find_keras_weights(directory: str) -> str:
 
 
 def read_keras(path: str | os.PathLike, *, task: str | None = None, strict: bool = True,
-               config: RemBertConfig | None = None, dtype=None, rng: jax.Array | int = 0,
+               config: RemBertConfig | None = None, dtype=None, rng: jax.Array | int = 0, **hub,
                ) -> tuple[RemBertConfig, dict, LoadingInfo, str]:
     """`load_keras` on the host: numpy leaves, the loading info and the resolved task."""
-    path = os.fspath(path)
+    from rembert_jax.hub import KERAS_MODEL
+
+    path = local_checkpoint(path, KERAS_MODEL, hub)
     if os.path.isdir(path):
         weights = find_keras_weights(path)
     elif os.path.isfile(path):
@@ -179,12 +181,12 @@ def read_keras(path: str | os.PathLike, *, task: str | None = None, strict: bool
 
 def load_keras(path: str | os.PathLike, *, task: str | None = None, strict: bool = True,
                config: RemBertConfig | None = None, dtype=None, rng: jax.Array | int = 0,
-               output_loading_info: bool = False):
+               output_loading_info: bool = False, **hub):
     """Load TF/Keras weights written by transformers' `TFRemBert*.save_pretrained`.
 
-    Same arguments and results as `load_pytorch`: `path` is a directory or a weights file
-    (`tf_model.h5`, `tf_model.h5.index.json`, TF-format `*.safetensors`)."""
-    config, params, info, _ = read_keras(path, task=task, strict=strict, config=config, dtype=dtype, rng=rng)
+    Same arguments and results as `load_pytorch`: `path` is a directory, a weights file
+    (`tf_model.h5`, `tf_model.h5.index.json`, TF-format `*.safetensors`) or a Hub id."""
+    config, params, info, _ = read_keras(path, task=task, strict=strict, config=config, dtype=dtype, rng=rng, **hub)
     params = to_device(params)
     return (config, params, info) if output_loading_info else (config, params)
 

@@ -23,6 +23,15 @@ _TASK_OF_ARCHITECTURE = {arch: task for task, arch in ARCHITECTURES.items()}
 _TASK_OF_ARCHITECTURE.update({f"TF{arch}": task for task, arch in ARCHITECTURES.items()})
 
 
+def local_checkpoint(path: str | os.PathLike, wanted, hub: dict) -> str:
+    """`path` itself when it exists locally, else the files of Hub id `path` in the Hugging Face
+    cache (fetched if needed); `hub` holds transformers' loading keywords (`revision=`, `cache_dir=`,
+    `token=`, `local_files_only=`, `subfolder=`, `force_download=`). See `rembert_jax.hub`."""
+    from rembert_jax.hub import HubOptions, resolve_path
+
+    return resolve_path(path, wanted, HubOptions(**hub))
+
+
 def config_beside(weights: str, config: RemBertConfig | None) -> RemBertConfig:
     """`config`, else the config.json in the folder of `weights`."""
     if config is not None:

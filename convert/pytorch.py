@@ -14,7 +14,7 @@ import jax
 from rembert_jax.config import RemBertConfig
 
 from .assemble import LoadingInfo
-from .loader import config_beside, load_source, to_device
+from .loader import config_beside, load_source, local_checkpoint, to_device
 from .names import IGNORED_PYTORCH_KEYS, PYTORCH_PREFIX
 from .sources import find_pytorch_weights, open_pytorch
 
@@ -35,10 +35,12 @@ def _weights_file(path: str | os.PathLike) -> str:
 
 
 def read_pytorch(path: str | os.PathLike, *, task: str | None = None, strict: bool = True,
-                 config: RemBertConfig | None = None, dtype=None, rng: jax.Array | int = 0,
+                 config: RemBertConfig | None = None, dtype=None, rng: jax.Array | int = 0, **hub,
                  ) -> tuple[RemBertConfig, dict, LoadingInfo, str]:
     """`load_pytorch` on the host: numpy leaves, plus the loading info and the resolved task."""
-    weights = _weights_file(path)
+    from rembert_jax.hub import PYTORCH_MODEL
+
+    weights = _weights_file(local_checkpoint(path, PYTORCH_MODEL, hub))
     config = config_beside(weights, config)
     with open_pytorch(weights) as source:
         if source.metadata.get("format") == "tf":
@@ -53,13 +55,13 @@ def read_pytorch(path: str | os.PathLike, *, task: str | None = None, strict: bo
 
 def load_pytorch(path: str | os.PathLike, *, task: str | None = None, strict: bool = True,
                  config: RemBertConfig | None = None, dtype=None, rng: jax.Array | int = 0,
-                 output_loading_info: bool = False):
+                 output_loading_info: bool = False, **hub):
     """Load a transformers PyTorch RemBERT checkpoint.
 
     Args:
-      path: a directory written by `save_pretrained` (config.json + weights) or a weights file
-        (`*.safetensors`, `pytorch_model.bin`, `*.index.json`); a file needs its config.json
-        beside it or `config`.
+      path: a directory written by `save_pretrained` (config.json + weights), a weights file
+        (`*.safetensors`, `pytorch_model.bin`, `*.index.json`; a file needs its config.json
+        beside it or `config`), or a Hub id such as "google/rembert" (see `rembert_jax.hub`).
       task: None or "base" for the bare encoder params (pooler included iff the checkpoint has
         one); a task name for `{"encoder": ..., "head": ...}` (the pooler iff transformers' class
         has one); "auto" to detect it from `architectures` / the head keys. A head or pooler the
@@ -71,8 +73,12 @@ def load_pytorch(path: str | os.PathLike, *, task: str | None = None, strict: bo
       output_loading_info: also return the `LoadingInfo` (missing / unexpected / mismatched /
         unused / newly initialised keys).
 
+      **hub: transformers' loading keywords for a Hub id: `revision`, `cache_dir`, `token`,
+        `local_files_only`, `subfolder`, `force_download`.
+
     Returns: `(config, params)` with jax arrays, or `(config, params, info)`.
     """
-    config, params, info, _ = read_pytorch(path, task=task, strict=strict, config=config, dtype=dtype, rng=rng)
+    config, params, info, _ = read_pytorch(path, task=task, strict=strict, config=config, dtype=dtype, rng=rng,
+                                           **hub)
     params = to_device(params)
     return (config, params, info) if output_loading_info else (config, params)

@@ -30,7 +30,7 @@ from rembert_jax.compiler_options import jit
 from rembert_jax.encoder import REMAT_POLICIES, segment_starts
 from rembert_jax.packing import PER_TOKEN_TASKS
 from rembert_jax.precision import FP32
-from rembert_jax.validation import INPUT_KEYS, validate_inputs
+from rembert_jax.validation import INPUT_KEYS, check_keys, validate_inputs
 
 from . import losses
 from .classification import MultipleChoiceHead, SequenceClassificationHead, TokenClassificationHead
@@ -164,9 +164,7 @@ class TaskModel:
 
     def _encoder_inputs(self, batch: Mapping[str, Any]) -> tuple[dict, dict, int | None]:
         allowed = _ENCODER_KEYS + LABEL_KEYS[self.task] + (_DECODER_KEYS if self.task == "causal_lm" else ())
-        unknown = sorted(set(batch) - set(allowed))
-        if unknown:
-            raise ValueError(f"batch has keys {unknown} that {self.task} does not use; allowed: {list(allowed)}")
+        check_keys(batch, allowed, f"the {self.task} batch")
         if batch.get("input_ids") is None and batch.get("inputs_embeds") is None:
             raise ValueError("batch must contain input_ids or inputs_embeds")
         if batch.get("segment_ids") is not None and self.task not in PER_TOKEN_TASKS:

@@ -6,8 +6,9 @@
     special_tokens_map.json   the special tokens
     added_tokens.json         tokens added beyond the sentencepiece model ({content: id}), when there are any
 
-Only local paths are read: a hub id is never downloaded. A model preset's name (`"tiny"`) reads
-that preset's tokenizer (`rembert_jax._tokenization_presets`).
+A location is read by the rule of `rembert_jax.hub`: a local path, a model preset's name (`"tiny"`
+reads that preset's tokenizer, `rembert_jax._tokenization_presets`) or a Hub id (only these files
+are fetched).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import os
 from typing import Any
 
 from . import _tokenization_presets as presets
-from ._tokenization_convert import SPM_FILE
 
 TOKENIZER_FILE = "tokenizer.json"
 CONFIG_FILE = "tokenizer_config.json"
@@ -44,9 +44,8 @@ CONFIG_ARGUMENTS = (
 FILE_KEYS = ("tokenizer_class", "name_or_path", "auto_map", "processor_class", "special_tokens_map_file",
              "tokenizer_file", "vocab_file", "files_loaded", "is_local", "local_files_only", "tokenizer_object")
 
-# transformers' download/cache arguments of from_pretrained: meaningless for a local directory.
-HUB_ONLY_ARGUMENTS = ("cache_dir", "revision", "use_fast", "local_files_only", "token", "use_auth_token",
-                      "trust_remote_code", "force_download", "proxies")
+# transformers' tokenizer switches with no meaning here (the loading keywords go to `hub.HubOptions`).
+HUB_ONLY_ARGUMENTS = ("use_fast", "trust_remote_code", "proxies")
 
 
 def _read_json(path: str) -> dict[str, Any]:
@@ -69,17 +68,11 @@ def _token_content(value) -> Any:
     return value
 
 
-def resolve_directory(path: str | os.PathLike) -> tuple[str, str | None]:
-    """(directory, explicit sentencepiece file or None) for a directory or a path to a `.model` file."""
-    path = os.fspath(path)
+def split_location(path: str) -> tuple[str, str | None]:
+    """(directory, explicit sentencepiece file or None) for a resolved local directory or `.model` file."""
     if os.path.isdir(path):
         return path, None
-    if os.path.isfile(path):
-        return os.path.dirname(path) or ".", path
-    raise FileNotFoundError(
-        f"no tokenizer directory or file at {path!r}: from_pretrained reads a local directory holding "
-        f"{SPM_FILE} and/or {TOKENIZER_FILE} (hub ids are not downloaded; fetch the files first)"
-    )
+    return os.path.dirname(path) or ".", path
 
 
 def _special_arguments(values: dict[str, Any], source: str) -> dict[str, Any]:
@@ -172,19 +165,21 @@ class PretrainedFilesMixin:
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs):
         """Load from a local directory (or a `sentencepiece.model` path) written by transformers or by us,
-        or a model preset's name (`"tiny"`, see `from_preset`) when no such path exists.
+        a model preset's name (`"tiny"`, see `from_preset`) or a Hub id, by the rule of `rembert_jax.hub`.
 
         Reads tokenizer_config.json and special_tokens_map.json when present; keyword arguments
         override them. A directory with only `sentencepiece.model` works (defaults of spec §6.2).
         """
-        if presets.is_preset(pretrained_model_name_or_path):
-            return cls.from_preset(pretrained_model_name_or_path, **kwargs)
+        from .hub import TOKENIZER_OR_PRESET, HubOptions, resolve
+
         path = os.fspath(pretrained_model_name_or_path)
-        if subfolder := kwargs.pop("subfolder", None):
-            path = os.path.join(path, subfolder)
-        for name in HUB_ONLY_ARGUMENTS:  # accepted so transformers call sites keep working; nothing downloads
+        options = HubOptions.pop_from(kwargs)  # where the files come from (local, cache or Hub)
+        for name in HUB_ONLY_ARGUMENTS:  # transformers' switches that choose nothing here
             kwargs.pop(name, None)
-        directory, spm_path = resolve_directory(path)
+        resolved = resolve(path, TOKENIZER_OR_PRESET, options)
+        if resolved.kind == "preset":
+            return presets.load_preset(cls, resolved.path, **options.as_kwargs(), **kwargs)
+        directory, spm_path = split_location(resolved.path)
         arguments = {**read_config(directory, tokenizer_json_tokens=not cls.is_fast), **kwargs}
         arguments.setdefault("name_or_path", path)
         return cls._from_directory(directory, spm_path, **arguments)

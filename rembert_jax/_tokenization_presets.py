@@ -20,12 +20,6 @@ SHIPPED = {"tiny": "tokenizers/tiny"}
 HUB = {"rembert": "google/rembert"}
 
 
-def is_preset(name: str | os.PathLike) -> bool:
-    """True for a preset name that is not also an existing path (a local path always wins, as in
-    `RemBertConfig.from_pretrained`)."""
-    return isinstance(name, str) and not os.path.exists(name) and name in preset_names()
-
-
 def load_preset(cls, name: str, **kwargs):
     """`cls.from_pretrained` on the tokenizer files of preset `name`."""
     if name in SHIPPED:

@@ -214,21 +214,22 @@ class RemBertConfig:
         return cls.from_dict(data)
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, **overrides) -> RemBertConfig:
-        """Read `path` (a directory holding config.json, or a JSON file) or a preset name."""
-        path = os.fspath(path)
-        if os.path.isdir(path):
-            config = cls.from_json_file(os.path.join(path, CONFIG_NAME))
-        elif os.path.isfile(path):
-            config = cls.from_json_file(path)
-        elif path in preset_names():
-            config = cls.from_preset(path)
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs) -> RemBertConfig:
+        """Read a directory holding config.json, a JSON file, a preset (`tiny`, `preset:tiny`) or a Hub
+        id (`google/rembert`), by the one location rule of `rembert_jax.hub`. transformers' loading
+        keywords (`cache_dir`, `revision`, `token`, `local_files_only`, `subfolder`, `force_download`)
+        steer where it comes from; every other keyword overrides a field (`num_labels=5`)."""
+        from .hub import CONFIG, HubOptions, resolve
+
+        options = HubOptions.pop_from(kwargs)  # consumed: never a field, never written to config.json
+        resolved = resolve(pretrained_model_name_or_path, CONFIG, options)
+        if resolved.kind == "preset":
+            config = cls.from_preset(resolved.path)
+        elif os.path.isdir(resolved.path):
+            config = cls.from_json_file(os.path.join(resolved.path, CONFIG_NAME))
         else:
-            raise FileNotFoundError(
-                f"{path!r} is neither a directory with {CONFIG_NAME}, a JSON file, nor a preset "
-                f"({', '.join(preset_names())})"
-            )
-        return config.replace(**overrides) if overrides else config
+            config = cls.from_json_file(resolved.path)
+        return config.replace(**kwargs) if kwargs else config
 
     def save_pretrained(self, directory: str | os.PathLike) -> str:
         text = self.to_json_string()  # before touching the disk: an unserialisable value fails here

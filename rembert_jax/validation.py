@@ -1,13 +1,21 @@
-"""Host-side checks of encoder inputs, run by `apply` before anything is traced.
+"""Checks of encoder inputs, run by `apply` before its own jitted program.
 
 XLA clamps out-of-range gathers silently, so an id >= vocab_size or a position past the table
 would return plausible-looking numbers. These checks turn every such input into a ValueError that
-names the input and the allowed range. Shapes are always checked; values only when the arrays are
-concrete (inside a caller's `jax.jit` they are tracers and the value checks are skipped).
+names the input and the allowed range.
+
+Everything that needs no values (input keys, shapes, dtypes, sequence length vs the position table,
+mask rank) is read from shapes and dtypes, which a tracer has too: inside a caller's own
+`jax.jit(apply, static_argnames="config")` those checks still raise, at trace time. Value checks
+(ids in range, binary masks) need the numbers, so under a caller's jit they are skipped; keep them
+with one line on the host before the jitted call:
+
+    validate_inputs(inputs, config)          # then: jitted_apply(params, inputs, config=config)
 """
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +25,15 @@ import numpy as np
 from .config import RemBertConfig
 
 INPUT_KEYS = ("input_ids", "inputs_embeds", "attention_mask", "token_type_ids", "position_ids", "segment_ids")
+
+
+def check_keys(keys, allowed, what: str) -> None:
+    """ValueError naming keys outside `allowed` (and the allowed key closest to each)."""
+    unknown = sorted(set(keys) - set(allowed), key=str)
+    if unknown:
+        hints = [f"{key!r} (did you mean {match[0]!r}?)" if (match := difflib.get_close_matches(
+                 str(key), [str(a) for a in allowed], n=1, cutoff=0.5)) else repr(key) for key in unknown]
+        raise ValueError(f"{what} has unknown key(s) {', '.join(hints)}; allowed: {', '.join(allowed)}")
 
 
 def _concrete(x) -> np.ndarray | None:
@@ -69,6 +86,7 @@ def validate_inputs(inputs: Mapping[str, Any], config: RemBertConfig, *, cache: 
     """
     if not isinstance(inputs, Mapping):
         raise ValueError(f"inputs must be a mapping with input_ids or inputs_embeds, got {type(inputs).__name__}")
+    check_keys(inputs, INPUT_KEYS, "inputs")  # a misspelt `attn_mask` would be silently ignored
     ids, embeds = inputs.get("input_ids"), inputs.get("inputs_embeds")
     if ids is not None and embeds is not None:
         raise ValueError("pass either input_ids or inputs_embeds, not both")

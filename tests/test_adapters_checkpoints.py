@@ -147,7 +147,7 @@ def test_from_pretrained_without_weights_names_what_it_looked_for(tiny_config, t
     tiny_config.save_pretrained(tmp_path)
     with pytest.raises(FileNotFoundError, match="model.safetensors"):
         rembert_jax.RemBertModel.from_pretrained(tmp_path)
-    with pytest.raises(FileNotFoundError, match="not a directory"):
+    with pytest.raises(FileNotFoundError, match="missing. does not exist"):
         rembert_jax.RemBertModel.from_pretrained(tmp_path / "missing")
 
 

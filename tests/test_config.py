@@ -153,7 +153,7 @@ def test_invalid_configs_are_rejected_with_a_clear_message(kwargs, message):
 
 
 def test_reading_errors_name_the_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="is neither a directory with config.json, a JSON file, nor a preset"):
+    with pytest.raises(FileNotFoundError, match=r"missing' does not exist .* and is not a Hub id .* nor a preset"):
         RemBertConfig.from_pretrained(tmp_path / "missing")
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(ValueError, match="bad.json is not valid JSON"):

@@ -108,11 +108,11 @@ def test_bad_inputs_exit_2_with_a_message_naming_the_input(tiny_config, tmp_path
     assert "model.safetensors is not a readable safetensors file" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
     assert main(["convert", str(tmp_path / "nothing"), str(tmp_path / "out"), "--to", "jax"]) == 2
-    assert "no checkpoint at" in capsys.readouterr().err
+    assert "nothing' does not exist" in capsys.readouterr().err
 
 
 def test_a_bad_config_option_exits_2_with_a_message(tmp_path, capsys):
     (tmp_path / "src").mkdir()
     args = ["convert", str(tmp_path / "src"), str(tmp_path / "out"), "--to", "jax", "--config", "no-such-preset"]
     assert main(args) == 2
-    assert "'no-such-preset' is neither a directory with config.json" in capsys.readouterr().err
+    assert "'no-such-preset' (revision 'main') is not in the Hugging Face cache" in capsys.readouterr().err

@@ -285,7 +285,7 @@ def test_classifier_with_other_label_count_is_a_shape_error(saved, tiny_config):
 def test_directory_without_weights_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"holds no PyTorch weights: expected one of model.safetensors"):
         load_pytorch(tmp_path)
-    with pytest.raises(FileNotFoundError, match="no checkpoint at"):
+    with pytest.raises(FileNotFoundError, match="nothing' does not exist"):
         load_pytorch(tmp_path / "nothing")
 
 

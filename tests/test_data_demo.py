@@ -94,7 +94,7 @@ def test_demo_loads_through_the_project_tokenizer_like_the_reference_tokenizer()
 
 
 def test_missing_tokenizer_directory_is_named(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"tokenizer directory '.*nowhere' not found"):
+    with pytest.raises(FileNotFoundError, match=r"data\.tokenizer: '.*nowhere' does not exist"):
         load_tokenizer(tmp_path / "nowhere")
     with pytest.raises(ValueError, match=r"data\.tokenizer is not set"):
         load_tokenizer(None)

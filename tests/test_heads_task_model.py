@@ -112,7 +112,7 @@ def test_init_gives_the_encoder_a_pooler_exactly_when_transformers_does(tiny_con
         ("sequence_classification", {"input_ids": np.ones((B, S), np.int32), "labels": np.array([0, 1, 1])},
          r"single_label_classification must have shape \[2\]"),
         ("sequence_classification", {"input_ids": np.ones((B, S), np.int32), "label": np.array([0, 1])},
-         r"batch has keys \['label'\] that sequence_classification does not use"),
+         r"the sequence_classification batch has unknown key\(s\) 'label' \(did you mean 'labels'\?\)"),
         ("masked_lm", {"input_ids": np.ones((B, S), np.int32), "labels": np.full((B, S), 99)},
          r"labels must be in \[0, 99\) \(vocab_size=99\)"),
         ("masked_lm", {"input_ids": np.ones((B, S), np.int32), "labels": np.ones((B, S + 1), np.int32)},

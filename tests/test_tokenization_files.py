@@ -120,8 +120,9 @@ def test_tokenizers_pickle(cls, words_dir):
 
 @pytest.mark.parametrize("cls", CLASSES)
 def test_missing_directory_or_hub_id_is_a_clear_error(cls, tmp_path):
-    with pytest.raises(FileNotFoundError, match="hub ids are not downloaded"):
-        cls.from_pretrained("google/rembert")
+    with pytest.raises(FileNotFoundError, match=r"'google/rembert' \(revision 'main'\) is not in the Hugging Face "
+                       r"cache at .*empty-cache, and HF_HUB_OFFLINE is set"):
+        cls.from_pretrained("google/rembert", cache_dir=tmp_path / "empty-cache")  # the test suite runs offline
     with pytest.raises(FileNotFoundError, match=r"sentencepiece.model (not )?found in"):
         cls.from_pretrained(tmp_path)  # an empty directory
 

@@ -13,7 +13,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--checkpoint", metavar="DIR",
                         help="a run's checkpoint directory or one step's folder (default: <output_dir>/checkpoints; "
                              "the best checkpoint when checkpoint.best_metric is set, else the latest)")
-    source.add_argument("--model", metavar="DIR", help="weights in any format the converters read, e.g. an export/ dir")
+    source.add_argument("--model", metavar="DIR", help="weights in any format the converters read, e.g. an export/ dir, "
+                                                       "or a Hub id (google/rembert)")
     parser.add_argument("--step", type=int, help="the checkpoint step to use")
     parser.add_argument("--batch-size", type=int, help="examples per batch (default: train.eval_batch_size)")
 

@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         cfg, config, params, source, data, dataset = load_model_and_data(args, split=args.split,
                                                                          input_file=args.input)
-    except (FileNotFoundError, ValueError) as e:
+    except (FileNotFoundError, PermissionError, ValueError) as e:  # PermissionError: a gated Hub repo
         print(f"error: {e}", file=sys.stderr)
         return 2
     say(f"evaluating {source} on {dataset.source} ({len(dataset)} features)")

@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
         if cfg.task in ("masked_lm", "causal_lm"):
             raise ValueError(f"predict writes per-example predictions, which {cfg.task} has none of; "
                              "use rembert-jax eval for its perplexity")
-    except (FileNotFoundError, ValueError) as e:
+    except (FileNotFoundError, PermissionError, ValueError) as e:  # PermissionError: a gated Hub repo
         print(f"error: {e}", file=sys.stderr)
         return 2
     say(f"predicting {dataset.source} ({len(dataset.examples)} examples) with {source}")

@@ -26,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="continue from the latest checkpoint in output_dir (same data position and rng)")
     parser.add_argument("--model", metavar="DIR",
-                        help="starting weights in any format the converters read (sets model.init_from)")
+                        help="starting weights in any format the converters read, or a Hub id such as "
+                             "google/rembert (sets model.init_from)")
     parser.add_argument("--export", nargs="+", choices=("pytorch", "tf"), metavar="FORMAT",
                         help="export the final model as transformers weights: pytorch and/or tf (sets export.formats)")
     parser.add_argument("--output-dir", metavar="DIR", help="where the run writes everything (sets output_dir)")
@@ -80,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"\ninterrupted; checkpoints already written are in {cfg.output_dir}/checkpoints: continue with "
               f"{shlex.join(['rembert-jax', 'train', args.config, *overrides, '--resume'])}", file=sys.stderr)
         return 130
-    except (FileNotFoundError, FileExistsError, ValueError) as e:
+    except (FileNotFoundError, FileExistsError, PermissionError, ValueError) as e:  # Permission: gated Hub repo
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(_report(result, args.config))

@@ -97,16 +97,18 @@ class TaskDataset:
 
 
 def load_tokenizer(path: str | os.PathLike | None):
-    """`RemBertTokenizerFast.from_pretrained(path)`; `demo:` is the embedded demo tokenizer."""
+    """`RemBertTokenizerFast.from_pretrained(path)`: a directory, a Hub id (`google/rembert`), or
+    `demo:` for the embedded demo tokenizer."""
     if path is None:
         raise ValueError("data.tokenizer is not set: give a tokenizer directory (sentencepiece.model + "
-                         "tokenizer_config.json), e.g. the model's directory, or 'demo:' for the demo tokenizer")
-    directory = resolve_path(path)
-    if not directory.is_dir():
-        raise FileNotFoundError(f"tokenizer directory {os.fspath(path)!r} not found")
+                         "tokenizer_config.json) or Hub id, e.g. the model's, or 'demo:' for the demo tokenizer")
     from rembert_jax import RemBertTokenizerFast
 
-    return RemBertTokenizerFast.from_pretrained(os.fspath(directory))
+    location = resolve_path(path) if os.fspath(path).startswith("demo:") else os.fspath(path)
+    try:
+        return RemBertTokenizerFast.from_pretrained(os.fspath(location))
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f"data.tokenizer: {e}") from None
 
 
 def load_task_dataset(spec: DataSpec | Mapping, tokenizer, split: str, *, task: str) -> TaskDataset:

@@ -1,7 +1,7 @@
 """The model a run starts from: its `RemBertConfig` and, when fine-tuning, its weights.
 
-`model.init_from` names weights in any format the converters read, detected from the files in the
-directory: transformers PyTorch (`model.safetensors`, sharded safetensors, `pytorch_model.bin`),
+`model.init_from` names weights in any format the converters read (a local path or a Hub id such as
+`google/rembert`, see `rembert_jax.hub`), detected from the files in the directory: transformers PyTorch (`model.safetensors`, sharded safetensors, `pytorch_model.bin`),
 Keras h5 (`tf_model.h5`) or an original TF checkpoint. A head the checkpoint lacks is freshly
 initialised. Without `init_from` the model is built from `model.config` (a preset, a config.json or
 a directory holding one) and trained from scratch.
@@ -29,8 +29,6 @@ def weights_format(path: str) -> str:
     detected by `convert.formats` (the adapters' detector; PyTorch preferred when a directory has several)."""
     from rembert_jax.convert.formats import detect_format, formats_in_directory
 
-    if not os.path.exists(path) and not os.path.isfile(path + ".index"):
-        raise FileNotFoundError(f"model.init_from: {path!r} does not exist")
     if os.path.isdir(path):
         found = [f for f in formats_in_directory(path) if f in _LOADER_NAMES]
         if not found:
@@ -46,6 +44,17 @@ def weights_format(path: str) -> str:
         raise FileNotFoundError(f"model.init_from: cannot tell the weights format of {path!r} from its name; expected "
                                 "*.safetensors, *.bin, *.h5 (or their *.index.json) or a TF checkpoint prefix")
     return _LOADER_NAMES[fmt]
+
+
+def local_weights(location: str | os.PathLike, what: str) -> str:
+    """A local path for `location`: itself, or a Hub id's files in the Hugging Face cache (fetched
+    if needed, by `rembert_jax.hub`'s one rule). FileNotFoundError names `what` (the setting)."""
+    from rembert_jax.hub import MODEL, resolve_path
+
+    try:
+        return resolve_path(location, MODEL)
+    except (FileNotFoundError, PermissionError) as e:
+        raise type(e)(f"{what}: {e}") from None
 
 
 def _config_path(path: str) -> str:
@@ -91,7 +100,7 @@ def starting_model(cfg: RunConfig, data) -> tuple[RemBertConfig, dict | None]:
 
     from rembert_jax import convert
 
-    path = os.fspath(m.init_from)
+    path = local_weights(m.init_from, "model.init_from")
     fmt = weights_format(path)
     config = RemBertConfig.from_pretrained(_config_path(path))
     if m.overrides:

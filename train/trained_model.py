@@ -3,7 +3,8 @@
     --checkpoint DIR        a run's checkpoint directory (<output_dir>/checkpoints), or one step's folder
                             in it; default: the run config's output_dir. The best checkpoint by
                             `checkpoint.best_metric` when there is one, else the latest; --step picks one.
-    --model DIR             weights in any format the converters read (e.g. an `export/` directory)
+    --model DIR             weights in any format the converters read (e.g. an `export/` directory), or a
+                            Hub id (`google/rembert`, from the Hugging Face cache or downloaded)
 
 A checkpoint stores the model config next to the train state, so nothing else is needed to read it.
 """
@@ -70,8 +71,9 @@ def load_from_weights(cfg: RunConfig, model_dir: str):
     """(model config, params, description) from weights in any format the converters read."""
     from rembert_jax import convert
 
-    from .starting_model import weights_format
+    from .starting_model import local_weights, weights_format
 
+    model_dir = local_weights(model_dir, "--model")
     fmt = weights_format(model_dir)
     loader = {"pytorch": convert.load_pytorch, "keras_h5": convert.load_keras, "tf1": convert.load_tf_checkpoint}[fmt]
     config, params = loader(model_dir, task=cfg.task)
