@@ -26,13 +26,16 @@ def test_every_python_block_of_the_readme_runs(tmp_path, monkeypatch, tiny_confi
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))  # read once at import by huggingface_hub
 
     blocks = python_blocks(README.read_text(encoding="utf-8"))
-    code = "\n".join(blocks)
-    marked = [line for line in code.splitlines() if MARK in line]
+    marked = [line for line in "\n".join(blocks).splitlines() if MARK in line]
     assert marked == [f'MODEL = "google/rembert"  {MARK}'], marked
-    code = code.replace(marked[0], f"MODEL = {repo_id!r}")
     namespace: dict = {}
-    exec(compile(code, str(README), "exec"), namespace)  # noqa: S102 - the README's own code
-    assert namespace["out"].last_hidden_state.shape[:2] == namespace["inputs"]["input_ids"].shape
-    assert namespace["hidden"].shape[-1] == namespace["config"].hidden_size
+    first: dict = {}  # each name's first value: later blocks may reuse a name for another example
+    for block in blocks:
+        code = block.replace(marked[0], f"MODEL = {repo_id!r}")
+        exec(compile(code, str(README), "exec"), namespace)  # noqa: S102 - the README's own code
+        first.update({name: namespace[name] for name in ("out", "inputs", "hidden", "config")
+                      if name in namespace and name not in first})
+    assert first["out"].last_hidden_state.shape[:2] == first["inputs"]["input_ids"].shape
+    assert first["hidden"].shape[-1] == first["config"].hidden_size
+    assert namespace["out"]["last_hidden_state"].shape[:2] == namespace["ids"].shape  # the preset example
     assert "(2, " in capsys.readouterr().out
-
