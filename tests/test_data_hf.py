@@ -116,7 +116,7 @@ def test_bad_dataset_sources_are_named_when_the_config_is_read(source, message):
         DataSpec.from_mapping({"train": source})
 
 
-def test_train_command_trains_and_evaluates_on_datasets(files, tmp_path):
+def test_train_command_trains_and_evaluates_on_datasets_and_eval_and_predict_read_them(files, tmp_path, capsys):
     from rembert_jax.train.cli import main
 
     out = tmp_path / "run"
@@ -136,3 +136,13 @@ def test_train_command_trains_and_evaluates_on_datasets(files, tmp_path):
     assert 0.0 <= summary["eval_metrics"]["accuracy"] <= 1.0
     losses = [json.loads(line).get("loss") for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert np.isfinite([x for x in losses if x is not None]).all() and len([x for x in losses if x is not None]) == 4
+
+    capsys.readouterr()
+    assert main(["eval", str(tmp_path / "run.yaml"), "--input", str(files / "saved")]) == 0  # its "validation"
+    scored = json.loads(capsys.readouterr().out)
+    assert scored["data"] == f"dataset saved in {files / 'saved'}" and 0.0 <= scored["accuracy"] <= 1.0
+    datasets.load_from_disk(files / "saved")["validation"].save_to_disk(tmp_path / "plain")  # a Dataset, no splits
+    assert main(["predict", str(tmp_path / "run.yaml"), "--output", str(tmp_path / "p.jsonl"),
+                 "--input", str(tmp_path / "plain")]) == 0
+    predictions = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert len(predictions) == 12 and all(p["prediction"] in LANGUAGES for p in predictions)
