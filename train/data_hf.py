@@ -5,9 +5,10 @@ A split of the `data:` section may name, instead of a file:
     train: {hf: xnli, name: de, split: train}                 # a Hub dataset id, its config and split
     train: {hf: json, data_files: corpus/*.jsonl, split: train} # a `datasets` builder over local files
                                                                # (json, csv, parquet, text, ...)
-    train: {disk: path/saved, split: train}                    # a `save_to_disk` directory (DatasetDict:
-    train: path/saved                                          #   `split` picks one; a plain path to a
-                                                               #   saved Dataset needs no mapping)
+    train: {disk: path/saved, split: train}                    # a `save_to_disk` directory
+    train: path/saved                                          # the same: a Dataset, or the DatasetDict
+                                                               #   split named like the key (eval: or
+                                                               #   "validation")
     train: {hf: allenai/c4, name: en, split: train, streaming: true, take: 100000}
 
 Other keys: `revision` (Hub), `data_dir`, `take` (the first N examples). `streaming: true` reads the
