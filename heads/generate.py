@@ -11,6 +11,8 @@ What it reproduces from transformers' `generate` for `RemBertForCausalLM`:
     (`rembert_jax.init_cache`), then one token per step; only the last position goes through the
     LM head (transformers' `logits_to_keep=1`);
   - greedy (`do_sample=False`) or sampling with temperature, top-k and top-p (see `sampling`);
+    these three are traced values: a new setting runs the compiled program again, only new
+    shapes (batch, prompt length, max_new_tokens) or a new do_sample / EOS / pad choice recompile;
   - a sequence that emits an EOS token is finished: later slots get `pad_token_id`; the loop
     (`lax.while_loop`) stops when every sequence is finished or after `max_new_tokens`.
 The output always has the fixed shape [B, S + max_new_tokens] (transformers returns a shorter
@@ -38,11 +40,11 @@ from .task_model import TaskModel
 
 @dataclasses.dataclass(frozen=True)
 class _Settings:
+    """What the compiled program depends on (static): shapes and program structure. The sampling
+    values (temperature, top-k, top-p) are traced arguments, so changing them does not recompile."""
+
     max_new_tokens: int
     do_sample: bool
-    temperature: float
-    top_k: int
-    top_p: float
     eos_token_ids: tuple[int, ...]
     pad_token_id: int
     use_cache: bool
@@ -76,7 +78,7 @@ def generate(model: TaskModel, params: dict, input_ids, attention_mask=None, *, 
       logits when `return_logits`.
     """
     cross = {"encoder_hidden_states": encoder_hidden_states, "encoder_attention_mask": encoder_attention_mask}
-    settings = _check_arguments(model, input_ids, attention_mask, token_type_ids, cross, max_new_tokens=max_new_tokens,
+    settings, sampling = _check_arguments(model, input_ids, attention_mask, token_type_ids, cross, max_new_tokens=max_new_tokens,
                                 do_sample=do_sample, temperature=temperature, top_k=top_k, top_p=top_p,
                                 eos_token_id=eos_token_id, pad_token_id=pad_token_id, rng=rng,
                                 use_cache=use_cache, return_logits=return_logits)
@@ -85,13 +87,14 @@ def generate(model: TaskModel, params: dict, input_ids, attention_mask=None, *, 
     types = None if token_type_ids is None else jnp.asarray(token_type_ids, jnp.int32)
     rng = jax.random.key(0) if rng is None else rng  # unused by greedy decoding
     cross = {k: None if v is None else jnp.asarray(v) for k, v in cross.items()}
-    tokens, logits = _generate(model, settings, params, input_ids, mask, types, cross, rng)
+    tokens, logits = _generate(model, settings, params, input_ids, mask, types, cross, rng, sampling)
     return (tokens, logits) if return_logits else tokens
 
 
 def _check_arguments(model, input_ids, attention_mask, token_type_ids, cross, *, max_new_tokens, do_sample, temperature,
-                     top_k, top_p, eos_token_id, pad_token_id, rng, use_cache, return_logits) -> _Settings:
-    """Every argument checked on the host, with a message saying what is allowed."""
+                     top_k, top_p, eos_token_id, pad_token_id, rng, use_cache, return_logits) -> tuple[_Settings, dict]:
+    """Every argument checked on the host, with a message saying what is allowed: the static
+    settings and the traced sampling values (0-d arrays)."""
     if not isinstance(model, TaskModel) or model.task != "causal_lm":
         raise ValueError("generate needs a TaskModel(config, 'causal_lm')")
     config = model.config
@@ -126,8 +129,11 @@ def _check_arguments(model, input_ids, attention_mask, token_type_ids, cross, *,
         for i in ids:
             if not 0 <= int(i) < V:
                 raise ValueError(f"{name} must be in [0, vocab_size={V}), got {i}")
-    return _Settings(max_new_tokens, bool(do_sample), float(temperature), int(top_k), float(top_p),
-                     tuple(int(i) for i in eos), int(pad_token_id), bool(use_cache), bool(return_logits))
+    settings = _Settings(max_new_tokens, bool(do_sample), tuple(int(i) for i in eos), int(pad_token_id),
+                         bool(use_cache), bool(return_logits))
+    sampling = {"temperature": jnp.asarray(temperature, jnp.float32), "top_k": jnp.asarray(top_k, jnp.int32),
+                "top_p": jnp.asarray(top_p, jnp.float32)}
+    return settings, sampling
 
 
 def _prompt_mask(input_ids: np.ndarray, attention_mask, settings: _Settings) -> jax.Array:
@@ -147,7 +153,8 @@ def _prompt_mask(input_ids: np.ndarray, attention_mask, settings: _Settings) -> 
 
 
 @partial(jit, static_argnames=("model", "settings"))
-def _generate(model: TaskModel, settings: _Settings, params, prompt, prompt_mask, prompt_types, cross, rng):
+def _generate(model: TaskModel, settings: _Settings, params, prompt, prompt_mask, prompt_types, cross, rng,
+              sampling):
     from rembert_jax import encoder, init_cache
 
     config, policy, N = model.config, model.policy, settings.max_new_tokens
@@ -191,8 +198,7 @@ def _generate(model: TaskModel, settings: _Settings, params, prompt, prompt_mask
 
     def choose(step, logits, tokens, mask, unfinished, all_logits):
         """Pick the token of slot S + step from `logits` [B, V] and write it."""
-        token = next_token(logits, jax.random.fold_in(rng, step), do_sample=settings.do_sample,
-                           temperature=settings.temperature, top_k=settings.top_k, top_p=settings.top_p)
+        token = next_token(logits, jax.random.fold_in(rng, step), do_sample=settings.do_sample, **sampling)
         token = jnp.where(unfinished, token, settings.pad_token_id)  # [B]
         tokens = jax.lax.dynamic_update_slice_in_dim(tokens, token[:, None], S + step, axis=1)
         mask = jax.lax.dynamic_update_slice_in_dim(mask, jnp.ones((B, 1), jnp.int32), S + step, axis=1)

@@ -10,6 +10,8 @@ Tokenizers:
 transformers-style adapters computing with the JAX core (from `rembert_jax.convert`):
     RemBertModel, RemBertFor{MaskedLM,CausalLM,SequenceClassification,MultipleChoice,
     TokenClassification,QuestionAnswering} and their TFRemBert* twins.
+Compilation: `enable_compilation_cache(path=None)` turns on JAX's persistent compilation cache
+(a per-user directory; see `rembert_jax.compilation_cache`), as the `rembert-jax` command does.
 Sub-packages: `rembert_jax.heads` (Flax task heads, losses, generation), `rembert_jax.convert`
 (weight I/O), `rembert_jax.train` (optax training loop and command line).
 
@@ -36,6 +38,7 @@ _ADAPTERS = [
 _LAZY = {
     "apply": "rembert_jax.encoder",
     "init_cache": "rembert_jax.encoder",
+    "enable_compilation_cache": "rembert_jax.compilation_cache",
     "validate_inputs": "rembert_jax.encoder",
     "RemBertTokenizer": "rembert_jax.tokenization_rembert",
     "RemBertTokenizerFast": "rembert_jax.tokenization_rembert_fast",

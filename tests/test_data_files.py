@@ -121,3 +121,20 @@ def test_labels_file_is_read_and_checked(tmp_path):
         DataSpec(labels=str(tmp_path / "labels.json")).label_list()
     with pytest.raises(FileNotFoundError, match=r"data\.labels file '.*missing\.json' not found"):
         DataSpec(labels=str(tmp_path / "missing.json")).label_list()
+
+
+@pytest.mark.parametrize(("name", "content", "line"), [
+    ("bad.jsonl", b'{"text": "un", "label": "fr"}\n{"text": "d\xe9j\xe0", "label": "fr"}\n', 2),
+    ("bad.json", b'[{"text": "un", "label": "fr"},\n {"text": "\xff", "label": "fr"}]\n', 2),
+    ("bad.csv", b"text,label\nun,fr\none,en\n\xe9t\xe9,fr\n", 4),
+    ("bad.tsv", b"text\tlabel\n\x80,fr\n", 2),
+])
+def test_non_utf8_bytes_are_named_with_file_and_line(tmp_path, name, content, line):
+    (tmp_path / name).write_bytes(content)  # latin-1 / stray bytes, as an editor saving in cp1252 writes them
+    with pytest.raises(ValueError, match=rf"{name}:{line}: not UTF-8 text \(byte 0x[0-9a-f]{{2}} at column \d+\)"):
+        read_records(tmp_path / name)
+
+
+def test_utf8_byte_order_mark_is_not_part_of_the_first_column(tmp_path):
+    (tmp_path / "a.csv").write_bytes(b"\xef\xbb\xbftext,label\nun,fr\none,en\n")
+    assert read_records(tmp_path / "a.csv") == RECORDS

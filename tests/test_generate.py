@@ -118,6 +118,25 @@ def test_generate_is_traced_once_for_prompts_of_one_shape(decoder, greedy):
     assert _generate._cache_size() == before
 
 
+def test_new_sampling_values_reuse_the_compiled_program(tiny_config):
+    """temperature / top_k / top_p are traced: one compile serves every setting, and each setting
+    still takes effect (top_k=1 samples the greedy tokens)."""
+    import jax
+
+    model = TaskModel(tiny_config.replace(is_decoder=True), "causal_lm")
+    params = model.init(jax.random.key(0))
+    kwargs = {"max_new_tokens": 4, "eos_token_id": (), "pad_token_id": PAD, "rng": jax.random.key(1)}
+    greedy_tokens = np.asarray(generate(model, params, PROMPTS, MASK, **kwargs))
+    generate(model, params, PROMPTS, MASK, do_sample=True, temperature=0.7, top_k=5, top_p=0.9, **kwargs)
+    compiled = _generate._cache_size()
+    for temperature, top_k, top_p in [(1.3, 0, 1.0), (0.5, 2, 0.5), (2.0, 50, 1.0), (1.0, 0, 0.01)]:
+        generate(model, params, PROMPTS, MASK, do_sample=True, temperature=temperature, top_k=top_k, top_p=top_p,
+                 **kwargs)
+    top1 = generate(model, params, PROMPTS, MASK, do_sample=True, temperature=3.0, top_k=1, **kwargs)
+    assert _generate._cache_size() == compiled
+    np.testing.assert_array_equal(np.asarray(top1), greedy_tokens)
+
+
 def test_missing_attention_mask_is_inferred_from_padding_like_transformers(decoder, greedy):
     _, model, params = decoder
     eos, _, _, tokens, _, _ = greedy

@@ -97,7 +97,10 @@ def test_init_sharded_lands_in_the_layout_with_the_unsharded_values(tiny_config,
     expected = jax.jit(init)(jax.random.key(3))  # the same program, on one device
     assert params["embeddings"]["word"].sharding.spec == P(None, "fsdp")
     assert params["layers"]["self_attention"]["query"]["kernel"].sharding.spec == P(None, "fsdp")
-    jax.tree_util.tree_map(lambda a, b: np.testing.assert_array_equal(np.asarray(a), np.asarray(b)),
+    # The same random draws, equal up to float32 rounding: XLA may fuse the sharded program's scaling
+    # of the draws differently (jax 0.12 differs from the one-device program by 1 ulp, 7.5e-9).
+    # Another draw would differ by O(1) relatively.
+    jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=0),
                            params, expected)
 
 

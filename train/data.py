@@ -1,4 +1,4 @@
-"""The data pipeline: local files -> tokenised task features -> fixed-shape numpy batches.
+"""The data pipeline: local files or `datasets` -> tokenised task features -> fixed-shape numpy batches.
 
     spec = DataSpec.from_mapping(run_config.data)            # checks every key on the host
     tokenizer = load_tokenizer(spec.tokenizer)               # RemBertTokenizerFast.from_pretrained(dir)
@@ -25,6 +25,7 @@ import numpy as np
 
 from .batching import BatchIterator, model_inputs
 from .data_files import DEMO_DIR, read_records, resolve_path
+from .data_hf import HFSource, read_dataset_records
 from .data_qa import encode_question_answering
 from .data_spec import TASKS, DataSpec
 from .data_tasks import (
@@ -121,9 +122,7 @@ def load_task_dataset(spec: DataSpec | Mapping, tokenizer, split: str, *, task: 
     spec = spec if isinstance(spec, DataSpec) else DataSpec.from_mapping(spec)
     if task not in TASKS:
         raise ValueError(f"task is {task!r}; allowed: {list(TASKS)}")
-    path = spec.file_for(split)
-    source = os.fspath(resolve_path(path))
-    records = read_records(path, spec.format)
+    records, source = read_split(spec, split)
     token_ids = TokenIds.of(tokenizer)
     if task == "masked_lm" and token_ids.mask is None:
         raise ValueError("masked_lm needs a tokenizer with a [MASK] token")
@@ -159,6 +158,14 @@ def load_task_dataset(spec: DataSpec | Mapping, tokenizer, split: str, *, task: 
                        mlm_probability=spec.mlm_probability, qa_offsets=offsets, spec=spec)
 
 
+def read_split(spec: DataSpec, split: str) -> tuple[list[dict], str]:
+    """(records, how messages name their source) of one split: a data file or a `datasets` source."""
+    value = spec.file_for(split)
+    if isinstance(value, HFSource):
+        return read_dataset_records(value, split), value.describe()
+    return read_records(value, spec.format), os.fspath(resolve_path(value))
+
+
 def _label_names(spec: DataSpec, column_name: str, split: str, records, source: str, task: str):
     given = spec.label_list()
     if given is not None:
@@ -167,7 +174,7 @@ def _label_names(spec: DataSpec, column_name: str, split: str, records, source: 
         if not spec.train:
             raise ValueError(f"data.labels is not set and there is no data.train to take the label set from; "
                              f"set data.labels to the list of {task} labels")
-        records, source = read_records(spec.train, spec.format), os.fspath(resolve_path(spec.train))
+        records, source = read_split(spec, "train")
     key = "tags_column" if task == "token_classification" else "label_column"
     values = column(records, column_name, source, task=task, key=key)
     if task == "token_classification":

@@ -1,7 +1,9 @@
 """`DataSpec`: the `data:` section of a run config, checked on the host before anything is built.
 
 Keys (all optional except the file of the split being loaded):
-    train, eval, test        data files (see `data_files` for formats; `demo:train.jsonl` names the demo)
+    train, eval, test        data files (see `data_files` for formats; `demo:train.jsonl` names the demo), or
+                             Hugging Face datasets: `{hf: xnli, name: de, split: train}`, `{hf: json,
+                             data_files: ..., split: train}`, a save_to_disk directory (see `data_hf`)
     format                   jsonl | json | csv | tsv | parquet; default: from each file's extension
     tokenizer                a tokenizer directory (sentencepiece.model + tokenizer_config.json); `demo:`
     max_length               tokens per example, special tokens included (default 128)
@@ -27,7 +29,8 @@ import dataclasses
 import json
 from collections.abc import Mapping
 
-from .data_files import FORMATS, resolve_path
+from .data_files import FORMATS, read_text, resolve_path
+from .data_hf import HFSource, is_saved_dataset
 
 TASKS = ("sequence_classification", "multiple_choice", "token_classification", "question_answering",
          "masked_lm", "causal_lm")
@@ -36,9 +39,9 @@ SPLITS = ("train", "eval", "test")
 
 @dataclasses.dataclass(frozen=True)
 class DataSpec:
-    train: str | None = None
-    eval: str | None = None
-    test: str | None = None
+    train: str | HFSource | None = None  # a mapping or a save_to_disk directory becomes an HFSource
+    eval: str | HFSource | None = None
+    test: str | HFSource | None = None
     format: str | None = None
     tokenizer: str | None = None
     max_length: int = 128
@@ -62,6 +65,10 @@ class DataSpec:
     packing: bool = False  # training rows hold several examples (per-token tasks; train/packed_batching.py)
 
     def __post_init__(self):
+        for split in SPLITS:
+            value = getattr(self, split)
+            if isinstance(value, Mapping) or (isinstance(value, str) and value and is_saved_dataset(resolve_path(value))):
+                object.__setattr__(self, split, HFSource.from_value(value, split))
         if not isinstance(self.packing, bool):
             raise ValueError(f"data.packing is {self.packing!r}; allowed: true or false")
         _check_positive_int("max_length", self.max_length, minimum=4)
@@ -105,8 +112,9 @@ class DataSpec:
             raise ValueError(f"unknown data key(s) {unknown}; allowed: {sorted(known)}")
         return cls(**data)
 
-    def file_for(self, split: str) -> str:
-        """The data file of `split` ('train' | 'eval' | 'test'); a clear error when it is not set."""
+    def file_for(self, split: str) -> str | HFSource:
+        """The data file (or `datasets` source) of `split` ('train' | 'eval' | 'test'); a clear error when
+        it is not set."""
         if split not in SPLITS:
             raise ValueError(f"split is {split!r}; allowed: {list(SPLITS)}")
         path = getattr(self, split)
@@ -132,7 +140,7 @@ class DataSpec:
         if not file.is_file():
             raise FileNotFoundError(f"data.labels file {self.labels!r} not found")
         try:
-            labels = json.loads(file.read_text(encoding="utf-8"))
+            labels = json.loads(read_text(file))
         except json.JSONDecodeError as e:
             raise ValueError(f"{file}: data.labels file is not valid JSON ({e.msg})") from None
         if not isinstance(labels, list) or not labels or len(set(map(str, labels))) != len(labels):
