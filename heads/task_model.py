@@ -162,7 +162,7 @@ class TaskModel:
     def _batch_shape(self, batch: Mapping[str, Any]) -> tuple[int, int]:
         x = batch.get("input_ids")
         shape = np.shape(x) if x is not None else np.shape(batch["inputs_embeds"])[:-1]
-        return int(shape[0]), int(shape[-1])
+        return shape[0], shape[-1]  # not int(): symbolic under jax.export (a SavedModel's any-length inputs)
 
     def _encoder_inputs(self, batch: Mapping[str, Any]) -> tuple[dict, dict, int | None]:
         allowed = _ENCODER_KEYS + LABEL_KEYS[self.task] + (_DECODER_KEYS if self.task == "causal_lm" else ())
