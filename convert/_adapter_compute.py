@@ -38,7 +38,8 @@ _DECODER_KEYS = ("encoder_hidden_states", "encoder_attention_mask")
 # Config fields that never change the computation: models read from different directories
 # (whose config.json differ only in these) share their compiled functions.
 _NON_COMPUTE_FIELDS = ("architectures", "id2label", "dtype", "output_attentions", "output_hidden_states",
-                       "return_dict", "use_cache")
+                       "return_dict", "use_cache", "bos_token_id", "eos_token_id", "chunk_size_feed_forward",
+                       "initializer_range", "is_encoder_decoder", "tie_word_embeddings")
 
 
 @functools.lru_cache(maxsize=256)

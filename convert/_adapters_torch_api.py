@@ -6,7 +6,10 @@
 
 Call signatures follow transformers 5 (positional order included; `cache`, with the older
 `past_key_values` accepted). Like a torch module, a model built from a config is in training
-mode (dropout on) and one from `from_pretrained` in eval mode; `.eval()` / `.train()` switch.
+mode (dropout on) and one from `from_pretrained` in eval mode; `.eval()` / `.train()` switch;
+`.to(device_or_dtype)` / `.cpu()` / `.cuda()` / `.half()` move or cast the weights
+(`_adapter_device.py`); `device`, `dtype`, `main_input_name`, `can_generate()`, `num_parameters()`
+and (causal LM) `generation_config` answer as transformers' do. `model.config` is the live config.
 `save_pretrained` writes config.json + model.safetensors for transformers' class of the same name;
 `to_transformers()` returns that class with these weights.
 """

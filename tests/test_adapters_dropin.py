@@ -181,12 +181,13 @@ def test_decoder_model_past_with_large_inputs(tester):
 # ------------------------------------------------------------------- common model checks
 
 @pytest.mark.parametrize("name", ALL_CLASSES)
-def test_save_load_round_trip(tester, name, tmp_path):
+def test_determinism_and_save_load_round_trip(tester, name, tmp_path):
     config, input_ids, token_type_ids, input_mask, *_ = tester.prepare_config_and_inputs()
     config.is_decoder = name == "RemBertForCausalLM"
     model = tester.build(name, config)
     inputs = _inputs_for(name, tester, input_ids, input_mask, token_type_ids)
     before = model(**inputs)[0]
+    assert torch.equal(model(**inputs)[0], before)  # eval mode: no dropout, same numbers
     model.save_pretrained(tmp_path)
     loaded = getattr(tester.lib, name).from_pretrained(tmp_path).to(torch_device)
     assert not loaded.training  # from_pretrained returns eval mode
@@ -194,15 +195,12 @@ def test_save_load_round_trip(tester, name, tmp_path):
     assert type(loaded.config).from_pretrained(tmp_path).to_diff_dict() == loaded.config.to_diff_dict()
 
 
-@pytest.mark.parametrize("name", ALL_CLASSES)
-def test_determinism_and_training_mode(tester, name):
+@pytest.mark.parametrize("name", ["RemBertModel", "RemBertForTokenClassification"])
+def test_training_mode_drops_out(tester, name):
     config, input_ids, token_type_ids, input_mask, *_ = tester.prepare_config_and_inputs()
-    config.is_decoder = name == "RemBertForCausalLM"
     model = tester.build(name, config)
-    inputs = _inputs_for(name, tester, input_ids, input_mask, token_type_ids)
-    assert torch.equal(model(**inputs)[0], model(**inputs)[0])  # eval: no dropout
     model.train()
-    assert model.training and not torch.equal(model(**inputs)[0], model(**inputs)[0])  # dropout 0.1
+    assert model.training and not torch.equal(model(input_ids)[0], model(input_ids)[0])  # dropout 0.1
     assert model.eval() is model and not model.training
 
 
@@ -248,16 +246,16 @@ def test_model_outputs_equivalence(tester):
 
 
 def test_common_attributes(tester):
+    for name in ALL_CLASSES:  # class attributes, as transformers declares them
+        cls = getattr(tester.lib, name)
+        assert cls.main_input_name == "input_ids" and cls.can_generate() == (name == "RemBertForCausalLM")
     config, *_ = tester.prepare_config_and_inputs()
     config.is_decoder = True
-    for name in ALL_CLASSES:
-        model = tester.build(name, config)
-        assert model.main_input_name == "input_ids"
-        assert model.can_generate() == (name == "RemBertForCausalLM")
-        assert model.device == torch.device(torch_device) and model.dtype == torch.float32
-        tables = (config.vocab_size + config.max_position_embeddings + config.type_vocab_size) * 18
-        assert model.num_parameters() - model.num_parameters(exclude_embeddings=True) == tables
-    generation = tester.build("RemBertForCausalLM", config).generation_config
+    model = tester.build("RemBertForCausalLM", config)
+    assert model.device == torch.device(torch_device) and model.dtype == torch.float32
+    tables = (config.vocab_size + config.max_position_embeddings + config.type_vocab_size) * 18
+    assert model.num_parameters() - model.num_parameters(exclude_embeddings=True) == tables
+    generation = model.generation_config
     assert (generation.bos_token_id, generation.eos_token_id, generation.pad_token_id) == (312, 313, 0)
 
 
