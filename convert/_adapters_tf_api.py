@@ -121,16 +121,15 @@ class TFRemBertPreTrainedModel(RemBertAdapter):
         return dummies
 
     def save_pretrained(self, save_directory: str | os.PathLike, saved_model: bool = False, version: int = 1,
-                        **unused) -> None:
+                        push_to_hub: bool = False, signatures=None) -> None:
         """config.json + tf_model.h5; with `saved_model=True` also `saved_model/<version>/`, a
         TensorFlow SavedModel of this model's forward pass that plain TensorFlow runs
         (`tf.saved_model.load(dir).signatures["serving_default"](input_ids=..., ...)`)."""
-        for name in unused:
-            if name not in ("push_to_hub", "signatures", "max_shard_size", "create_pr", "safe_serialization",
-                            "token"):
-                raise TypeError(f"save_pretrained() got an unexpected keyword argument {name!r}")
-            if name == "push_to_hub" and unused[name]:
-                raise NotImplementedError("push_to_hub is not supported; upload the directory with huggingface_hub")
+        if push_to_hub:
+            raise NotImplementedError("push_to_hub is not supported; upload the directory with huggingface_hub")
+        if signatures is not None:
+            raise NotImplementedError("custom SavedModel signatures are not supported: the SavedModel serves the "
+                                      "Keras classes' serving_default signature")
         super().save_pretrained(save_directory)
         if saved_model:
             from ._adapter_saved_model import save_saved_model
