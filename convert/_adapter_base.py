@@ -18,7 +18,8 @@ from typing import Any, ClassVar
 import jax
 import numpy as np
 
-from rembert_jax import DTypePolicy, RemBertConfig
+from rembert_jax import DTypePolicy, FrozenRemBertConfig, RemBertConfig
+from rembert_jax.config import freeze
 
 from . import _adapter_checkpoints as checkpoints
 from . import _adapter_io as io
@@ -33,12 +34,19 @@ TENSOR_ARGS = ("input_ids", "attention_mask", "token_type_ids", "position_ids", 
 _LOADER_ONLY_KWARGS = ("from_pt", "from_tf", "from_flax", "use_safetensors", "attn_implementation",
                        "low_cpu_mem_usage", "device_map")
 _FLAGS = ("output_attentions", "output_hidden_states", "return_dict", "use_cache", "logits_to_keep")
+# Config fields that size the weights: they cannot change under a built model.
+_WEIGHT_FIELDS = ("vocab_size", "hidden_size", "num_hidden_layers", "input_embedding_size", "output_embedding_size",
+                  "intermediate_size", "max_position_embeddings", "type_vocab_size", "add_cross_attention")
+_LABEL_SIZED_TASKS = ("sequence_classification", "token_classification")
 
 
 def as_config(config) -> RemBertConfig:
-    """Our config from ours, a transformers `RemBertConfig`, a dict, or a directory / JSON path."""
+    """Our config from ours (the same object: the model reads it live), a frozen one, a
+    transformers `RemBertConfig`, a dict, or a directory / JSON path."""
     if isinstance(config, RemBertConfig):
         return config
+    if isinstance(config, FrozenRemBertConfig):
+        return config.thaw()
     if isinstance(config, Mapping):
         return RemBertConfig.from_dict(config)
     if isinstance(config, str | os.PathLike):
@@ -59,10 +67,17 @@ class RemBertAdapter:
     _weights_format: ClassVar[str]
     _has_pooler: ClassVar[bool]
 
+    main_input_name: ClassVar[str] = "input_ids"
+
     def __init__(self, config, params: Any = None, *, policy: DTypePolicy | str = "fp32", seed: int = 0,
                  add_pooling_layer: bool | None = None):
-        """`Class(config)`: random weights initialised as transformers does (or the given `params`)."""
+        """`Class(config)`: random weights initialised as transformers does (or the given `params`).
+
+        `config` is kept as given (transformers' manner: `model.config is config`) and read afresh on
+        every call; it is validated here, as transformers validates when a model is built.
+        """
         self.config = as_config(config)
+        self._built = freeze(self.config)  # ValueError naming the fields, before any weight exists
         if self.task == "masked_lm" and self.config.is_decoder:  # transformers' warnings, word for word
             logger.warning("If you want to use `RemBertForMaskedLM` make sure `config.is_decoder=False` for "
                            "bi-directional self-attention.")
@@ -77,9 +92,37 @@ class RemBertAdapter:
 
     _trains_after_construction: ClassVar[bool] = False
 
+    @property
+    def config(self) -> RemBertConfig:
+        """The live, mutable config: an assignment takes effect on the next call (a program is
+        recompiled only when a field the computation reads changed)."""
+        return self._config
+
+    @config.setter
+    def config(self, value) -> None:
+        self._config = as_config(value)
+
+    @classmethod
+    def can_generate(cls) -> bool:
+        """True for the causal LM (it has `generate`), as transformers answers."""
+        return callable(getattr(cls, "generate", None))
+
     def _init_params(self, rng, add_pooling_layer: bool | None):
         pooler = True if add_pooling_layer is None else bool(add_pooling_layer)
-        return _initializer(self.task, self.config, self.policy, pooler)(rng)
+        return _initializer(self.task, self._built, self.policy, pooler)(rng)
+
+    def _frozen_config(self) -> FrozenRemBertConfig:
+        """`self.config` as the core reads it, checked against the weights it has to fit."""
+        config = freeze(self.config)
+        names = _WEIGHT_FIELDS + (("num_labels",) if self.task in _LABEL_SIZED_TASKS else ())
+        for name in names:
+            now, built = getattr(config, name), getattr(self._built, name)
+            if now != built:
+                raise ValueError(
+                    f"{type(self).__name__}: config.{name} is {now!r}, but this model's weights were built for "
+                    f"{name}={built!r}; a field that sizes the weights cannot change under a built model: build a "
+                    f"new one ({type(self).__name__}(config) or from_pretrained(..., {name}={now!r}))")
+        return config
 
     # ------------------------------------------------------------------------------- checkpoints
 
@@ -140,9 +183,9 @@ class RemBertAdapter:
 
     def _run(self, named: dict[str, Any], *, train: bool):
         """The forward pass of one bound call, answered in the caller's framework."""
-        config = self.config
+        config = self._frozen_config()
         tensors = {k: named[k] for k in TENSOR_ARGS if named.get(k) is not None}
-        framework = io.caller_framework(tensors)
+        framework = self._output_framework(tensors)
         batch = {k: io.to_array(v, k) for k, v in tensors.items()}
         flags = {k: named.get(k) for k in _FLAGS}
         output_attentions = _flag(flags["output_attentions"], config.output_attentions)
@@ -170,7 +213,7 @@ class RemBertAdapter:
             self._rng, rng = jax.random.split(self._rng)
         params = named.get("params")  # transformers' Flax habit: other weights for this call only
         out = dict(forward(self.params if params is None else params, batch, rng))
-        self._after_call(batch)
+        self._after_call(batch, config)
 
         new_cache = out.pop("cache", None)
         if cache is not None and out.get("attentions") is not None:
@@ -184,6 +227,10 @@ class RemBertAdapter:
         return self._pack(out, return_dict)
 
     _cache_field: ClassVar[str] = "cache"
+
+    def _output_framework(self, tensors: Mapping[str, Any]) -> str:
+        """The framework outputs come back in (the TF family: always TensorFlow)."""
+        return io.caller_framework(tensors)
 
     def _cache_argument(self, named: dict[str, Any]):
         cache, past = named.get("cache"), named.get("past_key_values")
@@ -205,7 +252,7 @@ class RemBertAdapter:
         x = batch.get("input_ids", batch.get("inputs_embeds"))
         return int(np.shape(x)[1])
 
-    def _after_call(self, batch: Mapping[str, Any]) -> None:
+    def _after_call(self, batch: Mapping[str, Any], config: FrozenRemBertConfig) -> None:
         """Hook: the PyTorch sequence classifier records the resolved problem_type here."""
 
     def _pack(self, out: dict[str, Any], return_dict: bool):
@@ -226,8 +273,15 @@ class RemBertAdapter:
         return init_cache(self.config, batch_size, max_length or self.config.max_position_embeddings,
                           dtype=self.policy.compute_dtype)
 
-    def num_parameters(self) -> int:
-        return int(sum(np.prod(x.shape) for x in jax.tree_util.tree_leaves(self.params)))
+    def num_parameters(self, only_trainable: bool = False, exclude_embeddings: bool = False) -> int:
+        """The number of weights, as transformers counts them (every weight is trainable here;
+        `exclude_embeddings` leaves out the word, position and token-type tables)."""
+        total = sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(self.params))
+        if exclude_embeddings:
+            encoder = self.params if self.task == "base" else self.params["encoder"]
+            tables = encoder["embeddings"]
+            total -= sum(int(np.prod(tables[name].shape)) for name in ("word", "position", "token_type"))
+        return total
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(task={self.task!r}, parameters={self.num_parameters():,}, "
@@ -235,7 +289,7 @@ class RemBertAdapter:
 
 
 @functools.lru_cache(maxsize=64)
-def _initializer(task: str, config: RemBertConfig, policy: DTypePolicy, pooler: bool):
+def _initializer(task: str, config: FrozenRemBertConfig, policy: DTypePolicy, pooler: bool):
     """One jitted initialiser per model kind: a single compiled program instead of one dispatch
     (and compilation) per parameter, reused by every model built from the same config."""
     if task == "base":

@@ -24,7 +24,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from rembert_jax import DTypePolicy, RemBertConfig
+from rembert_jax import DTypePolicy, FrozenRemBertConfig
 from rembert_jax.compiler_options import jit
 from rembert_jax.validation import INPUT_KEYS
 
@@ -38,18 +38,20 @@ _DECODER_KEYS = ("encoder_hidden_states", "encoder_attention_mask")
 # Config fields that never change the computation: models read from different directories
 # (whose config.json differ only in these) share their compiled functions.
 _NON_COMPUTE_FIELDS = ("architectures", "id2label", "dtype", "output_attentions", "output_hidden_states",
-                       "return_dict", "use_cache")
+                       "return_dict", "use_cache", "bos_token_id", "eos_token_id", "chunk_size_feed_forward",
+                       "initializer_range", "is_encoder_decoder", "tie_word_embeddings")
 
 
 @functools.lru_cache(maxsize=256)
-def compute_config(config: RemBertConfig) -> RemBertConfig:
-    """`config` without the fields (and stray JSON keys) the forward pass does not read."""
-    fields = {f.name for f in dataclasses.fields(RemBertConfig)} - {"extra", *_NON_COMPUTE_FIELDS}
-    return RemBertConfig(**{name: getattr(config, name) for name in fields})
+def compute_config(config: FrozenRemBertConfig) -> FrozenRemBertConfig:
+    """`config` without the fields (and stray JSON keys) the forward pass does not read: a model
+    whose `config` changed only in those keeps its compiled functions."""
+    fields = {f.name for f in dataclasses.fields(FrozenRemBertConfig)} - {"extra", *_NON_COMPUTE_FIELDS}
+    return FrozenRemBertConfig(**{name: getattr(config, name) for name in fields})
 
 
 @functools.lru_cache(maxsize=512)
-def compiled_forward(task: str, config: RemBertConfig, policy: DTypePolicy, *, train: bool,
+def compiled_forward(task: str, config: FrozenRemBertConfig, policy: DTypePolicy, *, train: bool,
                      output_attentions: bool, output_hidden_states: bool, loss_style: str = "pytorch",
                      logits_to_keep: int = 0) -> Callable[[dict, dict, Any], dict]:
     """`f(params, batch, rng) -> outputs dict`, jitted; `batch` holds only the arrays given
@@ -72,7 +74,7 @@ def compiled_forward(task: str, config: RemBertConfig, policy: DTypePolicy, *, t
         model_config = config
         if loss_style == "tf" and task == "token_classification":
             # Keras' token-classification head drops out with hidden_dropout_prob (spec §3).
-            model_config = config.replace(classifier_dropout_prob=config.hidden_dropout_prob)
+            model_config = dataclasses.replace(config, classifier_dropout_prob=config.hidden_dropout_prob)
         model = TaskModel(model_config, task, policy)
         labels = {k: batch[k] for k in LABEL_KEYS if k in batch}
         if loss_style == "tf":

@@ -6,7 +6,10 @@
 
 Call signatures follow transformers 5 (positional order included; `cache`, with the older
 `past_key_values` accepted). Like a torch module, a model built from a config is in training
-mode (dropout on) and one from `from_pretrained` in eval mode; `.eval()` / `.train()` switch.
+mode (dropout on) and one from `from_pretrained` in eval mode; `.eval()` / `.train()` switch;
+`.to(device_or_dtype)` / `.cpu()` / `.cuda()` / `.half()` move or cast the weights
+(`_adapter_device.py`); `device`, `dtype`, `main_input_name`, `can_generate()`, `num_parameters()`
+and (causal LM) `generation_config` answer as transformers' do. `model.config` is the live config.
 `save_pretrained` writes config.json + model.safetensors for transformers' class of the same name;
 `to_transformers()` returns that class with these weights.
 """
@@ -17,6 +20,9 @@ import inspect
 import tempfile
 from typing import Any
 
+import jax
+
+from . import _adapter_device as device_args
 from . import _adapter_outputs as outputs
 from ._adapter_base import RemBertAdapter
 from ._adapter_checkpoints import PYTORCH
@@ -63,6 +69,42 @@ class RemBertPreTrainedModel(RemBertAdapter):
         """Dropout off; returns the model, like `torch.nn.Module.eval`."""
         return self.train(False)
 
+    def to(self, *args, **kwargs):
+        """`torch.nn.Module.to`: a device moves the weights to that JAX device ("cuda" -> the first
+        GPU), a dtype sets weights and compute to it (the dtype policy). Returns the model."""
+        device, dtype = device_args.parse_to_arguments(args, kwargs)
+        if dtype is not None:
+            self.policy = device_args.policy_for(dtype)
+            self.params = device_args.cast_params(self.params, dtype)
+        if device is not None:
+            self.params = jax.device_put(self.params, device)
+        return self
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self, device: int | str | None = None):
+        return self.to(device if device is not None else "cuda")
+
+    def half(self):
+        return self.to("float16")
+
+    def bfloat16(self):
+        return self.to("bfloat16")
+
+    def float(self):
+        return self.to("float32")
+
+    @property
+    def device(self):
+        """Where the weights are: a `torch.device` ("cpu", "cuda:N") when torch is installed."""
+        return device_args.as_torch_device(device_args.device_of(self.params))
+
+    @property
+    def dtype(self):
+        """The weights' dtype (a torch dtype when torch is installed)."""
+        return device_args.as_torch_dtype(self.policy.param_dtype)
+
     def to_transformers(self):
         """transformers' PyTorch class of the same name holding these weights, in eval mode.
 
@@ -108,11 +150,11 @@ class RemBertForSequenceClassification(RemBertPreTrainedModel):
     _ARGS = (*_INPUTS, "labels", *_OUTPUT_FLAGS)
     _output_class = outputs.SequenceClassifierOutput
 
-    def _after_call(self, batch) -> None:
+    def _after_call(self, batch, config) -> None:
         if "labels" in batch and self.config.problem_type is None:
             from rembert_jax.heads.losses import resolve_problem_type
 
-            self.config = self.config.replace(problem_type=resolve_problem_type(self.config, batch["labels"]))
+            self.config.problem_type = resolve_problem_type(config, batch["labels"])
 
 
 class RemBertForMultipleChoice(RemBertPreTrainedModel):

@@ -15,12 +15,13 @@ tf_model.h5):
     TFRemBertModel, TFRemBertForMaskedLM, TFRemBertForCausalLM, TFRemBertForSequenceClassification,
     TFRemBertForMultipleChoice, TFRemBertForTokenClassification, TFRemBertForQuestionAnswering
 
-Inputs may be numpy arrays, JAX arrays, nested lists, torch tensors or TF tensors; outputs come
-back as torch / TF tensors when any input was one, as JAX arrays for JAX inputs, else numpy.
+Inputs may be numpy arrays, JAX arrays, nested lists, torch tensors or TF tensors; the PyTorch
+family answers in torch / TF tensors when any input was one, JAX arrays for JAX inputs, else numpy;
+the TF family always answers in tf.Tensors, as the Keras classes do.
 Outputs are transformers' output classes (same field names and order; attribute, key, index and
 `to_tuple()` access); `return_dict=False` gives tuples. Each distinct input shape compiles once.
 
-Known differences from transformers: the decoder cache is this project's fixed-size KV cache (a
+Known differences from transformers (all of them: the README's "Differences from transformers"): the decoder cache is this project's fixed-size KV cache (a
 dict of JAX arrays, `max_position_embeddings` slots unless made with `model.init_cache`), passed
 back as `cache=` / `past_key_values=`; `generate` returns [B, S + max_new_tokens], padding rows that
 stopped early; outputs are not autograd tensors (train with `rembert_jax.train`); `head_mask`

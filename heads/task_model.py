@@ -27,6 +27,7 @@ import numpy as np
 from rembert_jax import DTypePolicy, RemBertConfig, init_params
 from rembert_jax.attention import IMPLEMENTATIONS
 from rembert_jax.compiler_options import jit
+from rembert_jax.config import freeze
 from rembert_jax.encoder import REMAT_POLICIES, segment_starts
 from rembert_jax.packing import PER_TOKEN_TASKS
 from rembert_jax.precision import FP32
@@ -71,6 +72,7 @@ class TaskModel:
 
     def __post_init__(self):
         check_task(self.task)
+        object.__setattr__(self, "config", freeze(self.config))  # hashable: TaskModel is a jit static argument
         object.__setattr__(self, "policy", DTypePolicy.from_name(self.policy))
         if self.remat not in REMAT_POLICIES:
             raise ValueError(f"remat must be one of {tuple(REMAT_POLICIES)}, got {self.remat!r}")
@@ -160,7 +162,7 @@ class TaskModel:
     def _batch_shape(self, batch: Mapping[str, Any]) -> tuple[int, int]:
         x = batch.get("input_ids")
         shape = np.shape(x) if x is not None else np.shape(batch["inputs_embeds"])[:-1]
-        return int(shape[0]), int(shape[-1])
+        return shape[0], shape[-1]  # not int(): symbolic under jax.export (a SavedModel's any-length inputs)
 
     def _encoder_inputs(self, batch: Mapping[str, Any]) -> tuple[dict, dict, int | None]:
         allowed = _ENCODER_KEYS + LABEL_KEYS[self.task] + (_DECODER_KEYS if self.task == "causal_lm" else ())

@@ -1,7 +1,8 @@
 """rembert-jax: RemBERT (Chung et al., 2021) for JAX, exact to transformers' PyTorch RemBERT.
 
 The pure core (no Flax, no torch):
-    RemBertConfig, DTypePolicy     configuration and the dtype policy
+    RemBertConfig, DTypePolicy     configuration (mutable, transformers' manners) and the dtype policy
+    FrozenRemBertConfig            its frozen, hashable form (`config.frozen()`), what jit keys on
     init_params, logical_axes      encoder parameters (plain nested dict) and their logical axis names
     apply                          the encoder forward pass, `apply(params, inputs, config=...)`
     init_cache                     the fixed-size KV cache for incremental decoding
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 from ._lazy import lazy_exports
 from .config import RemBertConfig
+from .frozen_config import FrozenRemBertConfig
 from .params import init_params, logical_axes
 from .precision import DTypePolicy
 
@@ -46,7 +48,7 @@ _LAZY = {
     **{name: "rembert_jax.convert.adapters" for name in _ADAPTERS},
 }
 
-__all__ = ["RemBertConfig", "DTypePolicy", "init_params", "logical_axes", *_LAZY]
+__all__ = ["RemBertConfig", "FrozenRemBertConfig", "DTypePolicy", "init_params", "logical_axes", *_LAZY]
 
 
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)

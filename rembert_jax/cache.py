@@ -23,7 +23,7 @@ from typing import Any
 
 import jax.numpy as jnp
 
-from .config import RemBertConfig
+from .config import RemBertConfig, freeze
 
 Cache = dict[str, Any]
 
@@ -33,6 +33,7 @@ def init_cache(config: RemBertConfig, batch_size: int, max_length: int, dtype=jn
 
     `dtype` should be the compute dtype of the policy used with `apply`.
     """
+    config = freeze(config)
     if not config.is_decoder:
         raise ValueError("init_cache: a KV cache needs a decoder config (config.is_decoder=True)")
     if batch_size < 1 or max_length < 1:
@@ -56,6 +57,7 @@ def check_cache(cache: Any, config: RemBertConfig) -> None:
     """Structural checks on a cache (shapes only; works on tracers)."""
     if not isinstance(cache, dict) or not {"index", "self_key", "self_value"} <= set(cache):
         raise ValueError("cache must be the dict returned by init_cache (keys index, self_key, self_value)")
+    config = freeze(config)
     L, NH, D = config.num_hidden_layers, config.num_attention_heads, config.head_dim
     shape = tuple(cache["self_key"].shape)
     if len(shape) != 5 or shape[0] != L or shape[3:] != (NH, D):

@@ -1,216 +1,248 @@
-"""`RemBertConfig`: every field, name and default of transformers' `RemBertConfig` (spec §1).
+"""`RemBertConfig`: transformers' RemBERT config — every field, name, default and manner (spec §1).
 
-The config is a frozen dataclass, hashable and comparable, so it can be a static argument of
-`jax.jit`. JSON keys are the attribute names, so `config.json` files written by transformers read
-back unchanged; keys we do not model (e.g. the released file's `embedding_size`) are kept in
-`extra` and written back out.
+Design (issue 17): two types, one conversion.
+  - `RemBertConfig` (this module, public) behaves like transformers' config: mutable
+    (`config.num_labels = 3` rebuilds `id2label` / `label2id`, `config.is_decoder = True`, unknown
+    attributes kept), type-checked on assignment, lenient at creation (a hidden size not divisible by
+    the heads is accepted here), with transformers' JSON API (`to_dict`, `to_diff_dict`,
+    `to_json_string`, `to_json_file`, `from_json_file`, `from_pretrained(..., subfolder=)`,
+    `save_pretrained`, `sub_configs`). It is deliberately unhashable: never a jit cache key.
+  - `FrozenRemBertConfig` (`rembert_jax.frozen_config`) is what the core computes with: frozen,
+    hashable, validated. `freeze(config)` below is the one conversion; `config.frozen()` calls it, and
+    so does every jitted entry point (`apply`, `init_params`, `TaskModel`, the adapter classes) before
+    anything is traced, so the validation errors of transformers' model construction surface there.
+Everything the README shows keeps working with either type: `init_params(config, ...)`,
+`apply(..., config=config)`, `TaskModel(config, task)`. To jit your own function over a config,
+make the frozen value its static argument: `jax.jit(f, static_argnames="config")(x, config=config.frozen())`.
+
+JSON keys are the attribute names, so `config.json` files written by transformers read back
+unchanged; keys we do not model (e.g. the released file's `embedding_size`) are kept as attributes
+and written back out.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 import json
+import logging
 import os
 from collections.abc import Iterator, Mapping
 from importlib import resources
-from typing import Any
+from typing import Any, ClassVar
 
-_PROBLEM_TYPES = (None, "regression", "single_label_classification", "multi_label_classification")
-_ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "silu", "swish", "tanh")
+from .frozen_config import FIELD_DEFAULTS, FIELD_NAMES, FrozenMap, FrozenRemBertConfig
+
+logger = logging.getLogger("rembert_jax")
 CONFIG_NAME = "config.json"
 
-
-class FrozenMap(Mapping):
-    """An immutable, hashable mapping (a dict can't be part of a static jit argument)."""
-
-    __slots__ = ("_items",)
-
-    def __init__(self, items: Mapping | None = None):
-        object.__setattr__(self, "_items", dict(items or {}))
-
-    def __getitem__(self, key):
-        return self._items[key]
-
-    def __iter__(self) -> Iterator:
-        return iter(self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __hash__(self) -> int:
-        return hash(tuple(sorted((str(k), json.dumps(v, sort_keys=True)) for k, v in self._items.items())))
-
-    def __eq__(self, other) -> bool:
-        return isinstance(other, Mapping) and dict(self._items) == dict(other)
-
-    def __repr__(self) -> str:
-        return f"FrozenMap({self._items!r})"
+# transformers' PreTrainedConfig fields and their defaults: `to_diff_dict` writes them only when they
+# differ; the RemBERT fields are always written (transformers diffs against PreTrainedConfig()).
+_GENERIC_DEFAULTS = {
+    "architectures": None, "output_hidden_states": False, "output_attentions": False, "return_dict": True,
+    "dtype": None, "chunk_size_feed_forward": 0, "is_encoder_decoder": False, "problem_type": None,
+    "id2label": {0: "LABEL_0", 1: "LABEL_1"}, "label2id": {"LABEL_0": 0, "LABEL_1": 1},
+}
+_INTS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "input_embedding_size",
+         "output_embedding_size", "intermediate_size", "max_position_embeddings", "type_vocab_size",
+         "chunk_size_feed_forward")
+_FLOATS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout_prob", "initializer_range",
+           "layer_norm_eps")
+_BOOLS = ("use_cache", "is_decoder", "add_cross_attention", "tie_word_embeddings", "output_attentions",
+          "output_hidden_states", "return_dict", "is_encoder_decoder")
+_OPTIONAL_INTS = ("pad_token_id", "bos_token_id")
+_OPTIONAL_STRS = ("problem_type",)
+# the keys a config.json may carry under an older name
+_ALIASES = {"torch_dtype": "dtype", "use_return_dict": "return_dict", "name_or_path": "_name_or_path"}
 
 
-@dataclasses.dataclass(frozen=True, eq=True)
+def _check_type(name: str, value: Any) -> None:
+    """transformers' strict dataclass check of an assignment: TypeError naming the field."""
+    def fail(expected: str):
+        raise TypeError(f"RemBertConfig.{name} expects {expected}, got {type(value).__name__} ({value!r})")
+
+    is_int = isinstance(value, int) and not isinstance(value, bool)
+    if name in _INTS and not is_int:
+        fail("an int")
+    if name in _FLOATS and not (is_int or isinstance(value, float)):
+        fail("a float")
+    if name in _BOOLS and not isinstance(value, bool):
+        fail("a bool")
+    if name == "hidden_act" and not isinstance(value, str):
+        fail("a str")
+    if name in _OPTIONAL_INTS and value is not None and not is_int:
+        fail("an int or None")
+    if name == "eos_token_id" and value is not None and not is_int and not (
+            isinstance(value, list | tuple) and all(isinstance(v, int) for v in value)):
+        fail("an int, a list of ints or None")
+    if name in _OPTIONAL_STRS and value is not None and not isinstance(value, str):
+        fail("a str or None")
+    if name in ("id2label", "label2id") and value is not None and not isinstance(value, Mapping):
+        fail("a dict or None")
+
+
 class RemBertConfig:
-    """Configuration of a RemBERT model; field names and defaults are transformers'."""
+    """Configuration of a RemBERT model, with transformers' fields, defaults and behaviour.
 
-    vocab_size: int = 250300
-    hidden_size: int = 1152
-    num_hidden_layers: int = 32
-    num_attention_heads: int = 18
-    input_embedding_size: int = 256
-    output_embedding_size: int = 1664
-    intermediate_size: int = 4608
-    hidden_act: str = "gelu"
-    hidden_dropout_prob: float = 0.0
-    attention_probs_dropout_prob: float = 0.0
-    classifier_dropout_prob: float = 0.1
-    max_position_embeddings: int = 512
-    type_vocab_size: int = 2
-    initializer_range: float = 0.02
-    layer_norm_eps: float = 1e-12
-    use_cache: bool = True
-    pad_token_id: int | None = 0
-    bos_token_id: int | None = 312
-    eos_token_id: int | None = 313
-    is_decoder: bool = False
-    add_cross_attention: bool = False
-    tie_word_embeddings: bool = False
-    # Generic fields of transformers' PretrainedConfig that the model reads.
-    num_labels: int = 2
-    id2label: Mapping[int, str] | None = None
-    problem_type: str | None = None
-    output_attentions: bool = False
-    output_hidden_states: bool = False
-    return_dict: bool = True
-    chunk_size_feed_forward: int = 0
-    is_encoder_decoder: bool = False
-    architectures: tuple[str, ...] | None = None
-    dtype: str | None = None
-    # Keys of a config.json that no field above models; kept so a round trip is lossless.
-    extra: Mapping[str, Any] = dataclasses.field(default_factory=FrozenMap)
+    `RemBertConfig(**fields)`: keyword arguments only (as transformers 5); unknown keys become
+    attributes. `num_labels` is derived from `id2label` and assigning it rebuilds both label maps.
+    `frozen()` gives the validated, hashable `FrozenRemBertConfig` the core computes with.
+    """
 
-    def __post_init__(self):
-        set_ = lambda name, value: object.__setattr__(self, name, value)
-        if self.id2label is None:
-            set_("id2label", FrozenMap({i: f"LABEL_{i}" for i in range(self.num_labels)}))
+    model_type: ClassVar[str] = "rembert"
+    sub_configs: ClassVar[dict[str, type]] = {}  # RemBERT nests no other config
+    attribute_map: ClassVar[dict[str, str]] = {}
+    __hash__ = None  # mutable: never a jit cache key (use `frozen()`)
+
+    def __init__(self, *args, **kwargs):
+        if args:
+            raise ValueError(f"RemBertConfig accepts only keyword arguments, but found {len(args)} positional args.")
+        nested = kwargs.pop("extra", None)  # stray keys nested under "extra" (our older to_dict)
+        if isinstance(nested, Mapping):
+            kwargs = {**nested, **kwargs}
+        kwargs = {_ALIASES.get(k, k): v for k, v in kwargs.items() if k != "model_type"}
+        object.__setattr__(self, "_name_or_path", str(kwargs.pop("_name_or_path", "")))
+        id2label, label2id = kwargs.pop("id2label", None), kwargs.pop("label2id", None)
+        num_labels = kwargs.pop("num_labels", None)
+        for name in FIELD_NAMES:
+            if name not in ("num_labels", "id2label"):
+                setattr(self, name, kwargs.pop(name, FIELD_DEFAULTS[name]))
+        object.__setattr__(self, "id2label", None)
+        if id2label is None:
+            self.num_labels = 2 if num_labels is None else num_labels
         else:
-            labels = {int(k): str(v) for k, v in dict(self.id2label).items()}
-            set_("id2label", FrozenMap(labels))
-            set_("num_labels", len(labels))
-        if self.architectures is not None:
-            set_("architectures", tuple(self.architectures))
-        if not isinstance(self.extra, FrozenMap):
-            set_("extra", FrozenMap(self.extra))
-        self._validate()
+            if num_labels is not None and num_labels != len(id2label):
+                logger.warning("You passed `num_labels=%s` which is incompatible to the `id2label` map of length "
+                               "`%s`.", num_labels, len(id2label))
+            self.id2label = id2label
+            if label2id is not None:
+                object.__setattr__(self, "label2id", dict(label2id))
+        for name, value in kwargs.items():  # stray keys, kept as transformers keeps them
+            setattr(self, name, value)
+        if self.problem_type == "single_label_classification" and self.num_labels == 1:
+            raise ValueError('`problem_type="single_label_classification"` requires `num_labels > 1`. For binary '
+                             'classification use `num_labels=2`, or use `problem_type="regression"` for a '
+                             "single-output regression head.")
 
-    def _validate(self) -> None:
-        def need(condition: bool, message: str) -> None:
-            if not condition:
-                raise ValueError(f"RemBertConfig: {message}")
+    # ------------------------------------------------------------ assignment
 
-        positive = (
-            "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
-            "input_embedding_size", "output_embedding_size", "intermediate_size",
-            "max_position_embeddings", "type_vocab_size",
-        )
-        for name in positive:
-            value = getattr(self, name)
-            need(isinstance(value, int) and not isinstance(value, bool) and value > 0,
-                 f"{name} must be a positive integer, got {value!r}")
-        need(self.hidden_size % self.num_attention_heads == 0,
-             f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads "
-             f"({self.num_attention_heads})")
-        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout_prob"):
-            value = getattr(self, name)
-            need(value is not None and 0.0 <= float(value) < 1.0, f"{name} must be in [0, 1), got {value!r}")
-        need(self.hidden_act in _ACTIVATIONS,
-             f"hidden_act {self.hidden_act!r} is not supported; choose one of {_ACTIVATIONS}")
-        need(self.layer_norm_eps > 0, f"layer_norm_eps must be positive, got {self.layer_norm_eps!r}")
-        need(self.initializer_range >= 0, f"initializer_range must be >= 0, got {self.initializer_range!r}")
-        need(self.num_labels >= 1, f"num_labels must be >= 1, got {self.num_labels!r}")
-        need(self.problem_type in _PROBLEM_TYPES,
-             f"problem_type {self.problem_type!r} is not one of {_PROBLEM_TYPES}")
-        need(not self.add_cross_attention or self.is_decoder,
-             "add_cross_attention=True requires is_decoder=True")
-        if self.pad_token_id is not None:
-            need(0 <= self.pad_token_id < self.vocab_size,
-                 f"pad_token_id ({self.pad_token_id}) must be in [0, vocab_size={self.vocab_size})")
-
-    # ------------------------------------------------------------------ derived
+    def __setattr__(self, name: str, value: Any) -> None:
+        name = _ALIASES.get(name, name)
+        if name == "num_labels":
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise TypeError(f"RemBertConfig.num_labels expects a non-negative int, got {value!r}")
+            if self.id2label is None or len(self.id2label) != value:
+                self.id2label = {i: f"LABEL_{i}" for i in range(value)}
+            return
+        _check_type(name, value)
+        if name == "id2label" and value is not None:
+            value = {int(k): v for k, v in value.items()}  # JSON keys are strings
+            object.__setattr__(self, "label2id", {label: i for i, label in value.items()})
+        elif name == "dtype" and value is not None and not isinstance(value, str):
+            value = str(getattr(value, "name", value)).rsplit(".", 1)[-1]  # torch.float16 / jnp.float16 -> "float16"
+        elif name == "_name_or_path":
+            value = str(value)
+        object.__setattr__(self, name, value)
 
     @property
-    def head_dim(self) -> int:
-        return self.hidden_size // self.num_attention_heads
+    def num_labels(self) -> int:
+        return len(self.id2label)
 
     @property
-    def label2id(self) -> dict[str, int]:
-        return {label: i for i, label in self.id2label.items()}
+    def name_or_path(self) -> str:
+        return self._name_or_path
 
-    def __getattr__(self, name: str):
-        # Only reached for attributes that are not fields: expose stray config.json keys the way
-        # transformers does (e.g. `config.embedding_size` of the released google/rembert file).
-        extra = self.__dict__.get("extra")
-        if extra is not None and name in extra:
-            return extra[name]
-        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+    @property
+    def use_return_dict(self) -> bool:
+        return self.return_dict
+
+    @property
+    def torch_dtype(self):
+        return self.dtype
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        """The attributes no field models (stray config.json keys, user additions)."""
+        known = {*FIELD_NAMES, "label2id", "_name_or_path"}
+        return {k: v for k, v in vars(self).items() if k not in known}
+
+    def get_text_config(self, decoder: bool | None = None) -> RemBertConfig:
+        return self  # a text-only model: its own text config, as transformers answers
+
+    def update(self, config_dict: Mapping[str, Any]) -> None:
+        for key, value in config_dict.items():
+            setattr(self, key, value)
 
     def replace(self, **changes) -> RemBertConfig:
-        """A copy with some fields changed (unknown names go to `extra`, as in `from_dict`)."""
-        data = self.to_dict()
-        data.update(changes)
-        if "num_labels" in changes and "id2label" not in changes:
-            data.pop("id2label", None)
-            data.pop("label2id", None)
-        return type(self).from_dict(data)
+        """A copy with some fields changed (assigned in order; `id2label` wins over `num_labels`)."""
+        new = copy.deepcopy(self)
+        for name, value in sorted(changes.items(), key=lambda kv: kv[0] == "id2label"):
+            setattr(new, name, value)
+        return new
+
+    def frozen(self) -> FrozenRemBertConfig:
+        """The validated, hashable config the core computes with (ValueError naming bad fields)."""
+        return freeze(self)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, RemBertConfig) and self.to_dict() == other.to_dict()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(vars(self))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__} {self.to_json_string()}"
 
     # --------------------------------------------------------------------- JSON
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> RemBertConfig:
-        data = dict(data)
-        data.pop("model_type", None)
-        data.pop("label2id", None)  # derived from id2label
-        if "torch_dtype" in data and "dtype" not in data:  # transformers < 4.56 spelling
-            data["dtype"] = data.pop("torch_dtype")
-        if "use_return_dict" in data:
-            data["return_dict"] = data.pop("use_return_dict")
-        names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
-        known = {k: v for k, v in data.items() if k in names}
-        extra = {k: v for k, v in data.items() if k not in names}
-        extra.update(dict(data.get("extra", {})) if isinstance(data.get("extra"), Mapping) else {})
-        extra.pop("extra", None)
-        return cls(**known, extra=FrozenMap(extra))
+    def from_dict(cls, config_dict: Mapping[str, Any], **kwargs) -> RemBertConfig:
+        """`cls(**config_dict)`, then `kwargs` assigned (`return_unused_kwargs=True` as transformers)."""
+        return_unused = kwargs.pop("return_unused_kwargs", False)
+        config = cls(**dict(config_dict))
+        unused = {}
+        for key, value in kwargs.items():
+            if hasattr(config, key) or key == "num_labels":
+                setattr(config, key, value)
+            else:
+                unused[key] = value
+        return (config, unused) if return_unused else config
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for field in dataclasses.fields(self):
-            if field.name == "extra":
-                continue
-            value = getattr(self, field.name)
-            if field.name == "id2label":
-                value = {str(k): v for k, v in value.items()}
-                out["label2id"] = {v: int(k) for k, v in value.items()}
-            elif isinstance(value, tuple):
-                value = list(value)
-            out[field.name] = value
-        out.update(dict(self.extra))
-        out["model_type"] = "rembert"
+        out = copy.deepcopy(vars(self))
+        if isinstance(out.get("architectures"), tuple):
+            out["architectures"] = list(out["architectures"])
+        out["model_type"] = self.model_type
         return out
 
-    def to_json_string(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+    def to_diff_dict(self) -> dict[str, Any]:
+        """`to_dict()` less the generic fields left at transformers' defaults (and `_name_or_path`)."""
+        out = {k: v for k, v in self.to_dict().items()
+               if k not in _GENERIC_DEFAULTS or v != _GENERIC_DEFAULTS[k]}
+        out.pop("_name_or_path", None)
+        return out
+
+    def to_json_string(self, use_diff: bool = True) -> str:
+        return json.dumps(self.to_diff_dict() if use_diff else self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    def to_json_file(self, json_file_path: str | os.PathLike, use_diff: bool = True) -> str:
+        text = self.to_json_string(use_diff)  # before touching the disk: an unserialisable value fails here
+        from .atomic_write import write_text_atomic
+
+        return write_text_atomic(json_file_path, text)  # never a half-written file
 
     @classmethod
-    def from_json_file(cls, path: str | os.PathLike) -> RemBertConfig:
+    def from_json_file(cls, json_file: str | os.PathLike) -> RemBertConfig:
         try:
-            with open(path, encoding="utf-8") as f:
+            with open(json_file, encoding="utf-8") as f:
                 data = json.load(f)
         except FileNotFoundError:
-            raise FileNotFoundError(f"no config file at {path}") from None
+            raise FileNotFoundError(f"no config file at {json_file}") from None
         except json.JSONDecodeError as e:
-            raise ValueError(f"{path} is not valid JSON: {e}") from None
+            raise ValueError(f"{json_file} is not valid JSON: {e}") from None
         if not isinstance(data, dict):
-            raise ValueError(f"{path} must hold a JSON object, got {type(data).__name__}")
+            raise ValueError(f"{json_file} must hold a JSON object, got {type(data).__name__}")
         if data.get("model_type", "rembert") != "rembert":
-            raise ValueError(f"{path} describes model_type={data['model_type']!r}, not 'rembert'")
+            raise ValueError(f"{json_file} describes model_type={data['model_type']!r}, not 'rembert'")
         return cls.from_dict(data)
 
     @classmethod
@@ -231,11 +263,11 @@ class RemBertConfig:
             config = cls.from_json_file(resolved.path)
         return config.replace(**kwargs) if kwargs else config
 
-    def save_pretrained(self, directory: str | os.PathLike) -> str:
-        text = self.to_json_string()  # before touching the disk: an unserialisable value fails here
-        from .atomic_write import write_text_atomic
-
-        return write_text_atomic(os.path.join(directory, CONFIG_NAME), text)  # never a half-written config.json
+    def save_pretrained(self, save_directory: str | os.PathLike) -> str:
+        """`save_directory/config.json` (transformers' diff form); returns its path."""
+        if os.path.isfile(save_directory):
+            raise NotADirectoryError(f"save_pretrained needs a directory, and {save_directory} is a file")
+        return self.to_json_file(os.path.join(save_directory, CONFIG_NAME))
 
     @classmethod
     def from_preset(cls, name: str) -> RemBertConfig:
@@ -246,6 +278,18 @@ class RemBertConfig:
             raise ValueError(f"unknown preset {name!r}; available: {', '.join(preset_names())}")
         text = resources.files("rembert_jax.configs").joinpath(f"{name}.json").read_text("utf-8")
         return cls.from_dict(json.loads(text))
+
+
+def freeze(config: RemBertConfig | FrozenRemBertConfig) -> FrozenRemBertConfig:
+    """The one conversion from the API config to the core's: validated (ValueError naming the
+    fields), hashable, every value copied (later assignments to `config` don't reach it)."""
+    if isinstance(config, FrozenRemBertConfig):
+        return config
+    if not isinstance(config, RemBertConfig):
+        raise TypeError(f"config must be a rembert_jax RemBertConfig, got {type(config).__name__} "
+                        "(a transformers config converts with RemBertConfig.from_dict(config.to_dict()))")
+    values = {name: copy.deepcopy(getattr(config, name)) for name in FIELD_NAMES}
+    return FrozenRemBertConfig(**values, extra=FrozenMap(copy.deepcopy(config.extra)))
 
 
 def preset_names() -> tuple[str, ...]:

@@ -28,7 +28,7 @@ import numpy as np
 from .attention import IMPLEMENTATIONS, dot_product_attention
 from .cache import Cache, check_cache, has_cross, init_cache
 from .compiler_options import jit
-from .config import RemBertConfig
+from .config import RemBertConfig, freeze
 from .layers import activation, dense, dropout, embedding_lookup, layer_norm
 from .precision import FP32, DTypePolicy
 from .validation import INPUT_KEYS, validate_inputs
@@ -82,6 +82,7 @@ def apply(params: Mapping[str, Any], inputs: Mapping[str, Any], *, config: RemBe
       plus `hidden_states` (tuple of L+1), `attentions` (tuple of L), `cross_attentions` when
       requested, and `cache` when one was passed.
     """
+    config = freeze(config)  # the frozen, validated value is the jit key (never a mutable config)
     policy = DTypePolicy.from_name(policy)
     if attention_impl not in IMPLEMENTATIONS:
         raise ValueError(f"attention_impl must be one of {IMPLEMENTATIONS}, got {attention_impl!r}")

@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .config import RemBertConfig
+from .config import RemBertConfig, freeze
 
 Params = dict[str, Any]
 
@@ -71,6 +71,7 @@ def _attention_spec(config: RemBertConfig) -> dict:
 
 def param_specs(config: RemBertConfig, *, add_pooling_layer: bool = True) -> dict:
     """The nested table of `ParamSpec` for the encoder described by `config`."""
+    config = freeze(config)  # validated here: transformers rejects a bad config when a model is built
     V, E, H = config.vocab_size, config.input_embedding_size, config.hidden_size
     inner, L = config.intermediate_size, config.num_hidden_layers
     layers = {"self_attention": _attention_spec(config)}

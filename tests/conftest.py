@@ -78,3 +78,17 @@ def tiny_config() -> RemBertConfig:
 def tiny_decoder_config(tiny_config) -> RemBertConfig:
     """The tiny preset as a decoder with cross-attention."""
     return tiny_config.replace(is_decoder=True, add_cross_attention=True)
+
+
+@pytest.fixture(autouse=True)
+def _session_configs_restored(tiny_config, tiny_decoder_config):
+    """The adapters share the config they are built from, as transformers' models do (and write
+    `problem_type` into it on a call with labels): undo whatever a test changed in the
+    session-wide tiny configs, so no test sees another's edits."""
+    import copy
+
+    saved = [(config, copy.deepcopy(vars(config))) for config in (tiny_config, tiny_decoder_config)]
+    yield
+    for config, state in saved:
+        vars(config).clear()
+        vars(config).update(state)

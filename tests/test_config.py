@@ -1,4 +1,5 @@
-"""RemBertConfig: transformers' fields and defaults, config.json round trips, hashability, validation."""
+"""RemBertConfig: transformers' fields and defaults, config.json round trips, transformers' assignment
+manners; its frozen form: hashability and validation (when a model is built, as transformers)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from rembert_jax import RemBertConfig
+from rembert_jax import FrozenRemBertConfig, RemBertConfig, init_params
 
 # spec §1.1: every model-specific field with transformers' default
 SPEC_DEFAULTS = {
@@ -39,13 +40,13 @@ TINY_KWARGS = {"vocab_size": 99, "hidden_size": 32, "num_hidden_layers": 2, "num
 
 
 def _field_names():
-    return [f.name for f in dataclasses.fields(RemBertConfig) if f.name != "extra"]
+    return [f.name for f in dataclasses.fields(FrozenRemBertConfig) if f.name != "extra"]
 
 
 def test_defaults_are_transformers_defaults():
     config = RemBertConfig()
     assert {k: getattr(config, k) for k in SPEC_DEFAULTS} == SPEC_DEFAULTS
-    assert config.head_dim == 64 and config.num_labels == 2
+    assert config.frozen().head_dim == 64 and config.num_labels == 2
     assert dict(config.id2label) == {0: "LABEL_0", 1: "LABEL_1"}
 
 
@@ -96,10 +97,12 @@ def test_released_google_rembert_config_with_stray_keys(tmp_path):
     assert config.embedding_size == 256 and config.embedding_dropout_prob == 0  # stray keys, like transformers
 
     # Re-saved, the stray keys survive and transformers reads our file.
+    assert config.name_or_path == "artefacts/pt_model"
     config.save_pretrained(tmp_path / "again")
     saved = json.loads((tmp_path / "again" / "config.json").read_text())
-    assert saved["embedding_size"] == 256 and saved["_name_or_path"] == "artefacts/pt_model"
-    assert RemBertConfig.from_pretrained(tmp_path / "again") == config
+    assert saved["embedding_size"] == 256 and "_name_or_path" not in saved  # transformers' diff drops it too
+    again = RemBertConfig.from_pretrained(tmp_path / "again")
+    assert again.to_diff_dict() == config.to_diff_dict()
 
     import transformers
 
@@ -107,8 +110,8 @@ def test_released_google_rembert_config_with_stray_keys(tmp_path):
     assert theirs.hidden_size == 1152 and theirs.embedding_size == 256
 
 
-def test_config_is_hashable_and_a_static_jit_argument():
-    a, b = RemBertConfig.from_preset("tiny"), RemBertConfig.from_preset("tiny")
+def test_frozen_config_is_hashable_and_a_static_jit_argument():
+    a, b = RemBertConfig.from_preset("tiny").frozen(), RemBertConfig.from_preset("tiny").frozen()
     assert a == b and hash(a) == hash(b)
     assert hash(a.replace(num_labels=5)) != hash(a)
     traces = []
@@ -125,9 +128,59 @@ def test_config_is_hashable_and_a_static_jit_argument():
     assert len(traces) == 2
 
 
-def test_frozen():
+def test_the_api_config_is_mutable_but_never_a_jit_key_and_the_frozen_one_is_immutable():
+    config = RemBertConfig()
+    config.hidden_size = 72
+    assert config.hidden_size == 72
+    with pytest.raises(TypeError, match="unhashable"):
+        hash(config)
     with pytest.raises(dataclasses.FrozenInstanceError):
-        RemBertConfig().hidden_size = 8
+        config.frozen().hidden_size = 8
+
+
+def test_frozen_is_a_copy_later_assignments_do_not_reach():
+    config = RemBertConfig.from_preset("tiny")
+    frozen = config.frozen()
+    config.num_labels = 4
+    config.is_decoder = True
+    assert frozen.num_labels == 2 and not frozen.is_decoder
+    assert config.frozen().num_labels == 4 and config.frozen().thaw() == config
+
+
+def test_assignments_have_transformers_side_effects():
+    config = RemBertConfig()
+    config.num_labels = 3
+    assert config.id2label == {0: "LABEL_0", 1: "LABEL_1", 2: "LABEL_2"}
+    assert config.label2id == {"LABEL_0": 0, "LABEL_1": 1, "LABEL_2": 2}
+    config.id2label = {"0": "neg", "1": "pos"}  # JSON's string keys become ints
+    assert config.num_labels == 2 and config.id2label == {0: "neg", 1: "pos"}
+    config.torch_dtype = "bfloat16"  # the older name
+    assert config.dtype == "bfloat16"
+    config.my_note = "kept"  # an unknown attribute is kept and written, as transformers does
+    assert config.to_diff_dict()["my_note"] == "kept"
+    with pytest.raises(TypeError, match=r"RemBertConfig.hidden_size expects an int, got str"):
+        config.hidden_size = "wide"
+    with pytest.raises(ValueError, match="single_label_classification.*requires `num_labels > 1`"):
+        RemBertConfig(num_labels=1, problem_type="single_label_classification")
+
+
+def test_to_diff_dict_and_json_file_follow_transformers(tmp_path):
+    import transformers
+
+    kwargs = {**TINY_KWARGS, "num_labels": 3, "output_hidden_states": True}
+    ours, theirs = RemBertConfig(**kwargs), transformers.RemBertConfig(**kwargs)
+    theirs_diff = {k: v for k, v in theirs.to_diff_dict().items() if k != "transformers_version"}
+    assert ours.to_diff_dict() == theirs_diff
+    assert "chunk_size_feed_forward" not in ours.to_diff_dict()  # a generic field left at its default
+    ours.to_json_file(tmp_path / "c.json")
+    assert RemBertConfig.from_json_file(tmp_path / "c.json") == ours
+    assert json.loads(ours.to_json_string(use_diff=False))["chunk_size_feed_forward"] == 0
+    assert RemBertConfig.sub_configs == {} == transformers.RemBertConfig.sub_configs
+
+
+def test_from_pretrained_reads_a_subfolder(tmp_path):
+    RemBertConfig(**TINY_KWARGS).save_pretrained(tmp_path / "encoder")
+    assert RemBertConfig.from_pretrained(tmp_path, subfolder="encoder").hidden_size == 32
 
 
 def test_replace_with_num_labels_rebuilds_the_label_maps():
@@ -137,9 +190,11 @@ def test_replace_with_num_labels_rebuilds_the_label_maps():
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    ({"hidden_size": 30, "num_attention_heads": 4}, r"hidden_size \(30\) must be divisible by num_attention_heads \(4\)"),
+    ({"hidden_size": 30, "num_attention_heads": 4},
+     r"The hidden size \(30\) is not a multiple of the number of attention heads \(4\): hidden_size must be "
+     "divisible by num_attention_heads"),
     ({"vocab_size": 0}, "vocab_size must be a positive integer, got 0"),
-    ({"num_hidden_layers": 2.5}, "num_hidden_layers must be a positive integer, got 2.5"),
+    ({"num_hidden_layers": 0}, "num_hidden_layers must be a positive integer, got 0"),
     ({"hidden_dropout_prob": 1.0}, r"hidden_dropout_prob must be in \[0, 1\), got 1.0"),
     ({"hidden_act": "gelu_fast"}, "hidden_act 'gelu_fast' is not supported"),
     ({"layer_norm_eps": 0.0}, "layer_norm_eps must be positive"),
@@ -147,9 +202,12 @@ def test_replace_with_num_labels_rebuilds_the_label_maps():
     ({"pad_token_id": 250300}, r"pad_token_id \(250300\) must be in \[0, vocab_size=250300\)"),
     ({"problem_type": "ranking"}, "problem_type 'ranking' is not one of"),
 ])
-def test_invalid_configs_are_rejected_with_a_clear_message(kwargs, message):
+def test_invalid_configs_are_accepted_at_creation_and_rejected_when_a_model_is_built(kwargs, message):
+    config = RemBertConfig(**kwargs)  # transformers accepts these at creation too
     with pytest.raises(ValueError, match=f"RemBertConfig: {message}"):
-        RemBertConfig(**kwargs)
+        config.frozen()
+    with pytest.raises(ValueError, match=f"RemBertConfig: {message}"):
+        init_params(config, jax.random.key(0))
 
 
 def test_reading_errors_name_the_file(tmp_path):
@@ -167,7 +225,7 @@ def test_reading_errors_name_the_file(tmp_path):
 
 def test_every_field_survives_a_json_round_trip(tmp_path):
     config = RemBertConfig(**TINY_KWARGS, architectures=["RemBertForMaskedLM"], dtype="float32",
-                           chunk_size_feed_forward=4, extra={"custom": [1, 2]})
+                           chunk_size_feed_forward=4, custom=[1, 2])
     config.save_pretrained(tmp_path)
     again = RemBertConfig.from_pretrained(tmp_path)
     assert again == config

@@ -87,7 +87,7 @@ def test_cache_holds_the_keys_of_a_single_full_pass(decoder):
     _, cache = _decode(params, config, ids, mask, states, enc_mask, fixed_width_mask=True)
     one = apply(params, {"input_ids": ids, "attention_mask": mask}, config=config, cache=init_cache(config, B, MAX_LEN),
                 encoder_hidden_states=states, encoder_attention_mask=enc_mask)["cache"]
-    L, NH, D = config.num_hidden_layers, config.num_attention_heads, config.head_dim
+    L, NH, D = config.num_hidden_layers, config.num_attention_heads, config.frozen().head_dim
     assert cache["self_key"].shape == (L, B, MAX_LEN, NH, D)
     assert cache["cross_key"].shape == (L, B, 5, NH, D)
     real = mask.astype(bool)  # keys of padded positions differ (see above) and are never attended

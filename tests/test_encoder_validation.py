@@ -64,7 +64,7 @@ def test_sequence_longer_than_max_position_embeddings(tiny_config):
 
 def test_sequence_past_max_positions_counts_the_cache_offset(tiny_config):
     config = tiny_config.replace(is_decoder=True)
-    L, NH, D = config.num_hidden_layers, config.num_attention_heads, config.head_dim
+    L, NH, D = config.num_hidden_layers, config.num_attention_heads, config.frozen().head_dim
     # a hand-built cache longer than the position table (init_cache refuses to build one)
     cache = {"index": np.int32(60), "self_key": np.zeros((L, B, 80, NH, D), np.float32)}
     cache["self_value"] = cache["self_key"]
