@@ -124,15 +124,16 @@ def write_checkpoint(path, fmt: str, config, params, *, task: str, dtype=None, f
     if fmt == "pytorch":
         from .pytorch_save import DEFAULT_MAX_SHARD_SIZE, save_pytorch
 
-        save_pytorch(path, config, params, task=task, dtype=dtype, max_shard_size=max_shard_size or DEFAULT_MAX_SHARD_SIZE)
+        save_pytorch(path, config, params, task=task, dtype=dtype, force=force,
+                     max_shard_size=max_shard_size or DEFAULT_MAX_SHARD_SIZE)
     elif fmt == "tf-h5":
         from .keras_h5 import save_keras
 
-        save_keras(path, config, params, task=task, dtype=dtype)
+        save_keras(path, config, params, task=task, dtype=dtype, force=force)
     elif fmt == "tf-checkpoint":
         from .tf_checkpoint import save_tf_checkpoint
 
-        save_tf_checkpoint(path, config, params, task=task, dtype=dtype)
+        save_tf_checkpoint(path, config, params, task=task, dtype=dtype, force=force)
     elif fmt == "jax":
         from .loader import to_device
         from .orbax_io import save_orbax
@@ -163,12 +164,17 @@ def convert_checkpoint(src, dst, *, to: str, source_format: str | None = None, t
     `task="auto"` keeps the source's head (detected from its config / keys); a task name loads that
     head (freshly initialised if the source has none, logged), except from a "jax" (orbax) source,
     which converts only to its own task or, with "base" / None, to its bare encoder (another task
-    is refused). `dtype` casts every tensor."""
+    is refused). `dtype` casts every tensor.
+
+    Before anything is read, `dst` is checked (`destination.check_destination`): it must not be or
+    hold the source (compared by real path), must be empty unless `force` (which replaces only the
+    files format `to` writes) and must accept files."""
+    from .destination import check_destination
+
     if to not in FORMATS:
         raise ValueError(f"unknown target format {to!r}; choose one of {', '.join(FORMATS)}")
     source_format = source_format or detect_format(src)
-    if os.path.abspath(os.fspath(src)) == os.path.abspath(os.fspath(dst)):
-        raise ValueError(f"source and destination are the same path ({src}); write somewhere else")
+    check_destination(dst, force=force, sources=[src])
     config, params, _, task = read_checkpoint(src, source_format, task=task, config=config, dtype=dtype, strict=strict)
     write_checkpoint(dst, to, config, params, task=task, force=force, max_shard_size=max_shard_size)
     return source_format, task

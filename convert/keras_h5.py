@@ -16,7 +16,7 @@ import os
 import jax
 import numpy as np
 
-from rembert_jax.config import RemBertConfig
+from rembert_jax.config import CONFIG_NAME, RemBertConfig
 
 from .assemble import LoadingInfo, check_no_extra_leaves, stored_tensors
 from .files import atomic_directory
@@ -189,10 +189,20 @@ def load_keras(path: str | os.PathLike, *, task: str | None = None, strict: bool
     return (config, params, info) if output_loading_info else (config, params)
 
 
+def _open_for_h5(path: str):
+    """The file h5py writes through. A Python file object, not a path: HDF5's own POSIX driver meets
+    a full disk with errors it reports only while freeing objects, then crashes the process
+    (SIGSEGV); through a file object the failing `write` raises a plain OSError."""
+    return open(path, "w+b")  # noqa: SIM115 - closed by save_keras after h5py is done with it
+
+
 def save_keras(directory: str | os.PathLike, config: RemBertConfig, params: dict, *, task: str | None = None,
-               dtype=None) -> list[str]:
+               dtype=None, force: bool = False) -> list[str]:
     """Write `params` as the single-file Keras `tf_model.h5` (+ config.json) that transformers 4.x
-    `TFRemBert*.from_pretrained(directory)` loads. Returns the files written."""
+    `TFRemBert*.from_pretrained(directory)` loads. Returns the files written.
+
+    An existing non-empty `directory` is refused unless `force`, which replaces only tf_model.h5 and
+    config.json there."""
     import h5py
 
     task = resolve_task(params, task, config)
@@ -210,8 +220,10 @@ def save_keras(directory: str | os.PathLike, config: RemBertConfig, params: dict
         layers.setdefault(keras_layer_name(tensor.name.keras), []).append(tensor)
     if task in _CLASSIFIER_DROPOUT_TASKS:  # Keras order: rembert, dropout_N, classifier
         layers = {"rembert": layers.pop("rembert"), _keras_dropout_layer_name(config): [], **layers}
-    with atomic_directory(directory) as staging:
-        with h5py.File(os.path.join(staging, TF2_WEIGHTS_NAME), "w") as f:
+    total = sum(t.nbytes for t in tensors)
+    with atomic_directory(directory, produces=lambda f: f in (TF2_WEIGHTS_NAME, CONFIG_NAME), force=force,
+                          needed_bytes=total) as staging:
+        with _open_for_h5(os.path.join(staging, TF2_WEIGHTS_NAME)) as file, h5py.File(file, "w") as f:
             _write_attribute(f, "layer_names", list(layers))
             f.attrs["backend"] = b"tensorflow"
             f.attrs["keras_version"] = _KERAS_VERSION

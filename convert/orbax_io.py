@@ -16,10 +16,10 @@ slices: the model is never materialised on one device or on the host.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
-import shutil
-import tempfile
 from typing import Any
 
 import jax
@@ -28,6 +28,8 @@ import numpy as np
 from rembert_jax.config import RemBertConfig
 
 from .assemble import check_no_extra_leaves, get_leaf, leaf_paths, set_leaf, stored_tensors
+from .destination import write_failure
+from .files import atomic_directory
 from .names import BASE, name_table
 from .pytorch_save import resolve_task
 
@@ -55,6 +57,20 @@ def _return_freed_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
+@contextlib.contextmanager
+def _quiet_worker_errors():
+    """orbax's worker threads log a failed write with a full traceback (logger "absl") before the
+    same error reaches `save`, which re-raises it as a `DestinationError` naming the path: one
+    message, not three tracebacks."""
+    logger = logging.getLogger("absl")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _plan_parts(params: dict, part_bytes: int) -> list[list[tuple[str, ...]]]:
     parts: list[list[tuple[str, ...]]] = [[]]
     size = 0
@@ -80,39 +96,29 @@ def save_orbax(directory: str | os.PathLike, config: RemBertConfig, params: dict
                force: bool = False, part_bytes: int = PART_BYTES) -> str:
     """Save `params` (jax arrays, sharded or not, or numpy) with the config and task to `directory`.
 
-    The directory appears only when complete (built beside it, then renamed); `force` replaces an
-    existing one."""
+    The checkpoint is built beside `directory` and moved in only when complete. An existing
+    non-empty `directory` is refused unless `force`, which replaces only rembert.json and params/."""
     task = resolve_task(params, task, config)
     encoder = params["encoder"] if task != BASE else params
     names = name_table(config, task, add_pooling_layer="pooler" in encoder)
-    stored_tensors(params, names, "pytorch", what="params")  # shape check only: nothing is loaded
+    tensors = stored_tensors(params, names, "pytorch", what="params")  # shape check only: nothing is loaded
     check_no_extra_leaves(params, names, "params")
-    directory = os.path.abspath(os.fspath(directory))
-    if os.path.exists(directory) and not force:
-        raise FileExistsError(f"{directory} already exists; pass force=True to replace it")
     ocp, checkpointer = _checkpointer()
     parts = _plan_parts(params, part_bytes)
-    parent = os.path.dirname(directory)
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(directory)}.tmp-", dir=parent)
-    try:
+    with atomic_directory(directory, produces=lambda f: f in (META_NAME, PARAMS_DIR), force=force,
+                          needed_bytes=sum(t.nbytes for t in tensors)) as staging:
         for k, paths in enumerate(parts):
-            checkpointer.save(os.path.join(staging, PARAMS_DIR, f"part-{k:05d}"),
-                              args=ocp.args.StandardSave(_subtree(params, paths)))
+            try:
+                with _quiet_worker_errors():
+                    checkpointer.save(os.path.join(staging, PARAMS_DIR, f"part-{k:05d}"),
+                                      args=ocp.args.StandardSave(_subtree(params, paths)))
+            except (OSError, ValueError, RuntimeError) as e:  # tensorstore reports a full disk as ValueError
+                raise write_failure(directory, e) from None
             _return_freed_memory()
         meta = {"config": config.to_dict(), "task": task, "parts": [["/".join(p) for p in paths] for paths in parts]}
         with open(os.path.join(staging, META_NAME), "w", encoding="utf-8") as f:
             json.dump(meta, f, indent=1)
-        if os.path.exists(directory):  # force: swap the old checkpoint out only once the new one is whole
-            old = tempfile.mkdtemp(prefix=f".{os.path.basename(directory)}.old-", dir=parent)
-            os.replace(directory, os.path.join(old, "ckpt"))
-            os.replace(staging, directory)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(staging, directory)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return directory
+    return os.path.realpath(os.fspath(directory))
 
 
 def _logical_axes(config: RemBertConfig, task: str, pooler: bool) -> dict:
