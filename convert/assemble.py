@@ -20,6 +20,10 @@ from .sources import TensorSource, total_elements
 
 logger = logging.getLogger("rembert_jax.convert")
 
+# RemBERT's weights are floating point; anything else (int32 from a broken export) would be cast to
+# nonsense without a word, so readers and writers refuse it naming the tensor.
+WEIGHT_DTYPES = ("float32", "bfloat16", "float16", "float64")
+
 # A progress bar is shown when a checkpoint holds more elements than this (~256 MB of fp32).
 PROGRESS_MIN_ELEMENTS = 64 * 2**20
 
@@ -73,6 +77,15 @@ def to_stored(name: Name, fmt: str, value: np.ndarray) -> np.ndarray:
 
 def from_stored(name: Name, fmt: str, value: np.ndarray) -> np.ndarray:
     return value.T if name.transposed(fmt) else value
+
+
+def check_weight_dtype(dtype, what: str) -> None:
+    """ValueError naming `what` (a tensor and its file, a params leaf) unless `dtype` is a float type."""
+    name = np.dtype(dtype).name
+    if name not in WEIGHT_DTYPES:
+        raise ValueError(f"{what} is stored as {name}, not a floating-point type ({', '.join(WEIGHT_DTYPES)}): "
+                         "model weights are never integers or booleans, so the checkpoint is corrupt or not "
+                         "RemBERT weights")
 
 
 def _describe_shape(shape: tuple) -> str:
@@ -176,6 +189,7 @@ def _read_leaves(source: TensorSource, found: list[tuple[Name, str]], fmt: str, 
     for name, key in tqdm(found, desc=f"reading {source.path}", unit="tensor", disable=not big,
                           leave=False):
         value = from_stored(name, fmt, source.read(key))
+        check_weight_dtype(value.dtype, f"{source.file_of(key)}: tensor {key!r}")
         target_dtype = np.dtype(dtype) if dtype is not None else value.dtype
         if name.layer is None:
             leaf = np.array(value, dtype=target_dtype, copy=True, order="C")
@@ -245,6 +259,7 @@ def stored_tensors(params: dict, names: Sequence[Name], fmt: str, *, dtype=None,
         if not ok:
             problems.append(f"{'/'.join(name.path)} is {_describe_shape(shape)}, expected {_describe_shape(want)}")
             continue
+        check_weight_dtype(leaf.dtype, f"{what} leaf {'/'.join(name.path)}")
         leaf_dtype = np.dtype(dtype) if dtype is not None else np.dtype(leaf.dtype)
 
         def load(name=name, leaf=leaf) -> np.ndarray:

@@ -27,7 +27,14 @@ import numpy as np
 
 from rembert_jax.config import RemBertConfig
 
-from .assemble import check_no_extra_leaves, get_leaf, leaf_paths, set_leaf, stored_tensors
+from .assemble import (
+    check_no_extra_leaves,
+    check_weight_dtype,
+    get_leaf,
+    leaf_paths,
+    set_leaf,
+    stored_tensors,
+)
 from .destination import write_failure
 from .files import atomic_directory
 from .names import BASE, name_table
@@ -149,11 +156,18 @@ def _read_meta(directory: str) -> tuple[RemBertConfig, str, dict[tuple[str, ...]
         part = os.path.join(directory, PARAMS_DIR, f"part-{k:05d}")
         if not os.path.isdir(part):
             raise FileNotFoundError(f"{directory}: part {part} named in {META_NAME} is missing")
-        metadata = checkpointer.metadata(part)
-        tree = getattr(metadata, "item_metadata", metadata)
-        tree = getattr(tree, "tree", tree)
-        for path in paths:
-            leaves[tuple(path.split("/"))] = (part, get_leaf(tree, tuple(path.split("/"))))
+        try:
+            metadata = checkpointer.metadata(part)
+            tree = getattr(metadata, "item_metadata", metadata)
+            tree = getattr(tree, "tree", tree)
+            found = {tuple(path.split("/")): get_leaf(tree, tuple(path.split("/"))) for path in paths}
+        except Exception as e:  # noqa: BLE001 - orbax / tensorstore raise bare Exception, TypeError, KeyError...
+            raise ValueError(f"{part}: its orbax metadata (_METADATA, manifest.ocdbt) is unreadable or lacks the "
+                             f"leaves {meta_path} names ({type(e).__name__}: {str(e)[:200]}); the checkpoint is "
+                             "truncated or corrupt") from None
+        for path, m in found.items():
+            check_weight_dtype(m.dtype, f"{part}: leaf {'/'.join(path)}")
+            leaves[path] = (part, m)
     return config, task, leaves
 
 
@@ -193,10 +207,21 @@ def load_orbax(directory: str | os.PathLike, *, mesh: jax.sharding.Mesh | None =
         for path in paths:
             s = get_leaf(shapes, path)
             set_leaf(target, path, jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=get_leaf(shardings, path)))
-        restored = checkpointer.restore(part, args=ocp.args.StandardRestore(target))
+        restored = _restore(checkpointer, part, ocp.args.StandardRestore(target))
         for path in paths:
             set_leaf(params, path, get_leaf(restored, path))
     return config, _ordered_like(shapes, params)
+
+
+def _restore(checkpointer, part: str, args):
+    """`checkpointer.restore(part, args=args)`; a data file that can't be read is a ValueError naming the part."""
+    try:
+        with _quiet_worker_errors():
+            return checkpointer.restore(part, args=args)
+    except Exception as e:  # noqa: BLE001 - tensorstore failures surface as bare Exception or ValueError
+        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"{part}: cannot read the saved arrays ({message[:300]}); the checkpoint is truncated "
+                         "or corrupt") from None
 
 
 def _ordered_like(reference: dict, tree: dict) -> dict:
@@ -226,7 +251,7 @@ class LazyLeaf:
         item = nest(jax.ShapeDtypeStruct(self.shape, self.saved_dtype))
         restore_args = nest(ocp.RestoreArgs(restore_type=np.ndarray, dtype=self.saved_dtype))
         checkpointer = ocp.Checkpointer(ocp.PyTreeCheckpointHandler())
-        restored = checkpointer.restore(self.part, args=ocp.args.PyTreeRestore(
+        restored = _restore(checkpointer, self.part, ocp.args.PyTreeRestore(
             item=item, restore_args=restore_args, partial_restore=True))
         value = np.asarray(get_leaf(restored, self.path))
         return value.astype(dtype or self.dtype, copy=False)

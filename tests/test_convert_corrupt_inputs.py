@@ -1,0 +1,69 @@
+"""Quiet wrong results turned into named errors (issue 15, item 7, conversion side): integer weights,
+wrongly typed config fields and corrupt orbax metadata."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from convert_testing import random_params
+from safetensors.numpy import load_file, save_file
+
+from rembert_jax.convert import load_orbax, load_pytorch, save_orbax, save_pytorch
+from rembert_jax.train.cli import main
+
+
+@pytest.mark.parametrize("key", ["encoder.layer.1.attention.self.query.weight", "embeddings.word_embeddings.weight"])
+def test_an_integer_tensor_is_refused_naming_it(tiny_config, tmp_path, capsys, key):
+    save_pytorch(tmp_path / "pt", tiny_config, random_params(tiny_config, "base"))
+    weights = tmp_path / "pt" / "model.safetensors"
+    tensors = load_file(weights)
+    tensors[key] = (tensors[key] * 100).astype(np.int32)
+    save_file(tensors, weights, metadata={"format": "pt"})
+    with pytest.raises(ValueError, match=rf"{weights}: tensor '{key}' is stored as int32, not a floating-point type"):
+        load_pytorch(tmp_path / "pt")
+    assert main(["convert", str(tmp_path / "pt"), str(tmp_path / "jax"), "--to", "jax"]) == 2
+    assert f"tensor '{key}' is stored as int32" in capsys.readouterr().err
+    assert not (tmp_path / "jax").exists()
+
+
+def test_writers_refuse_integer_params_naming_the_leaf(tiny_config, tmp_path):
+    params = random_params(tiny_config, "base")
+    params["layers"]["mlp"]["intermediate"]["bias"] = np.zeros_like(params["layers"]["mlp"]["intermediate"]["bias"],
+                                                                   np.int32)
+    for save in (save_pytorch, save_orbax):
+        with pytest.raises(ValueError, match=r"params leaf layers/mlp/intermediate/bias is stored as int32"):
+            save(tmp_path / "out", tiny_config, params)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("layer_norm_eps", "nan", r"layer_norm_eps must be positive \(a number\), got 'nan' \(a string\)"),
+    ("is_decoder", "yes", r"is_decoder must be true or false, got 'yes' \(a string\)"),
+    ("pad_token_id", "0", r"pad_token_id must be an integer or null, got '0' \(a string\)"),
+    ("hidden_dropout_prob", "0.1", r"hidden_dropout_prob must be in \[0, 1\), got '0.1' \(a string\)"),
+    ("architectures", "RemBertModel", r"architectures must be a list of class names"),
+])
+def test_a_wrongly_typed_config_field_names_the_field_and_the_file(tiny_config, tmp_path, capsys, field, value,
+                                                                   message):
+    save_pytorch(tmp_path / "pt", tiny_config, random_params(tiny_config, "base"))
+    config_file = tmp_path / "pt" / "config.json"
+    data = json.loads(config_file.read_text())
+    data[field] = value
+    config_file.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=rf"{config_file}: RemBertConfig: {message}"):
+        load_pytorch(tmp_path / "pt")
+    assert main(["convert", str(tmp_path / "pt"), str(tmp_path / "out"), "--to", "tf-h5"]) == 2
+    assert f"{config_file}: RemBertConfig: {field} must" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["_METADATA", "manifest.ocdbt"])
+def test_zeroed_orbax_metadata_names_the_checkpoint_part(tiny_config, tmp_path, capsys, name):
+    save_orbax(tmp_path / "ckpt", tiny_config, random_params(tiny_config, "base"))
+    part = tmp_path / "ckpt" / "params" / "part-00000"
+    (part / name).write_bytes(b"\0" * (part / name).stat().st_size)
+    with pytest.raises(ValueError, match=rf"{part}: its orbax metadata .* is unreadable .*truncated or corrupt"):
+        load_orbax(tmp_path / "ckpt")
+    assert main(["convert", str(tmp_path / "ckpt"), str(tmp_path / "pt"), "--to", "pytorch"]) == 2
+    assert f"{part}: its orbax metadata" in capsys.readouterr().err
