@@ -20,7 +20,7 @@ from rembert_jax.config import CONFIG_NAME, RemBertConfig
 
 from .assemble import LoadingInfo, check_no_extra_leaves, stored_tensors
 from .files import atomic_directory
-from .loader import config_beside, load_source, to_device
+from .loader import config_beside, load_source
 from .names import ARCHITECTURES, BASE, KERAS_MODEL_NAMES, keras_layer_name, name_table
 from .pytorch_save import resolve_task
 from .sources import (
@@ -159,9 +159,9 @@ def find_keras_weights(directory: str) -> str:
 
 
 def read_keras(path: str | os.PathLike, *, task: str | None = None, strict: bool = True,
-               config: RemBertConfig | None = None, dtype=None, rng: jax.Array | int = 0,
+               config: RemBertConfig | None = None, dtype=None, rng: jax.Array | int = 0, device: bool = False,
                ) -> tuple[RemBertConfig, dict, LoadingInfo, str]:
-    """`load_keras` on the host: numpy leaves, the loading info and the resolved task."""
+    """`load_keras` with the loading info and the resolved task; numpy leaves unless `device`."""
     path = os.fspath(path)
     if os.path.isdir(path):
         weights = find_keras_weights(path)
@@ -173,7 +173,7 @@ def read_keras(path: str | os.PathLike, *, task: str | None = None, strict: bool
     config = config_beside(weights, config)
     with open_keras(weights) as source:
         params, info, task = load_source(source, config, "keras", task=task, canonical=canonical_keras_name,
-                                         strict=strict, dtype=dtype, rng=rng)
+                                         strict=strict, dtype=dtype, rng=rng, device=device)
     return config, params, info, task
 
 
@@ -184,8 +184,7 @@ def load_keras(path: str | os.PathLike, *, task: str | None = None, strict: bool
 
     Same arguments and results as `load_pytorch`: `path` is a directory or a weights file
     (`tf_model.h5`, `tf_model.h5.index.json`, TF-format `*.safetensors`)."""
-    config, params, info, _ = read_keras(path, task=task, strict=strict, config=config, dtype=dtype, rng=rng)
-    params = to_device(params)
+    config, params, info, _ = read_keras(path, task=task, strict=strict, config=config, dtype=dtype, rng=rng, device=True)
     return (config, params, info) if output_loading_info else (config, params)
 
 

@@ -14,7 +14,7 @@ import jax
 from rembert_jax.config import RemBertConfig
 
 from .assemble import LoadingInfo
-from .loader import config_beside, load_source, to_device
+from .loader import config_beside, load_source
 from .names import IGNORED_PYTORCH_KEYS, PYTORCH_PREFIX
 from .sources import find_pytorch_weights, open_pytorch
 
@@ -35,9 +35,9 @@ def _weights_file(path: str | os.PathLike) -> str:
 
 
 def read_pytorch(path: str | os.PathLike, *, task: str | None = None, strict: bool = True,
-                 config: RemBertConfig | None = None, dtype=None, rng: jax.Array | int = 0,
+                 config: RemBertConfig | None = None, dtype=None, rng: jax.Array | int = 0, device: bool = False,
                  ) -> tuple[RemBertConfig, dict, LoadingInfo, str]:
-    """`load_pytorch` on the host: numpy leaves, plus the loading info and the resolved task."""
+    """`load_pytorch` with the loading info and the resolved task; numpy leaves unless `device`."""
     weights = _weights_file(path)
     config = config_beside(weights, config)
     with open_pytorch(weights) as source:
@@ -47,7 +47,7 @@ def read_pytorch(path: str | os.PathLike, *, task: str | None = None, strict: bo
         params, info, task = load_source(
             source, config, "pytorch", task=task, canonical=canonical_pytorch_key,
             ignored=lambda k: canonical_pytorch_key(k) in IGNORED_PYTORCH_KEYS,
-            strict=strict, dtype=dtype, rng=rng)
+            strict=strict, dtype=dtype, rng=rng, device=device)
     return config, params, info, task
 
 
@@ -71,8 +71,9 @@ def load_pytorch(path: str | os.PathLike, *, task: str | None = None, strict: bo
       output_loading_info: also return the `LoadingInfo` (missing / unexpected / mismatched /
         unused / newly initialised keys).
 
-    Returns: `(config, params)` with jax arrays, or `(config, params, info)`.
+    Returns: `(config, params)` with jax arrays, or `(config, params, info)`. Tensors go onto the
+    default device one at a time as they are read (no host copy of the model), so loading peaks
+    at about the checkpoint's size.
     """
-    config, params, info, _ = read_pytorch(path, task=task, strict=strict, config=config, dtype=dtype, rng=rng)
-    params = to_device(params)
+    config, params, info, _ = read_pytorch(path, task=task, strict=strict, config=config, dtype=dtype, rng=rng, device=True)
     return (config, params, info) if output_loading_info else (config, params)

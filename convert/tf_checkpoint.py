@@ -22,7 +22,7 @@ from rembert_jax.config import CONFIG_NAME, RemBertConfig
 from .assemble import LoadingInfo, check_no_extra_leaves, stored_tensors
 from .destination import write_failure
 from .files import atomic_directory, parse_size
-from .loader import load_source, to_device
+from .loader import load_source
 from .names import ARCHITECTURES, BASE, TF1_PREFIX, name_table
 from .pytorch_save import resolve_task
 from .sources import TensorSource
@@ -87,9 +87,9 @@ def open_tf_checkpoint(prefix: str) -> TensorSource:
 
 
 def read_tf_checkpoint(path: str | os.PathLike, *, config: RemBertConfig | None = None, task: str | None = None,
-                       strict: bool = True, dtype=None, rng: jax.Array | int = 0
+                       strict: bool = True, dtype=None, rng: jax.Array | int = 0, device: bool = False
                        ) -> tuple[RemBertConfig, dict, LoadingInfo, str]:
-    """`load_tf_checkpoint` on the host: numpy leaves, the loading info and the resolved task."""
+    """`load_tf_checkpoint` with the loading info and the resolved task; numpy leaves unless `device`."""
     path = os.fspath(path)
     prefix = _checkpoint_prefix(path)
     if config is None:
@@ -102,7 +102,7 @@ def read_tf_checkpoint(path: str | os.PathLike, *, config: RemBertConfig | None 
         params, info, task = load_source(
             source, config, "tf1", task=task, canonical=canonical_tf1_name, ignored=_is_optimizer_state,
             unused=lambda k: any(marker in k for marker in _HEAD_MARKERS),
-            strict=strict, dtype=dtype, rng=rng)
+            strict=strict, dtype=dtype, rng=rng, device=device)
     return config, params, info, task
 
 
@@ -113,8 +113,7 @@ def load_tf_checkpoint(path: str | os.PathLike, *, config: RemBertConfig | None 
     `path` is a directory (its `checkpoint` state file names the latest checkpoint, else
     `model.ckpt`) or a checkpoint prefix; the config comes from `config` or a config.json beside
     it. The rest is as `load_pytorch`."""
-    config, params, info, _ = read_tf_checkpoint(path, config=config, task=task, strict=strict, dtype=dtype, rng=rng)
-    params = to_device(params)
+    config, params, info, _ = read_tf_checkpoint(path, config=config, task=task, strict=strict, dtype=dtype, rng=rng, device=True)
     return (config, params, info) if output_loading_info else (config, params)
 
 

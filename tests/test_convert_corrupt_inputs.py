@@ -58,12 +58,14 @@ def test_a_wrongly_typed_config_field_names_the_field_and_the_file(tiny_config, 
     assert f"{config_file}: RemBertConfig: {field} must" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("name", ["_METADATA", "manifest.ocdbt"])
-def test_zeroed_orbax_metadata_names_the_checkpoint_part(tiny_config, tmp_path, capsys, name):
+@pytest.mark.parametrize(("name", "message"), [
+    ("_METADATA", "its orbax metadata"), ("pooler.kernel/.zarray", "its orbax metadata"),
+    ("pooler.kernel/0.0", "cannot read the saved arrays")])
+def test_zeroed_orbax_files_name_the_checkpoint_part(tiny_config, tmp_path, capsys, name, message):
     save_orbax(tmp_path / "ckpt", tiny_config, random_params(tiny_config, "base"))
     part = tmp_path / "ckpt" / "params" / "part-00000"
     (part / name).write_bytes(b"\0" * (part / name).stat().st_size)
-    with pytest.raises(ValueError, match=rf"{part}: its orbax metadata .* is unreadable .*truncated or corrupt"):
+    with pytest.raises(ValueError, match=rf"{part}: {message} .*truncated or corrupt"):
         load_orbax(tmp_path / "ckpt")
     assert main(["convert", str(tmp_path / "ckpt"), str(tmp_path / "pt"), "--to", "pytorch"]) == 2
-    assert f"{part}: its orbax metadata" in capsys.readouterr().err
+    assert f"{part}: {message}" in capsys.readouterr().err
