@@ -10,6 +10,7 @@ so the peak is the output plus one tensor.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import Callable, Sequence
 
@@ -179,19 +180,11 @@ def assemble(
                              f"{[n.key(fmt) for n in fresh + still_missing]}")
         _fill(leaves, fresh + still_missing, init(fresh + still_missing), dtype, layer_counts, build)
     params: dict = {}
-    for name in names:  # in the table's order, as the host-side tree always was
-        if name.path in leaves and not _has_leaf(params, name.path):
-            set_leaf(params, name.path, leaves[name.path])
+    for path in dict.fromkeys(n.path for n in names):  # in the table's order, as always
+        if path in leaves:
+            set_leaf(params, path, leaves[path])
     info.log()
     return params, info
-
-
-def _has_leaf(tree: dict, path: Sequence[str]) -> bool:
-    try:
-        get_leaf(tree, path)
-    except KeyError:
-        return False
-    return True
 
 
 class _HostLeaves:
@@ -236,17 +229,13 @@ class _DeviceLeaves:
         return _set_layer_in_place()(leaf, np.asarray(value, dtype=leaf.dtype), layer).block_until_ready()
 
 
-_SET_LAYER = []
-
-
+@functools.cache
 def _set_layer_in_place():
-    """`leaf.at[layer].set(value)`, compiled once, writing into `leaf`'s donated buffer."""
-    if not _SET_LAYER:
-        import jax
+    """`leaf.at[layer].set(value)`, jitted (once per leaf shape), writing into `leaf`'s donated buffer."""
+    import jax
 
-        _SET_LAYER.append(jax.jit(lambda leaf, value, layer: jax.lax.dynamic_update_index_in_dim(
-            leaf, value, layer, 0), donate_argnums=0))
-    return _SET_LAYER[0]
+    return jax.jit(lambda leaf, value, layer: jax.lax.dynamic_update_index_in_dim(leaf, value, layer, 0),
+                   donate_argnums=0)
 
 
 def _read_leaves(source: TensorSource, found: list[tuple[Name, str]], fmt: str, dtype,

@@ -15,7 +15,8 @@ import re
 import shutil
 import struct
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -41,16 +42,16 @@ def parse_size(size: int | str) -> int:
 
 @contextlib.contextmanager
 def atomic_directory(target: str | os.PathLike, *, produces: Callable[[str], bool], force: bool = False,
-                     needed_bytes: int = 0, sources: Iterable = ()) -> Iterator[str]:
+                     needed_bytes: int = 0) -> Iterator[str]:
     """Yield a staging directory beside `target`; on success its files replace `target`'s.
 
-    `target` is checked first (`check_destination`: not a source, empty unless `force`, writable,
-    room for `needed_bytes`). A new `target` appears by one rename; an existing one gets each file
+    `target` is checked first (`check_destination`: empty unless `force`, writable, room for
+    `needed_bytes`). A new `target` appears by one rename; an existing one gets each file
     by an atomic rename (weights first, then config), so an interrupted write never leaves a
     half-written file behind. `produces(name)` says which names this writer owns: only those are
     ever replaced or removed (an older checkpoint's extra shards), never another file of `target`.
     On any failure the staging directory is removed and an `OSError` names the path and the cause."""
-    target = check_destination(target, force=force, sources=sources, needed_bytes=needed_bytes)
+    target = check_destination(target, force=force, needed_bytes=needed_bytes)
     parent = os.path.dirname(target)
     try:
         os.makedirs(parent, exist_ok=True)
@@ -80,7 +81,17 @@ def atomic_directory(target: str | os.PathLike, *, produces: Callable[[str], boo
         except OSError as e:
             raise write_failure(target, e) from None
     finally:
+        _remove_staging(staging)
+
+
+def _remove_staging(staging: str) -> None:
+    """Remove the staging folder, again after a pause if it is still there: after a failed write, a
+    library's worker threads (tensorstore under orbax) may still be finishing a file inside it."""
+    for pause in (0.0, 0.2, 1.0):
+        time.sleep(pause)
         shutil.rmtree(staging, ignore_errors=True)
+        if not os.path.lexists(staging):
+            return
 
 
 def _remove(path: str) -> None:

@@ -122,16 +122,18 @@ def save_orbax(directory: str | os.PathLike, config: RemBertConfig, params: dict
     parts = _plan_parts(params, part_bytes)
     with atomic_directory(directory, produces=lambda f: f in (META_NAME, PARAMS_DIR), force=force,
                           needed_bytes=sum(t.nbytes for t in tensors)) as staging:
-        for k, paths in enumerate(parts):
-            part = _subtree(params, paths)
-            save_args = jax.tree_util.tree_map(lambda _: ocp.SaveArgs(chunk_byte_size=CHUNK_BYTES), part)
-            try:
+        try:
+            for k, paths in enumerate(parts):
+                part = _subtree(params, paths)
+                save_args = jax.tree_util.tree_map(lambda _: ocp.SaveArgs(chunk_byte_size=CHUNK_BYTES), part)
                 with _quiet_worker_errors():
                     writer.save(os.path.join(staging, PARAMS_DIR, f"part-{k:05d}"),
                                 args=ocp.args.PyTreeSave(part, save_args=save_args))
-            except (OSError, ValueError, RuntimeError) as e:  # tensorstore reports a full disk as ValueError
-                raise write_failure(directory, e) from None
-            _return_freed_memory()
+                _return_freed_memory()
+        except (OSError, ValueError, RuntimeError) as e:  # tensorstore reports a full disk as ValueError
+            raise write_failure(directory, e) from None
+        finally:
+            writer.close()  # its threads are done before the staging folder is removed
         meta = {"config": config.to_dict(), "task": task, "parts": [["/".join(p) for p in paths] for paths in parts]}
         with open(os.path.join(staging, META_NAME), "w", encoding="utf-8") as f:
             json.dump(meta, f, indent=1)

@@ -223,10 +223,11 @@ def test_every_writer_survives_a_failing_disk_and_removes_its_staging(tiny_confi
     save_pytorch(tmp_path / "src", tiny_config, random_params(tiny_config, "base"))
     root = tmp_path / "dst"
     root.mkdir()
-    out = subprocess.run([sys.executable, "-c", _FAILING_DISK, str(tmp_path / "src"), str(root), *TARGETS],
+    targets = [t for t in TARGETS if t != "jax"] + ["jax"]  # orbax's worker threads may print late: last
+    out = subprocess.run([sys.executable, "-c", _FAILING_DISK, str(tmp_path / "src"), str(root), *targets],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stdout.split("\n")[:-1] == [f"{target} 2 []" for target in TARGETS]
+    assert out.stdout.split("\n")[:-1] == [f"{target} 2 []" for target in targets]
     errors = dict(part.split("\n", 1) for part in out.stderr.split("--- ")[1:])
     for target in TARGETS:
         assert f"error: cannot write {root / ('out-' + target)}: " in errors[target]
