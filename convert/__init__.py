@@ -10,11 +10,13 @@ Every reader and writer goes through the one name table in `rembert_jax.convert.
     save_orbax / load_orbax(dir, mesh=...)                orbax, restored straight onto a device mesh
     convert_checkpoint(src, dst, to=...), detect_format   any format to any other, streamed
     LoadingInfo                                           missing / unexpected / unused / new keys
+    DestinationExistsError, DestinationError              a writer refused a non-empty / unusable folder
     name_table(config, task), detect_task                 the name table itself; a checkpoint's task
 
 Loaders take `task=None` (bare encoder), a task name (`{"encoder", "head"}`) or "auto"; `load_pytorch`,
 `load_keras` and `convert_checkpoint` also take a Hub id ("google/rembert") with transformers' loading
-keywords (`revision=`, `cache_dir=`, ...), resolved by `rembert_jax.hub`.
+keywords (`revision=`, `cache_dir=`, ...), resolved by `rembert_jax.hub`. Writers refuse a non-empty
+folder unless `force=True`, which replaces only the files they write.
 Everything is imported lazily, so `import rembert_jax.convert` (e.g. by the command line) is cheap;
 torch, transformers and tensorflow are imported only inside the functions that need them.
 """
@@ -43,6 +45,8 @@ _LAZY = {
     "convert_checkpoint": ".formats",
     "detect_format": ".formats",
     "FORMATS": ".formats",
+    "DestinationError": ".destination",
+    "DestinationExistsError": ".destination",
 }
 
 __all__ = sorted(_LAZY)

@@ -84,11 +84,14 @@ def _load_orbax(path: str, task: str, overrides: dict, rng: int):
 
 
 def save(path: str, task: str, config: RemBertConfig, params, fmt: str) -> None:
-    """Write config.json and the weights of `task` in `fmt` (PYTORCH or KERAS_H5)."""
+    """Write config.json and the weights of `task` in `fmt` (PYTORCH or KERAS_H5).
+
+    Like transformers' `save_pretrained`, into an existing folder too (force=True): only the files
+    this format writes are replaced there, the tokenizer's and any others are kept."""
     from rembert_jax import convert
 
     save = convert.save_pytorch if fmt == PYTORCH else convert.save_keras
-    save(path, config, params, task=task)
+    save(path, config, params, task=task, force=True)
 
 
 def match_pooler(params: dict, config: RemBertConfig, add_pooling_layer: bool, *, source: str, rng: int = 0) -> dict:

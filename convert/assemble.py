@@ -10,6 +10,7 @@ so the peak is the output plus one tensor.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import Callable, Sequence
 
@@ -19,6 +20,10 @@ from .names import Name
 from .sources import TensorSource, total_elements
 
 logger = logging.getLogger("rembert_jax.convert")
+
+# RemBERT's weights are floating point; anything else (int32 from a broken export) would be cast to
+# nonsense without a word, so readers and writers refuse it naming the tensor.
+WEIGHT_DTYPES = ("float32", "bfloat16", "float16", "float64")
 
 # A progress bar is shown when a checkpoint holds more elements than this (~256 MB of fp32).
 PROGRESS_MIN_ELEMENTS = 64 * 2**20
@@ -75,6 +80,15 @@ def from_stored(name: Name, fmt: str, value: np.ndarray) -> np.ndarray:
     return value.T if name.transposed(fmt) else value
 
 
+def check_weight_dtype(dtype, what: str) -> None:
+    """ValueError naming `what` (a tensor and its file, a params leaf) unless `dtype` is a float type."""
+    name = np.dtype(dtype).name
+    if name not in WEIGHT_DTYPES:
+        raise ValueError(f"{what} is stored as {name}, not a floating-point type ({', '.join(WEIGHT_DTYPES)}): "
+                         "model weights are never integers or booleans, so the checkpoint is corrupt or not "
+                         "RemBERT weights")
+
+
 def _describe_shape(shape: tuple) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]"
 
@@ -92,8 +106,10 @@ def assemble(
     dtype=None,
     init: Callable[[Sequence[Name]], dict] | None = None,
     what: str = "the model",
+    device: bool = False,
 ) -> tuple[dict, LoadingInfo]:
-    """Read every `Name` from `source` into a nested dict of numpy arrays.
+    """Read every `Name` from `source` into a nested dict of numpy arrays (jax arrays on the
+    default device, placed tensor by tensor, when `device`).
 
     `canonical` maps a checkpoint key and a table key to a comparable form; `ignored` keys (legacy
     buffers, optimizer slots) are skipped silently; `known_elsewhere` keys (another head, an unused
@@ -156,55 +172,107 @@ def assemble(
     for name in names:
         if name.layer is not None:
             layer_counts[name.path] = max(layer_counts.get(name.path, 0), name.layer + 1)
-    params = _read_leaves(source, found, fmt, dtype, layer_counts)
+    build = _DeviceLeaves if device else _HostLeaves
+    leaves = _read_leaves(source, found, fmt, dtype, layer_counts, build)
     if fresh or still_missing:
         if init is None:
             raise ValueError(f"{source.path}: {what} lacks weights and no initialiser was given: "
                              f"{[n.key(fmt) for n in fresh + still_missing]}")
-        _fill(params, fresh + still_missing, init(fresh + still_missing), dtype)
+        _fill(leaves, fresh + still_missing, init(fresh + still_missing), dtype, layer_counts, build)
+    params: dict = {}
+    for path in dict.fromkeys(n.path for n in names):  # in the table's order, as always
+        if path in leaves:
+            set_leaf(params, path, leaves[path])
     info.log()
     return params, info
 
 
+class _HostLeaves:
+    """Leaves as numpy arrays: a stacked leaf is preallocated and filled layer by layer."""
+
+    @staticmethod
+    def whole(value: np.ndarray, dtype) -> np.ndarray:
+        return np.array(value, dtype=dtype, copy=True, order="C")
+
+    @staticmethod
+    def stacked(shape: tuple[int, ...], dtype) -> np.ndarray:
+        return np.empty(shape, dtype=dtype)
+
+    @staticmethod
+    def set_layer(leaf: np.ndarray, layer: int, value: np.ndarray) -> np.ndarray:
+        leaf[layer] = value
+        return leaf
+
+
+class _DeviceLeaves:
+    """Leaves built straight on the default device, one checkpoint tensor at a time: a stacked leaf
+    is allocated there and each layer's slice written into it in place (its buffer donated), so
+    the host never holds more than the tensor being moved. Loading this way peaks at about the
+    model's size, where a host tree moved afterwards peaks at the model plus its largest leaf."""
+
+    @staticmethod
+    def whole(value: np.ndarray, dtype):
+        import jax
+
+        return jax.device_put(np.asarray(value, dtype=dtype)).block_until_ready()
+
+    @staticmethod
+    def stacked(shape: tuple[int, ...], dtype):
+        import jax
+        import jax.numpy as jnp
+
+        return jnp.zeros(shape, jax.dtypes.canonicalize_dtype(dtype)).block_until_ready()
+
+    @staticmethod
+    def set_layer(leaf, layer: int, value: np.ndarray):
+        # block: an update still queued would keep its host slice (and the donated buffer) alive
+        return _set_layer_in_place()(leaf, np.asarray(value, dtype=leaf.dtype), layer).block_until_ready()
+
+
+@functools.cache
+def _set_layer_in_place():
+    """`leaf.at[layer].set(value)`, jitted (once per leaf shape), writing into `leaf`'s donated buffer."""
+    import jax
+
+    return jax.jit(lambda leaf, value, layer: jax.lax.dynamic_update_index_in_dim(leaf, value, layer, 0),
+                   donate_argnums=0)
+
+
 def _read_leaves(source: TensorSource, found: list[tuple[Name, str]], fmt: str, dtype,
-                 layer_counts: dict[tuple[str, ...], int]) -> dict:
+                 layer_counts: dict[tuple[str, ...], int], build) -> dict[tuple[str, ...], object]:
+    """{leaf path: leaf} of every found tensor, read one at a time and placed by `build`."""
     from tqdm.auto import tqdm
 
-    params: dict = {}
-    leaves: dict[tuple[str, ...], np.ndarray] = {}
+    leaves: dict[tuple[str, ...], object] = {}
     big = total_elements(source.shape(k) for _, k in found) > PROGRESS_MIN_ELEMENTS
     for name, key in tqdm(found, desc=f"reading {source.path}", unit="tensor", disable=not big,
                           leave=False):
         value = from_stored(name, fmt, source.read(key))
+        check_weight_dtype(value.dtype, f"{source.file_of(key)}: tensor {key!r}")
         target_dtype = np.dtype(dtype) if dtype is not None else value.dtype
-        if name.layer is None:
-            leaf = np.array(value, dtype=target_dtype, copy=True, order="C")
-            set_leaf(params, name.path, leaf)
-            continue
-        leaf = leaves.get(name.path)
-        if leaf is None:
-            leaf = np.empty((layer_counts[name.path],) + name.shape, dtype=target_dtype)
-            leaves[name.path] = leaf
-            set_leaf(params, name.path, leaf)
-        leaf[name.layer] = value
+        _place(leaves, name, value, target_dtype, layer_counts, build)
         del value
-    return params
+    return leaves
 
 
-def _fill(params: dict, names: Sequence[Name], fresh: dict, dtype) -> None:
-    """Copy freshly initialised slices (from a full tree `fresh`) into `params`."""
+def _place(leaves: dict, name: Name, value: np.ndarray, dtype, layer_counts: dict, build) -> None:
+    """Put one tensor (a whole leaf, or one layer's slice of a stacked leaf) into `leaves`."""
+    if name.layer is None:
+        leaves[name.path] = build.whole(value, dtype)
+        return
+    leaf = leaves.get(name.path)
+    if leaf is None:
+        leaf = build.stacked((layer_counts[name.path],) + name.shape, dtype)
+    leaves[name.path] = build.set_layer(leaf, name.layer, value)
+
+
+def _fill(leaves: dict, names: Sequence[Name], fresh: dict, dtype, layer_counts: dict, build) -> None:
+    """Place freshly initialised slices (from a full tree `fresh`) like checkpoint tensors."""
     for name in names:
         value = np.asarray(get_leaf(fresh, name.path))
-        if name.layer is None:
-            set_leaf(params, name.path, value.astype(dtype or value.dtype))
-            continue
-        try:
-            leaf = get_leaf(params, name.path)
-        except KeyError:
-            leaf = np.array(value, dtype=dtype or value.dtype)
-            set_leaf(params, name.path, leaf)
-            continue
-        leaf[name.layer] = value[name.layer]
+        if name.layer is not None:
+            value = value[name.layer]
+        _place(leaves, name, value, np.dtype(dtype or value.dtype), layer_counts, build)
 
 
 # ------------------------------------------------------------------------------ the other way
@@ -245,6 +313,7 @@ def stored_tensors(params: dict, names: Sequence[Name], fmt: str, *, dtype=None,
         if not ok:
             problems.append(f"{'/'.join(name.path)} is {_describe_shape(shape)}, expected {_describe_shape(want)}")
             continue
+        check_weight_dtype(leaf.dtype, f"{what} leaf {'/'.join(name.path)}")
         leaf_dtype = np.dtype(dtype) if dtype is not None else np.dtype(leaf.dtype)
 
         def load(name=name, leaf=leaf) -> np.ndarray:

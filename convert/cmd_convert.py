@@ -32,7 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-shard-size", default=None, help="PyTorch output: shard above this size (e.g. 5GB)")
     parser.add_argument("--non-strict", action="store_true",
                         help="initialise missing weights and ignore unexpected ones instead of failing")
-    parser.add_argument("--force", action="store_true", help="replace an existing jax (orbax) destination")
+    parser.add_argument("--force", action="store_true",
+                        help="write into an existing non-empty destination, replacing only the files this format "
+                             "writes (others are kept); never allowed when the destination holds the source")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
     from rembert_jax.config import RemBertConfig
 
+    from .destination import DestinationExistsError
     from .formats import convert_checkpoint
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -51,7 +54,10 @@ def run(args: argparse.Namespace) -> int:
             task=None if args.task == "base" else args.task, dtype=_DTYPES.get(args.dtype),
             config=config, strict=not args.non_strict, force=args.force, max_shard_size=args.max_shard_size,
             **({"revision": args.revision} if args.revision else {}))
-    except (ValueError, FileNotFoundError, FileExistsError, PermissionError, ImportError) as e:
+    except DestinationExistsError as e:
+        print(f"rembert-jax convert: error: {e.advice('--force')}", file=sys.stderr)
+        return 2
+    except (ValueError, OSError, ImportError) as e:  # OSError: a destination (or source) that can't be used
         print(f"rembert-jax convert: error: {e}", file=sys.stderr)
         return 2
     print(f"converted {args.src} ({source_format}, {task}) -> {args.dst} ({args.to})")

@@ -15,11 +15,13 @@ import re
 import shutil
 import struct
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
 from .assemble import StoredTensor
+from .destination import DestinationError, check_destination, write_failure
 
 _SAFETENSORS_DTYPES = {
     "float64": "F64", "float32": "F32", "float16": "F16", "bfloat16": "BF16",
@@ -39,36 +41,64 @@ def parse_size(size: int | str) -> int:
 
 
 @contextlib.contextmanager
-def atomic_directory(target: str | os.PathLike, *, stale: Callable[[str], bool] = lambda f: False
-                     ) -> Iterator[str]:
+def atomic_directory(target: str | os.PathLike, *, produces: Callable[[str], bool], force: bool = False,
+                     needed_bytes: int = 0) -> Iterator[str]:
     """Yield a staging directory beside `target`; on success its files replace `target`'s.
 
-    A new `target` appears by one rename; an existing one gets each file by an atomic rename
-    (weights first, then config), so an interrupted write never leaves a half-written file
-    behind; on error the staging directory is removed. Files of `target` for which `stale(name)`
-    holds and that the new write doesn't replace (an older checkpoint's shards) are removed."""
-    target = os.path.abspath(os.fspath(target))
+    `target` is checked first (`check_destination`: empty unless `force`, writable, room for
+    `needed_bytes`). A new `target` appears by one rename; an existing one gets each file
+    by an atomic rename (weights first, then config), so an interrupted write never leaves a
+    half-written file behind. `produces(name)` says which names this writer owns: only those are
+    ever replaced or removed (an older checkpoint's extra shards), never another file of `target`.
+    On any failure the staging directory is removed and an `OSError` names the path and the cause."""
+    target = check_destination(target, force=force, needed_bytes=needed_bytes)
     parent = os.path.dirname(target)
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.tmp-", dir=parent)
     try:
-        yield staging
-        if not os.path.exists(target):
-            os.rename(staging, target)
-            return
-        if not os.path.isdir(target):
-            raise FileExistsError(f"{target} exists and is not a directory")
-        files = sorted(os.listdir(staging), key=lambda f: f.endswith(".json"))  # config/index last
-        for file in files:
-            destination = os.path.join(target, file)
-            if os.path.isdir(destination) and not os.path.islink(destination):
-                shutil.rmtree(destination)
-            os.replace(os.path.join(staging, file), destination)
-        for file in os.listdir(target):
-            if stale(file) and file not in files:
-                os.remove(os.path.join(target, file))
+        os.makedirs(parent, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.tmp-", dir=parent)
+    except OSError as e:
+        raise write_failure(target, e) from None
+    try:
+        try:
+            yield staging
+            files = sorted(os.listdir(staging), key=lambda f: f.endswith(".json"))  # config/index last
+            foreign = [f for f in files if not produces(f)]
+            if foreign:  # a writer that strays from its own names could replace a user's file
+                raise AssertionError(f"writer staged files it does not declare: {foreign}")
+            if not os.path.exists(target):
+                os.rename(staging, target)
+                return
+            for file in files:
+                destination = os.path.join(target, file)
+                if os.path.isdir(destination) and not os.path.islink(destination):
+                    os.replace(destination, os.path.join(staging, f".replaced-{file}"))  # removed below
+                os.replace(os.path.join(staging, file), destination)
+            for file in os.listdir(target):
+                if produces(file) and file not in files:
+                    _remove(os.path.join(target, file))
+        except DestinationError:
+            raise
+        except OSError as e:
+            raise write_failure(target, e) from None
     finally:
+        _remove_staging(staging)
+
+
+def _remove_staging(staging: str) -> None:
+    """Remove the staging folder, again after a pause if it is still there: after a failed write, a
+    library's worker threads (tensorstore under orbax) may still be finishing a file inside it."""
+    for pause in (0.0, 0.2, 1.0):
+        time.sleep(pause)
         shutil.rmtree(staging, ignore_errors=True)
+        if not os.path.lexists(staging):
+            return
+
+
+def _remove(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    else:
+        os.remove(path)
 
 
 def write_safetensors(path: str, tensors: Sequence[tuple[str, StoredTensor]], metadata: dict | None = None,

@@ -6,8 +6,8 @@
     jax            orbax checkpoint written by `save_orbax` (params + config/task)
 
 Conversion streams: the source is read tensor by tensor into the params tree (cast on the way in
-when a dtype is requested), and writers emit one tensor at a time, so the peak is about one
-copy of the model plus one tensor.
+when a dtype is requested; for "jax" straight onto the device, which orbax writes from), and
+writers emit one tensor at a time, so the peak is about one copy of the model plus one tensor.
 """
 
 from __future__ import annotations
@@ -93,20 +93,21 @@ def detect_format(path: str | os.PathLike) -> str:
     raise FileNotFoundError(f"no checkpoint at {path}")
 
 
-def read_checkpoint(path, fmt: str, *, task=None, config=None, dtype=None, strict=True):
-    """(config, host params, loading info, task) from a checkpoint of format `fmt`."""
+def read_checkpoint(path, fmt: str, *, task=None, config=None, dtype=None, strict=True, device=False):
+    """(config, params, loading info, task) from a checkpoint of format `fmt`: host (numpy) params,
+    or with `device` jax arrays placed tensor by tensor (a "jax" source stays lazy either way)."""
     if fmt == "pytorch":
         from .pytorch import read_pytorch
 
-        return read_pytorch(path, task=task, config=config, dtype=dtype, strict=strict)
+        return read_pytorch(path, task=task, config=config, dtype=dtype, strict=strict, device=device)
     if fmt == "tf-h5":
         from .keras_h5 import read_keras
 
-        return read_keras(path, task=task, config=config, dtype=dtype, strict=strict)
+        return read_keras(path, task=task, config=config, dtype=dtype, strict=strict, device=device)
     if fmt == "tf-checkpoint":
         from .tf_checkpoint import read_tf_checkpoint
 
-        return read_tf_checkpoint(path, task=task, config=config, dtype=dtype, strict=strict)
+        return read_tf_checkpoint(path, task=task, config=config, dtype=dtype, strict=strict, device=device)
     if fmt == "jax":  # leaves are read one by one as the writer reaches them
         from .orbax_io import lazy_orbax_params
 
@@ -124,36 +125,25 @@ def write_checkpoint(path, fmt: str, config, params, *, task: str, dtype=None, f
     if fmt == "pytorch":
         from .pytorch_save import DEFAULT_MAX_SHARD_SIZE, save_pytorch
 
-        save_pytorch(path, config, params, task=task, dtype=dtype, max_shard_size=max_shard_size or DEFAULT_MAX_SHARD_SIZE)
+        save_pytorch(path, config, params, task=task, dtype=dtype, force=force,
+                     max_shard_size=max_shard_size or DEFAULT_MAX_SHARD_SIZE)
     elif fmt == "tf-h5":
         from .keras_h5 import save_keras
 
-        save_keras(path, config, params, task=task, dtype=dtype)
+        save_keras(path, config, params, task=task, dtype=dtype, force=force)
     elif fmt == "tf-checkpoint":
         from .tf_checkpoint import save_tf_checkpoint
 
-        save_tf_checkpoint(path, config, params, task=task, dtype=dtype)
+        save_tf_checkpoint(path, config, params, task=task, dtype=dtype, force=force)
     elif fmt == "jax":
         from .loader import to_device
         from .orbax_io import save_orbax
 
-        # orbax snapshots every array before writing; jax arrays (moved leaf by leaf, each host
-        # copy dropped) keep that to one extra copy, numpy leaves cost two.
-        save_orbax(path, config, to_device(_materialise(params, dtype)), task=task, force=force)
+        # orbax snapshots numpy leaves before writing (a second copy) but writes CPU jax arrays
+        # from their own buffers: give it jax arrays (read onto the device, or moved leaf by leaf).
+        save_orbax(path, config, to_device(params, dtype), task=task, force=force)
     else:
         raise ValueError(f"unknown checkpoint format {fmt!r}; choose one of {', '.join(FORMATS)}")
-
-
-def _materialise(tree: dict, dtype) -> dict:
-    """numpy leaves (lazy ones read), cast to `dtype` when given, one leaf at a time."""
-    import numpy as np
-
-    out = {}
-    for key in list(tree):
-        value = tree.pop(key)
-        out[key] = _materialise(value, dtype) if isinstance(value, dict) else (
-            np.asarray(value) if dtype is None else np.asarray(value).astype(dtype, copy=False))
-    return out
 
 
 def convert_checkpoint(src, dst, *, to: str, source_format: str | None = None, task: str | None = "auto",
@@ -165,7 +155,13 @@ def convert_checkpoint(src, dst, *, to: str, source_format: str | None = None, t
     `task="auto"` keeps the source's head (detected from its config / keys); a task name loads that
     head (freshly initialised if the source has none, logged), except from a "jax" (orbax) source,
     which converts only to its own task or, with "base" / None, to its bare encoder (another task
-    is refused). `dtype` casts every tensor."""
+    is refused). `dtype` casts every tensor.
+
+    Before anything is read, `dst` is checked (`destination.check_destination`): it must not be or
+    hold the source (compared by real path), must be empty unless `force` (which replaces only the
+    files format `to` writes) and must accept files."""
+    from .destination import check_destination
+
     if to not in FORMATS:
         raise ValueError(f"unknown target format {to!r}; choose one of {', '.join(FORMATS)}")
     from rembert_jax import hub as hub_files
@@ -175,8 +171,8 @@ def convert_checkpoint(src, dst, *, to: str, source_format: str | None = None, t
     wanted = hub_files.KERAS_MODEL if source_format == "tf-h5" else hub_files.MODEL
     src = local_checkpoint(src, wanted, hub)
     source_format = source_format or detect_format(src)
-    if os.path.abspath(os.fspath(src)) == os.path.abspath(os.fspath(dst)):
-        raise ValueError(f"source and destination are the same path ({src}); write somewhere else")
-    config, params, _, task = read_checkpoint(src, source_format, task=task, config=config, dtype=dtype, strict=strict)
+    check_destination(dst, force=force, sources=[src])
+    config, params, _, task = read_checkpoint(src, source_format, task=task, config=config, dtype=dtype, strict=strict,
+                                              device=to == "jax")
     write_checkpoint(dst, to, config, params, task=task, force=force, max_shard_size=max_shard_size)
     return source_format, task

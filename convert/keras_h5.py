@@ -16,11 +16,11 @@ import os
 import jax
 import numpy as np
 
-from rembert_jax.config import RemBertConfig
+from rembert_jax.config import CONFIG_NAME, RemBertConfig
 
 from .assemble import LoadingInfo, check_no_extra_leaves, stored_tensors
 from .files import atomic_directory
-from .loader import config_beside, load_source, local_checkpoint, to_device
+from .loader import config_beside, load_source, local_checkpoint
 from .names import ARCHITECTURES, BASE, KERAS_MODEL_NAMES, keras_layer_name, name_table
 from .pytorch_save import resolve_task
 from .sources import (
@@ -159,9 +159,9 @@ def find_keras_weights(directory: str) -> str:
 
 
 def read_keras(path: str | os.PathLike, *, task: str | None = None, strict: bool = True,
-               config: RemBertConfig | None = None, dtype=None, rng: jax.Array | int = 0, **hub,
-               ) -> tuple[RemBertConfig, dict, LoadingInfo, str]:
-    """`load_keras` on the host: numpy leaves, the loading info and the resolved task."""
+               config: RemBertConfig | None = None, dtype=None, rng: jax.Array | int = 0, device: bool = False,
+               **hub) -> tuple[RemBertConfig, dict, LoadingInfo, str]:
+    """`load_keras` with the loading info and the resolved task; numpy leaves unless `device`."""
     from rembert_jax.hub import KERAS_MODEL
 
     path = local_checkpoint(path, KERAS_MODEL, hub)
@@ -175,7 +175,7 @@ def read_keras(path: str | os.PathLike, *, task: str | None = None, strict: bool
     config = config_beside(weights, config)
     with open_keras(weights) as source:
         params, info, task = load_source(source, config, "keras", task=task, canonical=canonical_keras_name,
-                                         strict=strict, dtype=dtype, rng=rng)
+                                         strict=strict, dtype=dtype, rng=rng, device=device)
     return config, params, info, task
 
 
@@ -186,15 +186,25 @@ def load_keras(path: str | os.PathLike, *, task: str | None = None, strict: bool
 
     Same arguments and results as `load_pytorch`: `path` is a directory, a weights file
     (`tf_model.h5`, `tf_model.h5.index.json`, TF-format `*.safetensors`) or a Hub id."""
-    config, params, info, _ = read_keras(path, task=task, strict=strict, config=config, dtype=dtype, rng=rng, **hub)
-    params = to_device(params)
+    config, params, info, _ = read_keras(path, task=task, strict=strict, config=config, dtype=dtype, rng=rng,
+                                         device=True, **hub)
     return (config, params, info) if output_loading_info else (config, params)
 
 
+def _open_for_h5(path: str):
+    """The file h5py writes through. A Python file object, not a path: HDF5's own POSIX driver meets
+    a full disk with errors it reports only while freeing objects, then crashes the process
+    (SIGSEGV); through a file object the failing `write` raises a plain OSError."""
+    return open(path, "w+b")  # noqa: SIM115 - closed by save_keras after h5py is done with it
+
+
 def save_keras(directory: str | os.PathLike, config: RemBertConfig, params: dict, *, task: str | None = None,
-               dtype=None) -> list[str]:
+               dtype=None, force: bool = False) -> list[str]:
     """Write `params` as the single-file Keras `tf_model.h5` (+ config.json) that transformers 4.x
-    `TFRemBert*.from_pretrained(directory)` loads. Returns the files written."""
+    `TFRemBert*.from_pretrained(directory)` loads. Returns the files written.
+
+    An existing non-empty `directory` is refused unless `force`, which replaces only tf_model.h5 and
+    config.json there."""
     import h5py
 
     task = resolve_task(params, task, config)
@@ -212,8 +222,10 @@ def save_keras(directory: str | os.PathLike, config: RemBertConfig, params: dict
         layers.setdefault(keras_layer_name(tensor.name.keras), []).append(tensor)
     if task in _CLASSIFIER_DROPOUT_TASKS:  # Keras order: rembert, dropout_N, classifier
         layers = {"rembert": layers.pop("rembert"), _keras_dropout_layer_name(config): [], **layers}
-    with atomic_directory(directory) as staging:
-        with h5py.File(os.path.join(staging, TF2_WEIGHTS_NAME), "w") as f:
+    total = sum(t.nbytes for t in tensors)
+    with atomic_directory(directory, produces=lambda f: f in (TF2_WEIGHTS_NAME, CONFIG_NAME), force=force,
+                          needed_bytes=total) as staging:
+        with _open_for_h5(os.path.join(staging, TF2_WEIGHTS_NAME)) as file, h5py.File(file, "w") as f:
             _write_attribute(f, "layer_names", list(layers))
             f.attrs["backend"] = b"tensorflow"
             f.attrs["keras_version"] = _KERAS_VERSION

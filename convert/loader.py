@@ -76,12 +76,14 @@ def detect_task(config: RemBertConfig, keys: Iterable[str], fmt: str = "pytorch"
 
 def load_source(source: TensorSource, config: RemBertConfig, fmt: str, *, task: str | None,
                 canonical: Callable[[str], str] = lambda k: k, ignored: Callable[[str], bool] = lambda k: False,
-                unused: Callable[[str], bool] = lambda k: False, strict: bool = True, dtype=None, rng: jax.Array | int = 0) -> tuple[dict, LoadingInfo, str]:
+                unused: Callable[[str], bool] = lambda k: False, strict: bool = True, dtype=None, rng: jax.Array | int = 0,
+                device: bool = False) -> tuple[dict, LoadingInfo, str]:
     """Read `source` (checkpoint format `fmt`) as the params of `task` ("auto" detects, None = base).
 
     `ignored` checkpoint keys are skipped silently; `unused` ones (besides other heads' and the
     pooler's) are reported as unused instead of unexpected.
-    Returns host (numpy) params, the loading info and the resolved task."""
+    Returns the params (host numpy, or jax arrays on the default device when `device`: placed
+    tensor by tensor, never a second copy of the model), the loading info and the resolved task."""
     if task is None:
         task = BASE
     elif task == "auto":
@@ -98,18 +100,28 @@ def load_source(source: TensorSource, config: RemBertConfig, fmt: str, *, task: 
         optional_parts=("head", "pooler") if task != BASE else (),
         strict=strict, dtype=dtype,
         init=lambda missing: fresh_params(config, task, missing, rng),
-        what=f"{ARCHITECTURES[task]} of the given config",
+        what=f"{ARCHITECTURES[task]} of the given config", device=device,
     )
     return params, info, task
 
 
-def to_device(tree: dict) -> dict:
-    """numpy leaves -> jax arrays, one leaf at a time, each host copy dropped once it has moved
-    (`device_put` is asynchronous: without waiting, every host array stays alive until all copies
-    finish, and the peak is two models)."""
+def to_device(tree: dict, dtype=None) -> dict:
+    """Host leaves (numpy, or lazy ones read by `np.asarray`) -> jax arrays, cast to `dtype` if given,
+    one leaf at a time, each host copy dropped once it has moved (`device_put` is asynchronous:
+    without waiting, every host array stays alive until all copies finish, and the peak is two
+    models). Leaves already on a device stay where they are."""
+    import numpy as np
+
     out = {}
     for key in list(tree):
         value = tree.pop(key)
-        out[key] = to_device(value) if isinstance(value, dict) else jax.device_put(value).block_until_ready()
+        if isinstance(value, dict):
+            out[key] = to_device(value, dtype)
+        elif isinstance(value, jax.Array):
+            out[key] = value if dtype is None else value.astype(dtype)
+        else:
+            host = np.asarray(value) if dtype is None else np.asarray(value).astype(dtype, copy=False)
+            out[key] = jax.device_put(host).block_until_ready()
+            del host
         del value
     return out

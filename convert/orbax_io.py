@@ -6,9 +6,12 @@ Layout of a `save_orbax` directory:
     params/part-00000/        a standard orbax pytree checkpoint of some leaves of the tree
     params/part-00001/        ...
 
-Orbax snapshots every array of a save before writing it, which for one big save doubles the
-resident memory; saving the tree in parts of about `PART_BYTES`, one after the other, bounds
-that extra copy to one part. Each part is an ordinary orbax checkpoint (restorable with
+Parts are written without OCDBT, in chunks of at most `CHUNK_BYTES` (so tensorstore streams them
+from the arrays' buffers); orbax restores either layout.
+
+Orbax copies arrays to the host before writing them (numpy leaves, and device arrays off the
+CPU), which for one big save doubles the resident memory; saving the tree in parts of about
+`PART_BYTES`, one after the other, bounds that extra copy to one part. Each part is an ordinary orbax checkpoint (restorable with
 `ocp.StandardCheckpointer`). Restoring builds targets as `jax.ShapeDtypeStruct`s with the
 requested shardings (e.g. from the logical axes on a mesh), so each device reads only its own
 slices: the model is never materialised on one device or on the host.
@@ -16,10 +19,10 @@ slices: the model is never materialised on one device or on the host.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
-import shutil
-import tempfile
 from typing import Any
 
 import jax
@@ -27,13 +30,26 @@ import numpy as np
 
 from rembert_jax.config import RemBertConfig
 
-from .assemble import check_no_extra_leaves, get_leaf, leaf_paths, set_leaf, stored_tensors
+from .assemble import (
+    check_no_extra_leaves,
+    check_weight_dtype,
+    get_leaf,
+    leaf_paths,
+    set_leaf,
+    stored_tensors,
+)
+from .destination import write_failure
+from .files import atomic_directory
 from .names import BASE, name_table
 from .pytorch_save import resolve_task
 
 META_NAME = "rembert.json"
 PARAMS_DIR = "params"
 PART_BYTES = 512 * 2**20
+# Arrays are written in chunks of at most this size, without OCDBT: tensorstore then streams each
+# chunk from the array's own buffer; with OCDBT (orbax's default) it holds the encoded part in
+# memory until written, about 40% of the part extra for random weights (measured).
+CHUNK_BYTES = 32 * 2**20
 
 
 def _checkpointer():
@@ -53,6 +69,20 @@ def _return_freed_memory() -> None:
     gc.collect()
     with contextlib.suppress(OSError, AttributeError):  # not glibc (macOS, musl): nothing to trim
         ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+@contextlib.contextmanager
+def _quiet_worker_errors():
+    """orbax's worker threads log a failed write with a full traceback (logger "absl") before the
+    same error reaches `save`, which re-raises it as a `DestinationError` naming the path: one
+    message, not three tracebacks."""
+    logger = logging.getLogger("absl")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _plan_parts(params: dict, part_bytes: int) -> list[list[tuple[str, ...]]]:
@@ -80,39 +110,34 @@ def save_orbax(directory: str | os.PathLike, config: RemBertConfig, params: dict
                force: bool = False, part_bytes: int = PART_BYTES) -> str:
     """Save `params` (jax arrays, sharded or not, or numpy) with the config and task to `directory`.
 
-    The directory appears only when complete (built beside it, then renamed); `force` replaces an
-    existing one."""
+    The checkpoint is built beside `directory` and moved in only when complete. An existing
+    non-empty `directory` is refused unless `force`, which replaces only rembert.json and params/."""
     task = resolve_task(params, task, config)
     encoder = params["encoder"] if task != BASE else params
     names = name_table(config, task, add_pooling_layer="pooler" in encoder)
-    stored_tensors(params, names, "pytorch", what="params")  # shape check only: nothing is loaded
+    tensors = stored_tensors(params, names, "pytorch", what="params")  # shape check only: nothing is loaded
     check_no_extra_leaves(params, names, "params")
-    directory = os.path.abspath(os.fspath(directory))
-    if os.path.exists(directory) and not force:
-        raise FileExistsError(f"{directory} already exists; pass force=True to replace it")
-    ocp, checkpointer = _checkpointer()
+    ocp, _ = _checkpointer()
+    writer = ocp.Checkpointer(ocp.PyTreeCheckpointHandler(use_ocdbt=False))
     parts = _plan_parts(params, part_bytes)
-    parent = os.path.dirname(directory)
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(directory)}.tmp-", dir=parent)
-    try:
-        for k, paths in enumerate(parts):
-            checkpointer.save(os.path.join(staging, PARAMS_DIR, f"part-{k:05d}"),
-                              args=ocp.args.StandardSave(_subtree(params, paths)))
-            _return_freed_memory()
+    with atomic_directory(directory, produces=lambda f: f in (META_NAME, PARAMS_DIR), force=force,
+                          needed_bytes=sum(t.nbytes for t in tensors)) as staging:
+        try:
+            for k, paths in enumerate(parts):
+                part = _subtree(params, paths)
+                save_args = jax.tree_util.tree_map(lambda _: ocp.SaveArgs(chunk_byte_size=CHUNK_BYTES), part)
+                with _quiet_worker_errors():
+                    writer.save(os.path.join(staging, PARAMS_DIR, f"part-{k:05d}"),
+                                args=ocp.args.PyTreeSave(part, save_args=save_args))
+                _return_freed_memory()
+        except (OSError, ValueError, RuntimeError) as e:  # tensorstore reports a full disk as ValueError
+            raise write_failure(directory, e) from None
+        finally:
+            writer.close()  # its threads are done before the staging folder is removed
         meta = {"config": config.to_dict(), "task": task, "parts": [["/".join(p) for p in paths] for paths in parts]}
         with open(os.path.join(staging, META_NAME), "w", encoding="utf-8") as f:
             json.dump(meta, f, indent=1)
-        if os.path.exists(directory):  # force: swap the old checkpoint out only once the new one is whole
-            old = tempfile.mkdtemp(prefix=f".{os.path.basename(directory)}.old-", dir=parent)
-            os.replace(directory, os.path.join(old, "ckpt"))
-            os.replace(staging, directory)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(staging, directory)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return directory
+    return os.path.realpath(os.fspath(directory))
 
 
 def _logical_axes(config: RemBertConfig, task: str, pooler: bool) -> dict:
@@ -143,11 +168,18 @@ def _read_meta(directory: str) -> tuple[RemBertConfig, str, dict[tuple[str, ...]
         part = os.path.join(directory, PARAMS_DIR, f"part-{k:05d}")
         if not os.path.isdir(part):
             raise FileNotFoundError(f"{directory}: part {part} named in {META_NAME} is missing")
-        metadata = checkpointer.metadata(part)
-        tree = getattr(metadata, "item_metadata", metadata)
-        tree = getattr(tree, "tree", tree)
-        for path in paths:
-            leaves[tuple(path.split("/"))] = (part, get_leaf(tree, tuple(path.split("/"))))
+        try:
+            metadata = checkpointer.metadata(part)
+            tree = getattr(metadata, "item_metadata", metadata)
+            tree = getattr(tree, "tree", tree)
+            found = {tuple(path.split("/")): get_leaf(tree, tuple(path.split("/"))) for path in paths}
+        except Exception as e:  # noqa: BLE001 - orbax / tensorstore raise bare Exception, TypeError, KeyError...
+            raise ValueError(f"{part}: its orbax metadata (_METADATA, an array's .zarray or manifest.ocdbt) is unreadable or lacks the "
+                             f"leaves {meta_path} names ({type(e).__name__}: {str(e)[:200]}); the checkpoint is "
+                             "truncated or corrupt") from None
+        for path, m in found.items():
+            check_weight_dtype(m.dtype, f"{part}: leaf {'/'.join(path)}")
+            leaves[path] = (part, m)
     return config, task, leaves
 
 
@@ -187,10 +219,21 @@ def load_orbax(directory: str | os.PathLike, *, mesh: jax.sharding.Mesh | None =
         for path in paths:
             s = get_leaf(shapes, path)
             set_leaf(target, path, jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=get_leaf(shardings, path)))
-        restored = checkpointer.restore(part, args=ocp.args.StandardRestore(target))
+        restored = _restore(checkpointer, part, ocp.args.StandardRestore(target))
         for path in paths:
             set_leaf(params, path, get_leaf(restored, path))
     return config, _ordered_like(shapes, params)
+
+
+def _restore(checkpointer, part: str, args):
+    """`checkpointer.restore(part, args=args)`; a data file that can't be read is a ValueError naming the part."""
+    try:
+        with _quiet_worker_errors():
+            return checkpointer.restore(part, args=args)
+    except Exception as e:  # noqa: BLE001 - tensorstore failures surface as bare Exception or ValueError
+        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"{part}: cannot read the saved arrays ({message[:300]}); the checkpoint is truncated "
+                         "or corrupt") from None
 
 
 def _ordered_like(reference: dict, tree: dict) -> dict:
@@ -220,7 +263,7 @@ class LazyLeaf:
         item = nest(jax.ShapeDtypeStruct(self.shape, self.saved_dtype))
         restore_args = nest(ocp.RestoreArgs(restore_type=np.ndarray, dtype=self.saved_dtype))
         checkpointer = ocp.Checkpointer(ocp.PyTreeCheckpointHandler())
-        restored = checkpointer.restore(self.part, args=ocp.args.PyTreeRestore(
+        restored = _restore(checkpointer, self.part, ocp.args.PyTreeRestore(
             item=item, restore_args=restore_args, partial_restore=True))
         value = np.asarray(get_leaf(restored, self.path))
         return value.astype(dtype or self.dtype, copy=False)

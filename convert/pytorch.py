@@ -14,7 +14,7 @@ import jax
 from rembert_jax.config import RemBertConfig
 
 from .assemble import LoadingInfo
-from .loader import config_beside, load_source, local_checkpoint, to_device
+from .loader import config_beside, load_source, local_checkpoint
 from .names import IGNORED_PYTORCH_KEYS, PYTORCH_PREFIX
 from .sources import find_pytorch_weights, open_pytorch
 
@@ -35,9 +35,10 @@ def _weights_file(path: str | os.PathLike) -> str:
 
 
 def read_pytorch(path: str | os.PathLike, *, task: str | None = None, strict: bool = True,
-                 config: RemBertConfig | None = None, dtype=None, rng: jax.Array | int = 0, **hub,
-                 ) -> tuple[RemBertConfig, dict, LoadingInfo, str]:
-    """`load_pytorch` on the host: numpy leaves, plus the loading info and the resolved task."""
+                 config: RemBertConfig | None = None, dtype=None, rng: jax.Array | int = 0, device: bool = False,
+                 **hub) -> tuple[RemBertConfig, dict, LoadingInfo, str]:
+    """`load_pytorch` with the loading info and the resolved task; numpy leaves unless `device`.
+    `hub`: transformers' loading keywords for a Hub id (see `load_pytorch`)."""
     from rembert_jax.hub import PYTORCH_MODEL
 
     weights = _weights_file(local_checkpoint(path, PYTORCH_MODEL, hub))
@@ -49,7 +50,7 @@ def read_pytorch(path: str | os.PathLike, *, task: str | None = None, strict: bo
         params, info, task = load_source(
             source, config, "pytorch", task=task, canonical=canonical_pytorch_key,
             ignored=lambda k: canonical_pytorch_key(k) in IGNORED_PYTORCH_KEYS,
-            strict=strict, dtype=dtype, rng=rng)
+            strict=strict, dtype=dtype, rng=rng, device=device)
     return config, params, info, task
 
 
@@ -76,9 +77,10 @@ def load_pytorch(path: str | os.PathLike, *, task: str | None = None, strict: bo
       **hub: transformers' loading keywords for a Hub id: `revision`, `cache_dir`, `token`,
         `local_files_only`, `subfolder`, `force_download`.
 
-    Returns: `(config, params)` with jax arrays, or `(config, params, info)`.
+    Returns: `(config, params)` with jax arrays, or `(config, params, info)`. Tensors go onto the
+    default device one at a time as they are read (no host copy of the model), so loading peaks
+    at about the checkpoint's size.
     """
     config, params, info, _ = read_pytorch(path, task=task, strict=strict, config=config, dtype=dtype, rng=rng,
-                                           **hub)
-    params = to_device(params)
+                                           device=True, **hub)
     return (config, params, info) if output_loading_info else (config, params)

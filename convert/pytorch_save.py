@@ -15,10 +15,12 @@ from rembert_jax.config import RemBertConfig
 from .assemble import PROGRESS_MIN_ELEMENTS, check_no_extra_leaves, stored_tensors
 from .files import atomic_directory, parse_size, write_sharded_safetensors
 from .names import ARCHITECTURES, BASE, TASKS, check_task, name_table
-from .sources import SAFETENSORS_INDEX_NAME, SAFETENSORS_NAME, TORCH_BIN_INDEX_NAME, TORCH_BIN_NAME
+from .sources import SAFETENSORS_INDEX_NAME, SAFETENSORS_NAME
 
 DEFAULT_MAX_SHARD_SIZE = "5GB"
-_WEIGHT_FILE = re.compile(r"(model|pytorch_model)(-\d{5}-of-\d{5})?\.(safetensors|bin)$")
+# Every name this writer can produce; with force=True only these are replaced in an existing folder
+# (a stale shard of an earlier sharded write included), never e.g. a pytorch_model.bin it did not write.
+_PRODUCED = re.compile(r"config\.json|model(-\d{5}-of-\d{5})?\.safetensors|model\.safetensors\.index\.json")
 
 
 def is_task_params(params: dict) -> bool:
@@ -49,7 +51,7 @@ def _dtype_name(tensors) -> str | None:
 
 
 def save_pytorch(directory: str | os.PathLike, config: RemBertConfig, params: dict, *, task: str | None = None,
-                 max_shard_size: int | str = DEFAULT_MAX_SHARD_SIZE, dtype=None) -> list[str]:
+                 max_shard_size: int | str = DEFAULT_MAX_SHARD_SIZE, dtype=None, force: bool = False) -> list[str]:
     """Write `params` as a transformers PyTorch checkpoint that `RemBertFor*.from_pretrained` loads
     with no missing or unexpected keys.
 
@@ -58,6 +60,8 @@ def save_pytorch(directory: str | os.PathLike, config: RemBertConfig, params: di
       task: the head's task; inferred for bare encoders and from `config.architectures`.
       max_shard_size: bytes (or "5GB"-style) above which the weights are sharded with an index.
       dtype: cast tensors on the way out (e.g. "bfloat16"); None keeps them.
+      force: write into an existing non-empty `directory`, replacing only the files this writer
+        produces (config.json, model*.safetensors, the index); without it such a folder is refused.
 
     Returns the files written, relative to `directory`.
     """
@@ -71,11 +75,10 @@ def save_pytorch(directory: str | os.PathLike, config: RemBertConfig, params: di
     items = [(t.name.pytorch, t) for t in tensors]
     out_config = config.replace(architectures=[ARCHITECTURES[task]], dtype=_dtype_name(tensors))
     total = sum(t.nbytes for t in tensors)
-    stale = lambda f: bool(_WEIGHT_FILE.fullmatch(f)) or f in (SAFETENSORS_INDEX_NAME, TORCH_BIN_INDEX_NAME,
-                                                               TORCH_BIN_NAME)
     with tqdm(total=total, unit="B", unit_scale=True, desc=f"writing {directory}", leave=False,
               disable=total < 4 * PROGRESS_MIN_ELEMENTS) as progress, \
-            atomic_directory(directory, stale=stale) as staging:
+            atomic_directory(directory, produces=lambda f: bool(_PRODUCED.fullmatch(f)), force=force,
+                             needed_bytes=total) as staging:
         files = write_sharded_safetensors(
             staging, items, max_shard_size=parse_size(max_shard_size), weights_name=SAFETENSORS_NAME,
             index_name=SAFETENSORS_INDEX_NAME, metadata={"format": "pt"}, progress=progress)

@@ -12,6 +12,7 @@ TensorFlow's own `SaveV2` / `MergeV2Checkpoints`, a bounded batch of tensors at 
 from __future__ import annotations
 
 import os
+import re
 
 import jax
 import numpy as np
@@ -19,8 +20,9 @@ import numpy as np
 from rembert_jax.config import CONFIG_NAME, RemBertConfig
 
 from .assemble import LoadingInfo, check_no_extra_leaves, stored_tensors
+from .destination import write_failure
 from .files import atomic_directory, parse_size
-from .loader import load_source, to_device
+from .loader import load_source
 from .names import ARCHITECTURES, BASE, TF1_PREFIX, name_table
 from .pytorch_save import resolve_task
 from .sources import TensorSource
@@ -28,7 +30,9 @@ from .sources import TensorSource
 CHECKPOINT_PREFIX = "model.ckpt"
 _OPTIMIZER_PARTS = ("adam_m", "adam_v", "AdamWeightDecayOptimizer", "AdamWeightDecayOptimizer_1", "global_step")
 _HEAD_MARKERS = ("cls", "output_embedding")
-_BATCH_BYTES = parse_size("1GB")  # tensors per SaveV2 call (one data shard each)
+_BATCH_BYTES = parse_size("1GB")
+# What save_tf_checkpoint writes (with force=True only these are replaced in an existing folder).
+_PRODUCED = re.compile(r"config\.json|checkpoint|model\.ckpt\.index|model\.ckpt\.data-\d{5}-of-\d{5}")  # tensors per SaveV2 call (one data shard each)
 
 
 def _tensorflow():
@@ -83,9 +87,9 @@ def open_tf_checkpoint(prefix: str) -> TensorSource:
 
 
 def read_tf_checkpoint(path: str | os.PathLike, *, config: RemBertConfig | None = None, task: str | None = None,
-                       strict: bool = True, dtype=None, rng: jax.Array | int = 0
+                       strict: bool = True, dtype=None, rng: jax.Array | int = 0, device: bool = False
                        ) -> tuple[RemBertConfig, dict, LoadingInfo, str]:
-    """`load_tf_checkpoint` on the host: numpy leaves, the loading info and the resolved task."""
+    """`load_tf_checkpoint` with the loading info and the resolved task; numpy leaves unless `device`."""
     path = os.fspath(path)
     prefix = _checkpoint_prefix(path)
     if config is None:
@@ -98,7 +102,7 @@ def read_tf_checkpoint(path: str | os.PathLike, *, config: RemBertConfig | None 
         params, info, task = load_source(
             source, config, "tf1", task=task, canonical=canonical_tf1_name, ignored=_is_optimizer_state,
             unused=lambda k: any(marker in k for marker in _HEAD_MARKERS),
-            strict=strict, dtype=dtype, rng=rng)
+            strict=strict, dtype=dtype, rng=rng, device=device)
     return config, params, info, task
 
 
@@ -109,15 +113,16 @@ def load_tf_checkpoint(path: str | os.PathLike, *, config: RemBertConfig | None 
     `path` is a directory (its `checkpoint` state file names the latest checkpoint, else
     `model.ckpt`) or a checkpoint prefix; the config comes from `config` or a config.json beside
     it. The rest is as `load_pytorch`."""
-    config, params, info, _ = read_tf_checkpoint(path, config=config, task=task, strict=strict, dtype=dtype, rng=rng)
-    params = to_device(params)
+    config, params, info, _ = read_tf_checkpoint(path, config=config, task=task, strict=strict, dtype=dtype, rng=rng, device=True)
     return (config, params, info) if output_loading_info else (config, params)
 
 
 def save_tf_checkpoint(directory: str | os.PathLike, config: RemBertConfig, params: dict, *, task: str | None = None,
-                       dtype=None) -> list[str]:
+                       dtype=None, force: bool = False) -> list[str]:
     """Write `params` in the TF1 name-based layout (`bert/...`, kernels [in, out]) as
-    `directory/model.ckpt` plus a `checkpoint` state file and config.json."""
+    `directory/model.ckpt` plus a `checkpoint` state file and config.json.
+
+    An existing non-empty `directory` is refused unless `force`, which replaces only those files."""
     tf = _tensorflow()
     task = resolve_task(params, task, config)
     encoder = params["encoder"] if task != BASE else params
@@ -132,15 +137,19 @@ def save_tf_checkpoint(directory: str | os.PathLike, config: RemBertConfig, para
             size = 0
         batches[-1].append(tensor)
         size += tensor.nbytes
-    with atomic_directory(directory) as staging:
+    with atomic_directory(directory, produces=lambda f: bool(_PRODUCED.fullmatch(f)), force=force,
+                          needed_bytes=sum(t.nbytes for t in tensors)) as staging:
         prefix = os.path.join(staging, CHECKPOINT_PREFIX)
         parts = []
-        for k, batch in enumerate(batches):
-            part = os.path.join(staging, f"part-{k}", "ckpt")
-            tf.raw_ops.SaveV2(prefix=part, tensor_names=[t.name.tf1 for t in batch], shape_and_slices=[""] * len(batch),
-                              tensors=[tf.constant(t.load()) for t in batch])
-            parts.append(part)
-        tf.raw_ops.MergeV2Checkpoints(checkpoint_prefixes=parts, destination_prefix=prefix, delete_old_dirs=True)
+        try:
+            for k, batch in enumerate(batches):
+                part = os.path.join(staging, f"part-{k}", "ckpt")
+                tf.raw_ops.SaveV2(prefix=part, tensor_names=[t.name.tf1 for t in batch],
+                                  shape_and_slices=[""] * len(batch), tensors=[tf.constant(t.load()) for t in batch])
+                parts.append(part)
+            tf.raw_ops.MergeV2Checkpoints(checkpoint_prefixes=parts, destination_prefix=prefix, delete_old_dirs=True)
+        except tf.errors.OpError as e:  # a full or failing disk, in TensorFlow's words
+            raise write_failure(directory, e) from None
         for part in parts:  # MergeV2Checkpoints leaves the emptied part directories behind
             if os.path.isdir(os.path.dirname(part)):
                 os.rmdir(os.path.dirname(part))

@@ -243,7 +243,10 @@ class RemBertConfig:
             raise ValueError(f"{json_file} must hold a JSON object, got {type(data).__name__}")
         if data.get("model_type", "rembert") != "rembert":
             raise ValueError(f"{json_file} describes model_type={data['model_type']!r}, not 'rembert'")
-        return cls.from_dict(data)
+        try:
+            return cls.from_dict(data)
+        except (TypeError, ValueError) as e:  # a field of the wrong type or value: say which file holds it
+            raise ValueError(f"{json_file}: {e}") from None
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs) -> RemBertConfig:

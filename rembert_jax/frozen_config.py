@@ -15,11 +15,27 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 _PROBLEM_TYPES = (None, "regression", "single_label_classification", "multi_label_classification")
 _ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "silu", "swish", "tanh")
+_BOOLEANS = ("use_cache", "is_decoder", "add_cross_attention", "tie_word_embeddings", "output_attentions",
+             "output_hidden_states", "return_dict", "is_encoder_decoder")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    """A finite int or float (not a bool, not a string such as "nan" or "1e-12")."""
+    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+
+
+def _shown(value) -> str:
+    return f"{value!r} (a string)" if isinstance(value, str) else repr(value)
 
 
 class FrozenMap(Mapping):
@@ -92,10 +108,23 @@ class FrozenRemBertConfig:
 
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)
+        if self.id2label is not None and not isinstance(self.id2label, Mapping):
+            raise ValueError(f"RemBertConfig: id2label must map label ids to names, got {_shown(self.id2label)}")
+        if self.architectures is not None and (
+                isinstance(self.architectures, str) or not isinstance(self.architectures, list | tuple)
+                or not all(isinstance(a, str) for a in self.architectures)):
+            raise ValueError(f"RemBertConfig: architectures must be a list of class names, got "
+                             f"{_shown(self.architectures)}")
         if self.id2label is None:
+            if not _is_int(self.num_labels) or self.num_labels < 1:
+                raise ValueError(f"RemBertConfig: num_labels must be an integer >= 1, got {_shown(self.num_labels)}")
             set_("id2label", FrozenMap({i: f"LABEL_{i}" for i in range(self.num_labels)}))
         else:
-            labels = {int(k): str(v) for k, v in dict(self.id2label).items()}
+            try:
+                labels = {int(k): str(v) for k, v in dict(self.id2label).items()}
+            except ValueError:
+                raise ValueError(f"RemBertConfig: id2label keys must be label ids (integers), got "
+                                 f"{list(self.id2label)!r}") from None
             set_("id2label", FrozenMap(labels))
             set_("num_labels", len(labels))
         for name in ("architectures", "eos_token_id"):  # lists (as JSON has them) are unhashable
@@ -125,12 +154,24 @@ class FrozenRemBertConfig:
              f"({self.num_attention_heads}): hidden_size must be divisible by num_attention_heads")
         for name in ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout_prob"):
             value = getattr(self, name)
-            need(value is not None and 0.0 <= float(value) < 1.0, f"{name} must be in [0, 1), got {value!r}")
+            need(_is_number(value) and 0.0 <= value < 1.0, f"{name} must be in [0, 1), got {_shown(value)}")
         need(self.hidden_act in _ACTIVATIONS,
              f"hidden_act {self.hidden_act!r} is not supported; choose one of {_ACTIVATIONS}")
-        need(self.layer_norm_eps > 0, f"layer_norm_eps must be positive, got {self.layer_norm_eps!r}")
-        need(self.initializer_range >= 0, f"initializer_range must be >= 0, got {self.initializer_range!r}")
-        need(self.num_labels >= 1, f"num_labels must be >= 1, got {self.num_labels!r}")
+        need(_is_number(self.layer_norm_eps) and self.layer_norm_eps > 0,
+             f"layer_norm_eps must be positive (a number), got {_shown(self.layer_norm_eps)}")
+        need(_is_number(self.initializer_range) and self.initializer_range >= 0,
+             f"initializer_range must be a number >= 0, got {_shown(self.initializer_range)}")
+        need(_is_int(self.num_labels) and self.num_labels >= 1,
+             f"num_labels must be an integer >= 1, got {_shown(self.num_labels)}")
+        need(_is_int(self.chunk_size_feed_forward) and self.chunk_size_feed_forward >= 0,
+             f"chunk_size_feed_forward must be an integer >= 0, got {_shown(self.chunk_size_feed_forward)}")
+        for name in _BOOLEANS:
+            value = getattr(self, name)
+            need(isinstance(value, bool), f"{name} must be true or false, got {_shown(value)}")
+        for name in ("pad_token_id", "bos_token_id", "eos_token_id"):
+            value = getattr(self, name)
+            need(value is None or _is_int(value), f"{name} must be an integer or null, got {_shown(value)}")
+        need(self.dtype is None or isinstance(self.dtype, str), f"dtype must be a name or null, got {_shown(self.dtype)}")
         need(self.problem_type in _PROBLEM_TYPES,
              f"problem_type {self.problem_type!r} is not one of {_PROBLEM_TYPES}")
         need(not self.add_cross_attention or self.is_decoder,

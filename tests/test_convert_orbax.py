@@ -89,7 +89,7 @@ def test_restore_casts_to_the_requested_dtype(tiny_config, tmp_path):
 def test_existing_directory_is_not_overwritten_without_force(tiny_config, tmp_path):
     params = random_params(tiny_config, "base")
     save_orbax(tmp_path / "ckpt", tiny_config, params)
-    with pytest.raises(FileExistsError, match=r"ckpt already exists; pass force=True"):
+    with pytest.raises(FileExistsError, match=r"ckpt already exists and is not empty .*; pass force=True"):
         save_orbax(tmp_path / "ckpt", tiny_config, params)
     other = random_params(tiny_config, "base", seed=3)
     save_orbax(tmp_path / "ckpt", tiny_config, other, force=True)

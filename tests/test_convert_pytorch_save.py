@@ -56,8 +56,8 @@ def test_sharded_above_threshold_with_index_that_transformers_reads(tiny_config,
 def test_rewriting_a_sharded_checkpoint_as_one_file_removes_the_stale_shards(tiny_config, tmp_path):
     params = random_params(tiny_config, "base")
     (tmp_path / "tokenizer_config.json").write_text("{}")
-    save_pytorch(tmp_path, tiny_config, params, max_shard_size="10KB")
-    save_pytorch(tmp_path, tiny_config, params)
+    save_pytorch(tmp_path, tiny_config, params, max_shard_size="10KB", force=True)
+    save_pytorch(tmp_path, tiny_config, params, force=True)
     assert sorted(os.listdir(tmp_path)) == ["config.json", "model.safetensors", "tokenizer_config.json"]
 
 
@@ -94,7 +94,7 @@ def test_interrupted_write_leaves_nothing_behind(tiny_config, tmp_path, monkeypa
     before = (target / "model.safetensors").read_bytes()
     monkeypatch.setattr(files, "write_safetensors", crash)
     with pytest.raises(KeyboardInterrupt):
-        save_pytorch(target, tiny_config, random_params(tiny_config, "base", seed=5))
+        save_pytorch(target, tiny_config, random_params(tiny_config, "base", seed=5), force=True)
     assert (target / "model.safetensors").read_bytes() == before  # the old checkpoint is untouched
     assert sorted(os.listdir(tmp_path)) == ["out"]
 

@@ -30,11 +30,12 @@ def export_model(cfg: RunConfig, config: RemBertConfig, params, data=None, *, lo
     directory = os.path.abspath(directory or export_dir(cfg))
     os.makedirs(directory, exist_ok=True)
     written = {}
-    for fmt in formats:
+    for fmt in formats:  # force: the formats share the folder (and a resumed run re-exports into it);
+        # each writer replaces only its own files there (config.json, its weights), never others
         if fmt == "pytorch":
-            convert.save_pytorch(directory, config, params, task=cfg.task)
+            convert.save_pytorch(directory, config, params, task=cfg.task, force=True)
         elif fmt == "tf":
-            convert.save_keras(directory, config, params, task=cfg.task)
+            convert.save_keras(directory, config, params, task=cfg.task, force=True)
         else:
             raise ValueError(f"export.formats: unknown format {fmt!r}; allowed: pytorch, tf")
         written[fmt] = directory
