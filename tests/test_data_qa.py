@@ -79,6 +79,16 @@ def test_answer_start_that_is_not_a_character_index_is_named(tmp_path, start):
         load_task_dataset({"train": str(path)}, reference_tokenizer(), "train", task="question_answering")
 
 
+@pytest.mark.parametrize("start", [-5, 15, 99])
+def test_answer_start_outside_the_context_is_named_not_trained_as_no_answer(tmp_path, start):
+    # -5 slices "nice." from the end of the context, so the text check alone accepted it.
+    record = {"id": "q", "question": "Who?", "context": "Paris is nice.", "answers": {"text": ["nice."], "answer_start": [start]}}
+    path = write_jsonl(tmp_path / "qa.jsonl", [record])
+    with pytest.raises(ValueError, match=rf"qa\.jsonl: row 1, column 'answers': answer_start {start} is outside "
+                                         r"the context \(a 5-character answer must start at 0\.\.9\)"):
+        load_task_dataset({"train": str(path)}, reference_tokenizer(), "train", task="question_answering")
+
+
 def test_question_too_long_for_the_window_is_named(tmp_path):
     record = {"id": "q", "question": "Where is it " * 10, "context": "Paris is nice.",
               "answers": {"text": ["Paris"], "answer_start": [0]}}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+
 import pytest
 
 from rembert_jax.train.run_config import DistributedSection, RunConfig, distributed_settings, load_run_config
@@ -128,16 +131,18 @@ def test_interrupted_train_command_suggests_a_resume_with_the_same_flags(tmp_pat
     # --output-dir moves the checkpoints: a resume command without it would look in the wrong place.
     from rembert_jax.train import trainer
     from rembert_jax.train.cli import main
+    from rembert_jax.train.interrupts import RunInterrupted
 
     def interrupted(cfg, **kwargs):
-        raise KeyboardInterrupt
+        os.makedirs(os.path.join(cfg.output_dir, "checkpoints", "3"))
+        raise RunInterrupted(signal.SIGINT, 4)
 
     monkeypatch.setattr(trainer, "train", interrupted)
     path = _write(tmp_path, "train:\n  steps: 5\n")
     run_dir = tmp_path / "my run"
     assert main(["train", str(path), "train.seed=3", "--output-dir", str(run_dir), "--export", "pytorch"]) == 130
     err = capsys.readouterr().err
-    assert f"checkpoints already written are in {run_dir}/checkpoints" in err
+    assert f"the checkpoints written are in {run_dir}/checkpoints (latest step 3): continue with" in err
     assert (f"rembert-jax train {path} train.seed=3 'export.formats=[pytorch]' 'output_dir={run_dir}' --resume"
             in err.replace("\n", " "))
 

@@ -6,62 +6,17 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
-import textwrap
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
-from rembert_jax.train.data_files import DEMO_DIR
-
-LANGUAGES = ("en", "ru", "zh")
-
-
-def _write_data(directory) -> None:
-    rows = [r for r in _read_jsonl(DEMO_DIR / "train.jsonl") if r["label"] in LANGUAGES]
-    for name, part in (("train.jsonl", rows[:36]), ("dev.jsonl", rows[36:48])):
-        with open(directory / name, "w", encoding="utf-8") as f:
-            f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in part)
-
-
-def _read_jsonl(path) -> list[dict]:
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def _config_text(data_dir, output_dir, **sections) -> str:
-    base = {
-        "task": "sequence_classification",
-        "output_dir": str(output_dir),
-        "model": {"config": "tiny", "overrides": {
-            "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "input_embedding_size": 16,
-            "output_embedding_size": 16, "intermediate_size": 37, "max_position_embeddings": 32,
-            "hidden_dropout_prob": 0.1}},  # dropout on: the resumed run must draw the same masks
-        "data": {"train": str(data_dir / "train.jsonl"), "eval": str(data_dir / "dev.jsonl"),
-                 "labels": list(LANGUAGES), "tokenizer": "demo:", "max_length": 32, "buckets": [16, 32]},
-        "optim": {"learning_rate": 3e-3, "warmup_steps": 2},
-        "train": {"steps": 12, "batch_size": 4, "log_every": 1, "eval_every": 6, "progress_bar": False},
-        "checkpoint": {"every": 3, "keep": 2, "best_metric": "accuracy"},
-        "export": {"formats": ["pytorch"]},
-    }
-    for key, value in sections.items():
-        base[key] = {**base[key], **value} if isinstance(value, dict) else value
-    return json.dumps(base)  # JSON is YAML
-
-
-def _records(output_dir) -> list[dict]:
-    from rembert_jax.train.run_log import read_records
-
-    return [{k: v for k, v in r.items() if k != "examples_per_second"}
-            for r in read_records(os.path.join(output_dir, "metrics.jsonl"))]
-
-
-def _weights(output_dir) -> dict[str, np.ndarray]:
-    from safetensors.numpy import load_file
-
-    return load_file(os.path.join(output_dir, "export", "model.safetensors"))
+from train_run_testing import LANGUAGES
+from train_run_testing import config_text as _config_text
+from train_run_testing import read_jsonl as _read_jsonl
+from train_run_testing import records as _records
+from train_run_testing import train_process as _train
+from train_run_testing import weights as _weights
+from train_run_testing import write_data as _write_data
 
 
 @pytest.fixture(scope="module")
@@ -78,11 +33,6 @@ def finished_run(tmp_path_factory):
         return root, config, SimpleNamespace(**json.load(f))
 
 
-def _train(config, *args, prelude: str = ""):
-    script = f"{prelude}\nimport sys\nfrom rembert_jax.train.cli import main\nsys.exit(main({['train', str(config), *args]!r}))"
-    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
-
-
 def test_run_writes_checkpoints_metrics_and_summary(finished_run):
     root, _, result = finished_run
     assert result.step == 12
@@ -96,36 +46,56 @@ def test_run_writes_checkpoints_metrics_and_summary(finished_run):
     assert os.path.isfile(os.path.join(result.export_dirs["pytorch"], "model.safetensors"))
 
 
-def test_killed_and_resumed_run_equals_the_uninterrupted_one(finished_run, tmp_path):
+# Where a SIGKILL lands, by the test-only REMBERT_JAX_FAULT hook (rembert_jax.train.fault_injection):
+# a save of this tiny model takes milliseconds, so a kill timed from outside would almost never land
+# inside one. Checkpoints are saved at steps 3, 6, 9 and 12; the second value is the one command
+# that finishes the run, as `--resume` says (it resumes when a checkpoint finished).
+KILL_PHASES = {
+    "before the first save": ("step@2:kill", "fresh start"),
+    "during the first save": ("commit@3:kill", "fresh start"),
+    "between saves": ("step@8:kill", "--resume"),
+    "during a later save": ("commit@9:kill", "--resume"),
+    "during export": ("export:kill", "--resume"),
+}
+
+
+@pytest.mark.parametrize("phase", KILL_PHASES)
+def test_a_run_killed_in_any_phase_is_finished_by_one_command_and_equals_the_uninterrupted_one(
+        finished_run, tmp_path, phase):
+    from rembert_jax.train.run_config import load_run_config
+    from rembert_jax.train.trainer import train
+
+    fault, command = KILL_PHASES[phase]
     root, _, uninterrupted = finished_run
-    config = tmp_path / "run.yaml"
-    config.write_text(_config_text(root, tmp_path / "resumed"))
-    # A real process, killed with SIGKILL right after it logged step 8 (its checkpoint at step 6 may
-    # still be in flight: whatever is committed is what the resume starts from).
-    killer = textwrap.dedent("""
-        import os, signal
-        from rembert_jax.train import run_log
-        write = run_log.RunLog.write
-        def write_then_die(self, step, record):
-            write(self, step, record)
-            if step == 8 and "loss" in record:
-                self.flush()
-                os.kill(os.getpid(), signal.SIGKILL)
-        run_log.RunLog.write = write_then_die
-    """)
-    killed = _train(config, prelude=killer)
+    config, out = tmp_path / "run.yaml", tmp_path / "killed"
+    config.write_text(_config_text(root, out))
+    killed = _train(config, env={"REMBERT_JAX_FAULT": fault})
     assert killed.returncode == -signal.SIGKILL, killed.stderr
-    assert not os.path.exists(tmp_path / "resumed" / "summary.json")
-    assert [r["step"] for r in _records(tmp_path / "resumed") if "loss" in r][-1] == 8
+    assert not os.path.exists(out / "summary.json")
+    if fault.startswith("commit@"):  # killed with the save's files written, before orbax's rename
+        step = fault[len("commit@"):].split(":")[0]
+        assert any(name.startswith(f"{step}.orbax-checkpoint-tmp") for name in os.listdir(out / "checkpoints"))
 
-    resumed = _train(config, "--resume")
-    assert resumed.returncode == 0, resumed.stderr
-    assert "resuming from step" in resumed.stderr
+    notes = []
+    if command == "fresh start":
+        with pytest.raises(FileNotFoundError, match=r"--resume: no finished checkpoint in .*checkpoints"
+                                                    r"( \(only 1 unfinished save\(s\), ignored\))?; start without "
+                                                    r"--resume"):
+            train(load_run_config(config), resume=True, log=notes.append)
+        finished = _train(config)
+    else:
+        finished = _train(config, "--resume")
+        notes.append(finished.stderr)
+    assert finished.returncode == 0, finished.stderr
+    if fault.startswith("commit@"):
+        assert "ignoring 1 unfinished checkpoint save(s)" in "\n".join(notes)
 
-    assert _records(tmp_path / "resumed") == _records(uninterrupted.output_dir)
-    with open(tmp_path / "resumed" / "summary.json") as f:
-        assert json.load(f)["train_loss"] == uninterrupted.train_loss  # also over steps before the resume
-    ours, theirs = _weights(tmp_path / "resumed"), _weights(uninterrupted.output_dir)
+    assert _records(out) == _records(uninterrupted.output_dir)
+    with open(out / "summary.json") as f:
+        summary = json.load(f)
+    for key in ("step", "train_loss", "eval_metrics", "last_checkpoint", "best_checkpoint"):
+        assert summary[key] == getattr(uninterrupted, key), key  # train_loss also over steps before the kill
+    ours, theirs = _weights(out), _weights(uninterrupted.output_dir)
     assert ours.keys() == theirs.keys()
     for key in ours:
         np.testing.assert_array_equal(ours[key], theirs[key], err_msg=key)
@@ -240,3 +210,42 @@ def test_eval_from_a_checkpoint_of_another_task_names_both_tasks(finished_run):
     with pytest.raises(ValueError, match=r"trained for task 'sequence_classification' but the run config says "
                                          r"task 'token_classification'"):
         load_from_checkpoint(cfg, step=12)
+
+
+def test_predict_refuses_to_write_over_its_input(finished_run, tmp_path, capsys):
+    from rembert_jax.train.cli import main
+
+    root, config, _ = finished_run
+    examples = tmp_path / "dev.jsonl"
+    examples.write_bytes((root / "dev.jsonl").read_bytes())
+    (tmp_path / "link.jsonl").symlink_to(examples)
+    # the same file by its own name, through a symlink, and as the config's default input (data.test)
+    for args in (["--input", str(examples), "--output", str(examples)],
+                 ["--input", str(tmp_path / "link.jsonl"), "--output", str(examples)],
+                 [f"data.test={examples}", "--output", str(tmp_path / "link.jsonl")]):
+        assert main(["predict", str(config), *args, "--step", "12"]) == 2
+        assert f"is the input file {examples}: the predictions would replace the examples" in capsys.readouterr().err
+        assert examples.read_bytes() == (root / "dev.jsonl").read_bytes()
+
+
+def test_resume_skips_checkpoints_that_do_not_restore_naming_each(finished_run, tmp_path):
+    import shutil
+
+    from rembert_jax.train.run_config import load_run_config
+    from rembert_jax.train.trainer import train
+
+    _, config, uninterrupted = finished_run
+    checkpoints = tmp_path / "run" / "checkpoints"
+    shutil.copytree(uninterrupted.checkpoint_dir, checkpoints)
+    (checkpoints / "15").mkdir()  # an empty step folder (was a KeyError)
+    for chunk in (checkpoints / "12" / "state").rglob("d/*"):  # truncated arrays (was a TensorStore traceback)
+        chunk.write_bytes(chunk.read_bytes()[: chunk.stat().st_size // 2])
+    notes = []
+    cfg = load_run_config(config, [f"output_dir={tmp_path / 'run'}", "export.formats=[]"])
+    result = train(cfg, resume=True, log=notes.append)
+    skipped = [note for note in notes if note.startswith("skipped checkpoint step")]
+    assert [note.split(":")[0] for note in skipped] == ["skipped checkpoint step 15", "skipped checkpoint step 12"]
+    assert all("it does not restore (" in note and "; moved it to " in note for note in skipped)
+    assert sorted(os.listdir(tmp_path / "run" / "checkpoints.skipped")) == ["12", "15"]  # kept for a look
+    assert f"resuming from step 9 ({checkpoints / '9'})" in notes
+    assert result.step == 12 and result.last_checkpoint == 12

@@ -1,6 +1,7 @@
 """RunLog: one JSON line per record, resume truncation, and one writer across processes."""
 
 import jax
+import pytest
 
 from rembert_jax.train import run_log
 from rembert_jax.train.run_log import RunLog, read_records
@@ -26,3 +27,28 @@ def test_only_process_zero_writes_the_metrics_and_summary_files(tmp_path, monkey
     log.close()
     assert not (tmp_path / "run" / run_log.METRICS_FILE).exists()
     assert not (tmp_path / "run" / run_log.SUMMARY_FILE).exists()
+
+
+def test_a_torn_last_line_is_dropped_with_a_note_and_the_last_eval_is_kept(tmp_path):
+    # A run killed while writing leaves half a line; resuming used to fail on it with a JSONDecodeError.
+    log = RunLog(str(tmp_path), tensorboard=False)
+    log.write(1, {"loss": 0.5})
+    log.write(2, {"eval/accuracy": 0.25})
+    log.write(3, {"loss": 0.25})
+    log.close()
+    with open(log.metrics_path, "a") as f:
+        f.write('{"step": 4, "lo')
+    notes = []
+    resumed = RunLog(str(tmp_path), resume_step=3, tensorboard=False, log=notes.append)
+    resumed.close()
+    assert [r["step"] for r in read_records(log.metrics_path)] == [1, 2, 3]
+    assert notes == [f"{log.metrics_path}: dropped its last line, written only in part when the run was stopped "
+                     "('{\"step\": 4, \"lo')"]
+    assert resumed.last_eval() == {"accuracy": 0.25}  # what a run resumed past its last step reports
+
+
+def test_a_bad_line_before_the_last_is_an_error_naming_it(tmp_path):
+    path = tmp_path / run_log.METRICS_FILE
+    path.write_text('{"step": 1}\nnot json\n{"step": 3}\n')
+    with pytest.raises(ValueError, match=r"metrics\.jsonl: line 2 is not a JSON record"):
+        RunLog(str(tmp_path), resume_step=3, tensorboard=False, log=print)

@@ -4,6 +4,9 @@ Run level:
     load_run_config, RunConfig     the YAML run config (dotted overrides, errors naming the key)
     train                          a whole run: data, model, optimizer, resume, loop, checkpoints, export
     NonFiniteLossError             raised when the loss or gradient stops being finite
+    RunInterrupted                 raised (a KeyboardInterrupt) when Ctrl-C / SIGTERM stopped the run
+                                   cleanly between steps; `exit_code` 130 / 143
+    RunLockedError                 another run holds the output_dir
 Step level (for your own loop):
     TrainState, create_train_state     step, params, opt_state, rng as one pytree
     make_optimizer, make_schedule      AdamW + warmup/decay, decay mask, clipping, accumulation, layer decay
@@ -24,6 +27,8 @@ _LAZY = {
     "train": "rembert_jax.train.trainer",
     "TrainResult": "rembert_jax.train.trainer",
     "NonFiniteLossError": "rembert_jax.train.trainer",
+    "RunInterrupted": "rembert_jax.train.interrupts",
+    "RunLockedError": "rembert_jax.train.run_lock",
     "TrainState": "rembert_jax.train.state",
     "create_train_state": "rembert_jax.train.state",
     "make_optimizer": "rembert_jax.train.optim",

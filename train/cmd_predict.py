@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from rembert_jax.atomic_write import write_text_atomic
@@ -24,6 +25,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         cfg, config, params, source, data, dataset = load_model_and_data(args, split="test", input_file=args.input)
+        _refuse_overwriting_the_input(cfg.data["test"], args.output)
         if cfg.task in ("masked_lm", "causal_lm"):
             raise ValueError(f"predict writes per-example predictions, which {cfg.task} has none of; "
                              "use rembert-jax eval for its perplexity")
@@ -35,3 +37,14 @@ def run(args: argparse.Namespace) -> int:
     write_text_atomic(args.output, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
     print(f"wrote {len(rows)} predictions to {args.output}")
     return 0
+
+
+def _refuse_overwriting_the_input(input_file: str, output: str) -> None:
+    """The predictions would replace the examples they were made from: compared by real path, so a
+    symlink or a relative spelling of the same file is caught too."""
+    from .data_files import resolve_path
+
+    source = os.path.realpath(resolve_path(input_file))
+    if os.path.realpath(output) == source:
+        raise ValueError(f"--output {output} is the input file {source}: the predictions would replace the examples; "
+                         "write them to another file")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 
@@ -40,7 +41,9 @@ def _say(message: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .interrupts import RunInterrupted
     from .run_config import distributed_settings, load_run_config
+    from .run_lock import RunLockedError
     from .trainer import NonFiniteLossError, train
 
     overrides = list(args.overrides)
@@ -76,16 +79,32 @@ def run(args: argparse.Namespace) -> int:
     except NonFiniteLossError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        # The effective overrides: --output-dir / --model / --export included, so the resume finds the run.
-        print(f"\ninterrupted; checkpoints already written are in {cfg.output_dir}/checkpoints: continue with "
-              f"{shlex.join(['rembert-jax', 'train', args.config, *overrides, '--resume'])}", file=sys.stderr)
+    except RunInterrupted as e:
+        print(_how_to_continue(cfg, args.config, overrides), file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:  # a second Ctrl-C: it interrupted whatever was running (see interrupts.py)
+        print(f"\nstopped at once. {_how_to_continue(cfg, args.config, overrides)}", file=sys.stderr)
         return 130
-    except (FileNotFoundError, FileExistsError, PermissionError, ValueError) as e:  # Permission: gated Hub repo
+    except (OSError, ValueError, RunLockedError) as e:  # bad input, an unusable path, a gated Hub repo, a busy run
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(_report(result, args.config))
     return 0
+
+
+def _how_to_continue(cfg, config_path: str, overrides: list[str]) -> str:
+    """The one command that continues the run, by what is on disk: --resume only if a checkpoint is."""
+    from .checkpoint import finished_steps
+    from .trainer import CHECKPOINT_DIR
+
+    checkpoints = os.path.join(cfg.output_dir, CHECKPOINT_DIR)
+    # The effective overrides: --output-dir / --model / --export included, so the resume finds the run.
+    command = ["rembert-jax", "train", config_path, *overrides]
+    steps = finished_steps(checkpoints)
+    if steps:
+        return (f"the checkpoints written are in {checkpoints} (latest step {steps[-1]}): continue with "
+                f"{shlex.join([*command, '--resume'])}")
+    return f"no checkpoint was written yet: start again with {shlex.join(command)}"
 
 
 def _report(result, config_path: str) -> str:

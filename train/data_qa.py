@@ -89,6 +89,11 @@ def _checked_answers(answer, context: str, where: str) -> dict:
     if len(texts) != len(starts):
         raise ValueError(f"{where}: {len(texts)} answer texts but {len(starts)} answer_start values")
     for text, start in zip(texts, starts, strict=True):
+        # A negative start would slice from the end of the context (and pass the text check below);
+        # one past the end can only be an empty answer: both are broken records, not "no answer".
+        if not 0 <= start <= len(context) - len(text):
+            raise ValueError(f"{where}: answer_start {start} is outside the context (a {len(text)}-character "
+                             f"answer must start at 0..{len(context) - len(text)})")
         if context[start:start + len(text)] != text:
             raise ValueError(
                 f"{where}: answer {text!r} is not at character {start} of the context "

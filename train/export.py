@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from rembert_jax import RemBertConfig
 
+from .fault_injection import fault_point
 from .run_config import RunConfig
 
 EXPORT_DIR = "export"
@@ -39,6 +40,7 @@ def export_model(cfg: RunConfig, config: RemBertConfig, params, data=None, *, lo
         else:
             raise ValueError(f"export.formats: unknown format {fmt!r}; allowed: pytorch, tf")
         written[fmt] = directory
+        fault_point("export")
     if data is not None and getattr(data, "tokenizer", None) is not None and written:
         data.tokenizer.save_pretrained(directory)
     if written:

@@ -2,7 +2,8 @@
 and TensorBoard events when `tensorboardX` or `tensorboard` is installed (optional).
 
 Records are keyed by optimizer step. A resumed run first drops every record after the step it
-resumes from, so the file of a killed-and-resumed run reads exactly like an uninterrupted one.
+resumes from, so the file of a killed-and-resumed run reads exactly like an uninterrupted one; a
+last line torn by the kill (written halfway) is dropped with a note.
 Non-finite numbers are written as `null` (JSON has no NaN). In a multi-process run only process 0
 writes (every process holds the same metrics); the others' RunLog does nothing.
 """
@@ -13,7 +14,7 @@ import importlib.util
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from rembert_jax.atomic_write import write_text_atomic
@@ -32,17 +33,30 @@ def _clean(value):
     return value
 
 
-def read_records(path: str) -> list[dict[str, Any]]:
-    """The records of a `metrics.jsonl` file, in order."""
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+def read_records(path: str, *, torn_last_line: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """The records of a `metrics.jsonl` file, in order. With `torn_last_line`, a last line that is not
+    JSON (a write cut short) is passed to it and dropped; a bad line anywhere else is an error."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        lines = [(number, line) for number, line in enumerate(f, 1) if line.strip()]
+    records = []
+    for i, (number, line) in enumerate(lines):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            if torn_last_line is not None and i == len(lines) - 1:
+                torn_last_line(line)
+                break
+            raise ValueError(f"{path}: line {number} is not a JSON record ({e.msg})") from None
+    return records
 
 
 class RunLog:
-    def __init__(self, directory: str, *, resume_step: int | None = None, tensorboard: bool = True):
+    def __init__(self, directory: str, *, resume_step: int | None = None, tensorboard: bool = True,
+                 log: Callable[[str], None] = print):
         import jax
 
         self.directory = directory
+        self._log = log
         self.metrics_path = os.path.join(directory, METRICS_FILE)
         self.summary_path = os.path.join(directory, SUMMARY_FILE)
         self._file = self._tb = None
@@ -64,9 +78,21 @@ class RunLog:
     def _truncate_after(self, step: int) -> None:
         if not os.path.exists(self.metrics_path):
             return
-        kept = [r for r in read_records(self.metrics_path) if r.get("step", 0) <= step]
+        def torn(line: str) -> None:
+            self._log(f"{self.metrics_path}: dropped its last line, written only in part when the run was "
+                      f"stopped ({line.strip()[:80]!r})")
+
+        kept = [r for r in read_records(self.metrics_path, torn_last_line=torn) if r.get("step", 0) <= step]
         self.resumed_records = kept
         write_text_atomic(self.metrics_path, "".join(json.dumps(r) + "\n" for r in kept))
+
+    def last_eval(self) -> dict[str, Any]:
+        """The metrics of the last evaluation among the records kept on resume ({} if none)."""
+        for record in reversed(self.resumed_records):
+            metrics = {k[len("eval/"):]: v for k, v in record.items() if k.startswith("eval/")}
+            if metrics:
+                return metrics
+        return {}
 
     def write(self, step: int, record: Mapping[str, Any]) -> None:
         if self._file is None:

@@ -11,6 +11,11 @@
 A non-finite loss or gradient stops the run with `NonFiniteLossError`; checkpoints are only ever
 written for states whose every step so far had a finite loss and gradient norm, so the last
 checkpoint on disk is a good one to resume from with a lower learning rate.
+
+Before any of that, the output_dir (and export.dir) must be writable and free: `RunLock` keeps a
+second run out. Ctrl-C and SIGTERM stop the run between steps (`interrupts`), raising
+`RunInterrupted` after the checkpoints are safe; a run killed outright (SIGKILL) leaves only what
+`--resume` reads: finished checkpoints, unfinished saves it ignores, and a metrics log it trims.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import signal
 import time
 from typing import Any
 
@@ -53,24 +59,43 @@ class TrainResult:
 def train(cfg: RunConfig, *, resume: bool = False, log=print) -> TrainResult:
     """Run the training `cfg` describes (continuing the latest checkpoint with `resume`); `log` gets
     one-line messages (evaluations, where things went)."""
-    from .checkpoint import Checkpoints
+    import jax
+
+    from .checkpoint import Checkpoints, finished_steps, unfinished_saves
+    from .export import export_dir
+    from .interrupts import StopSignals
+    from .run_lock import RunLock
+    from .writable import check_writable
 
     started = time.perf_counter()
-    ckpt_dir = os.path.join(os.path.abspath(cfg.output_dir), CHECKPOINT_DIR)
-    if not resume and os.path.isdir(ckpt_dir) and os.listdir(ckpt_dir):
-        raise FileExistsError(f"{ckpt_dir} already holds checkpoints: continue that run with --resume, "
-                              f"or choose another output_dir (output_dir=runs/NEW)")
-    os.makedirs(ckpt_dir, exist_ok=True)
-    checkpoints = Checkpoints(ckpt_dir, cfg.checkpoint)
+    out = os.path.abspath(cfg.output_dir)
+    check_writable(out, "output_dir")
+    if cfg.export.formats:
+        check_writable(export_dir(cfg), "export.dir")
+    ckpt_dir = os.path.join(out, CHECKPOINT_DIR)
+    os.makedirs(out, exist_ok=True)
+    lock = RunLock(out)
+    if jax.process_index() == 0:  # in a multi-process run the processes share the output_dir
+        lock.acquire()
     try:
-        if resume:
-            _check_resumable(checkpoints, cfg, log)
-        return _run(cfg, checkpoints, resume=resume, log=log, started=started)
+        unfinished = unfinished_saves(ckpt_dir)
+        if unfinished:  # the manager removes them; say so, they are what a killed save leaves
+            log(f"ignoring {len(unfinished)} unfinished checkpoint save(s) in {ckpt_dir} (a save that was "
+                f"interrupted; the checkpoints before it are complete): {', '.join(unfinished)}")
+        if not resume and finished_steps(ckpt_dir):
+            raise FileExistsError(f"{ckpt_dir} already holds checkpoints: continue that run with --resume (latest "
+                                  f"step {finished_steps(ckpt_dir)[-1]}), or choose another output_dir "
+                                  "(output_dir=runs/NEW)")
+        os.makedirs(ckpt_dir, exist_ok=True)
+        with StopSignals() as stop, Checkpoints(ckpt_dir, cfg.checkpoint) as checkpoints:
+            if resume:
+                _check_resumable(checkpoints, cfg, log, unfinished)
+            return _run(cfg, checkpoints, stop, resume=resume, log=log, started=started)
     finally:
-        checkpoints.close()
+        lock.release()
 
 
-def _run(cfg: RunConfig, checkpoints, *, resume: bool, log, started: float) -> TrainResult:
+def _run(cfg: RunConfig, checkpoints, stop, *, resume: bool, log, started: float) -> TrainResult:
     import jax
 
     from rembert_jax import DTypePolicy
@@ -78,6 +103,8 @@ def _run(cfg: RunConfig, checkpoints, *, resume: bool, log, started: float) -> T
 
     from . import export
     from .checkpoint import abstract_with_sharding
+    from .fault_injection import fault_point
+    from .interrupts import RunInterrupted
     from .optim import make_optimizer
     from .run_data import open_run_data
     from .run_log import RunLog
@@ -121,15 +148,18 @@ def _run(cfg: RunConfig, checkpoints, *, resume: bool, log, started: float) -> T
     # 4. fresh start or resume ------------------------------------------------------------------
     data_position = None
     if resume:
-        state, data_position, _ = checkpoints.restore(abstract_with_sharding(abstract, placement.state))
-        log(f"resuming from step {int(state.step) // k} ({checkpoints.step_dir(int(state.step) // k)})")
+        saved_step, state, data_position, _ = checkpoints.restore_newest(
+            abstract_with_sharding(abstract, placement.state), log)
+        log(f"resuming from step {int(state.step) // k} ({checkpoints.step_dir(saved_step)})")
     elif params is None:
         state = placement.create_state(tx, rng, init=model.init, init_rng=init_rng)
     else:
         state = placement.create_state(tx, rng, params=params)
         del params
     start_step = int(state.step) // k
-    run_log = RunLog(out, resume_step=start_step if resume else None)
+    if stop.requested():  # a signal during the set-up: nothing trained, nothing to save
+        raise RunInterrupted(stop.signum)
+    run_log = RunLog(out, resume_step=start_step if resume else None, log=log)
 
     train_step = make_train_step(model, tx, schedule, grad_accum_steps=k, dropout=cfg.train.dropout,
                                  state_sharding=placement.state, batch_sharding=placement.batch)
@@ -143,7 +173,8 @@ def _run(cfg: RunConfig, checkpoints, *, resume: bool, log, started: float) -> T
     progress = _progress_bar(cfg, start_step)
     pending: list[tuple[int, list[Any]]] = []  # (optimizer step, device metrics of its micro-batches)
     last_good = checkpoints.latest_step() if resume else None
-    eval_metrics: dict[str, float] = {}
+    # The last evaluation before the resume (a run killed during export resumes past its last step).
+    eval_metrics: dict[str, float] = run_log.last_eval()
     # The summary's train loss averages the last steps, also those logged before a resume.
     recent_losses: list[float] = [r["loss"] for r in run_log.resumed_records if r.get("loss") is not None]
     window_start, window_examples = time.perf_counter(), 0
@@ -175,7 +206,7 @@ def _run(cfg: RunConfig, checkpoints, *, resume: bool, log, started: float) -> T
         progress.set_postfix(loss=f"{recent_losses[-1]:.4f}", ex_per_s=f"{rate:.0f}")
         window_examples = 0
 
-    step = start_step
+    step, stopped = start_step, False
     try:
         for step in range(start_step + 1, cfg.train.steps + 1):
             micro = []
@@ -185,10 +216,12 @@ def _run(cfg: RunConfig, checkpoints, *, resume: bool, log, started: float) -> T
                 window_examples += batches.last_examples
             pending.append((step, micro))
             progress.update(1)
+            fault_point("step", step)
             last = step == cfg.train.steps
             do_eval = data.has_eval and (last or (cfg.train.eval_every and step % cfg.train.eval_every == 0))
             do_save = last or checkpoints.should_save(step) or (do_eval and cfg.checkpoint.best_metric)
-            if do_save or do_eval or step % cfg.train.log_every == 0:
+            synced = do_save or do_eval or step % cfg.train.log_every == 0
+            if synced:
                 drain()  # before saving: a checkpoint is written only after its steps were checked
             if do_eval:
                 eval_metrics = evaluate(state.params)
@@ -202,15 +235,28 @@ def _run(cfg: RunConfig, checkpoints, *, resume: bool, log, started: float) -> T
                                  model_config=model_config.to_dict(),
                                  metrics=metrics, force=True)
                 last_good = step
-            if do_save or do_eval or step % cfg.train.log_every == 0:
+            if synced:
                 window_start = time.perf_counter()  # throughput counts training only, not evals or saves
+            if stop.requested(synced=synced):
+                break
         drain()
+        stopped = stop.requested()
+        if stopped and last_good != step and stop.signum == signal.SIGTERM:
+            # Preemption: the grace period before SIGKILL (30 s by default on Slurm and Kubernetes) is
+            # for saving. The save is the periodic one (its only blocking part is the copy to the host),
+            # and if SIGKILL still comes first, its unfinished temporary is ignored on resume.
+            checkpoints.save(step, state, data_position=batches.position(), run_config=cfg.to_dict(),
+                             model_config=model_config.to_dict(), force=True)
+            last_good = step
     finally:
         progress.close()
-        checkpoints.wait()
+        checkpoints.wait()  # the in-flight save finishes, also on the way out of an error or a signal
         run_log.close()
+    if stopped or stop.requested():  # stopped during the loop, or during its last step's save
+        log(f"stopped after step {step}; the latest checkpoint is step {checkpoints.latest_step()}")
+        raise RunInterrupted(stop.signum, step)
 
-    # 6. finish --------------------------------------------------------------------------------
+    # 6. finish (a signal from here on lets the run complete: its last checkpoint is already saved) ----
     test_metrics: dict[str, float] = {}
     if data.test is not None and data.test.labeled:
         # The test split is never looked at during training: the unbiased held-out number.
@@ -242,12 +288,17 @@ _FREE_ON_RESUME = ("output_dir", "train.log_every", "train.eval_every", "train.p
                    "train.eval_batch_size", "checkpoint", "export", "mesh", "distributed")
 
 
-def _check_resumable(checkpoints, cfg: RunConfig, log) -> None:
+def _check_resumable(checkpoints, cfg: RunConfig, log, unfinished: list[str]) -> None:
     """Refuse changes that don't fit the checkpoint; name the ones that make the run diverge from
     the uninterrupted one (a lower learning rate after a NaN stop is such a deliberate change)."""
     if checkpoints.latest_step() is None:
-        raise FileNotFoundError(f"--resume: no checkpoint in {checkpoints.directory}; start without --resume")
-    saved = RunConfig.from_dict(checkpoints.restore_config()["run"], source="checkpoint").to_dict()
+        ignored = f" (only {len(unfinished)} unfinished save(s), ignored)" if unfinished else ""
+        raise FileNotFoundError(f"--resume: no finished checkpoint in {checkpoints.directory}{ignored}; "
+                                "start without --resume")
+    configs = checkpoints.newest_config()
+    if configs is None:  # no step folder holds a readable config: restore_newest names each one's fault
+        return
+    saved = RunConfig.from_dict(configs["run"], source="checkpoint").to_dict()
     now = cfg.to_dict()
 
     def under(key, prefixes):
