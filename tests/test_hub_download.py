@@ -10,12 +10,13 @@ import socket
 
 import numpy as np
 import pytest
-import torch
 from hub_fixtures import add_snapshot, add_tokenizer_repo, etag_of, saved_model
 from hub_server import HubServer
 
 import rembert_jax
 import rembert_jax.convert
+
+torch = pytest.importorskip("torch", reason="the Hub download tests save transformers models")
 
 ALL = "tiny-org/rembert-all-formats"
 SHARDED = "tiny-org/rembert-sharded"
