@@ -78,6 +78,9 @@ def _check_type(name: str, value: Any) -> None:
         fail("a str or None")
     if name in ("id2label", "label2id") and value is not None and not isinstance(value, Mapping):
         fail("a dict or None")
+    if name == "architectures" and value is not None and (
+            not isinstance(value, list | tuple) or not all(isinstance(a, str) for a in value)):
+        fail("a list of class names or None")
 
 
 class RemBertConfig:
