@@ -24,8 +24,15 @@ import json
 import os
 import tempfile
 
-import _common as C
-from _gpu_report import RESULTS, emit, free_torch_memory, full_config, shapes, torch_train_first
+from rembert_jax.benchmarks import _common as C
+from rembert_jax.benchmarks._gpu_report import (
+    RESULTS,
+    emit,
+    free_torch_memory,
+    full_config,
+    shapes,
+    torch_train_first,
+)
 
 OPTION_SETS = {  # each on top of the library's set for the measured program (inference or training)
     "library": {},
@@ -37,11 +44,11 @@ OPTION_SETS = {  # each on top of the library's set for the measured program (in
 
 
 def final_forward(args) -> dict:
-    import bench_forward as F
     import jax
     import jax.numpy as jnp
 
     from rembert_jax import init_params
+    from rembert_jax.benchmarks import bench_forward as F
 
     config = full_config(args)
     iters = 3 if args.smoke else 20
@@ -88,9 +95,9 @@ def final_forward(args) -> dict:
 def _train_compare(args, shape_name: str, option_sets: dict, patches: dict | None = None) -> dict:
     """Torch first, then ours per option set; `patches` {name: context factory} adds variants of
     the library code (each measured with the library options)."""
-    import bench_train_step as T
     import jax
 
+    from rembert_jax.benchmarks import bench_train_step as T
     from rembert_jax.heads import TaskModel
 
     config = full_config(args)
@@ -146,7 +153,7 @@ def final_train_long(args) -> dict:
 
 
 def final_mixed_length(args) -> dict:
-    import bench_mixed_length as M
+    from rembert_jax.benchmarks import bench_mixed_length as M
 
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "mixed.json")

@@ -16,8 +16,9 @@ import time
 
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # share the GPU with torch
 
-import _common as C  # noqa: E402
 import numpy as np  # noqa: E402
+
+from rembert_jax.benchmarks import _common as C  # noqa: E402
 
 
 def parse_shapes(text: str) -> list[tuple[int, int]]:

@@ -18,8 +18,8 @@ import time
 
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # share the GPU with torch
 
-import _common as C  # noqa: E402
-from bench_forward import parse_shapes  # noqa: E402
+from rembert_jax.benchmarks import _common as C  # noqa: E402
+from rembert_jax.benchmarks.bench_forward import parse_shapes  # noqa: E402
 
 LEARNING_RATE, WEIGHT_DECAY = 1e-5, 0.01
 
