@@ -4,7 +4,7 @@ Forward pass (B batch, S length, E input_embedding_size, H hidden, NH heads, D h
 
     x  = LN_E(word[ids] + token_type[types] + position[pos])      # [B, S, E]  (fp32 statistics)
     h0 = x @ W_proj + b_proj                                      # [B, S, H]  hidden_states[0]
-    h_i = layer_i(h_{i-1})  for i = 1..L  (post-LN BERT layers, run with lax.scan over stacked params)
+    h_i = layer_i(h_{i-1})  for i = 1..L  (post-LN BERT layers over stacked params: lax.scan, unrolled on CPU)
     pooled = tanh(h_L[:, 0] @ W_pool + b_pool)                    # [B, H]     iff "pooler" in params
 
 Decoder mode (`config.is_decoder`) adds the causal mask, cross-attention over
@@ -29,6 +29,7 @@ from .attention import IMPLEMENTATIONS, dot_product_attention
 from .cache import Cache, check_cache, has_cross, init_cache
 from .compiler_options import jit
 from .config import RemBertConfig
+from .cpu_paths import run_layers
 from .layers import activation, dense, dropout, embedding_lookup, layer_norm
 from .precision import FP32, DTypePolicy
 from .validation import INPUT_KEYS, validate_inputs
@@ -183,7 +184,7 @@ def _forward(params, inputs, rng, encoder_states, encoder_mask, cache, *, config
     if remat != "none":
         layer = jax.checkpoint(layer, policy=REMAT_POLICIES[remat], prevent_cse=False)
     h0 = h
-    h, ys = jax.lax.scan(layer, h0, xs)
+    h, ys = run_layers(layer, h0, xs)  # lax.scan; unrolled on CPU (cpu_paths)
 
     if cache is not None:
         # A write past max_length would be clamped by dynamic_update_slice: poison the output

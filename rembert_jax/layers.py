@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 import jax
 import jax.numpy as jnp
 
+from . import cpu_paths
+
 
 def _gelu_exact(x: jax.Array) -> jax.Array:
     """0.5 x (1 + erf(x / sqrt(2))) in float32, back in x's dtype.
@@ -49,10 +51,13 @@ def embedding_lookup(table: jax.Array, ids: jax.Array) -> jax.Array:
 
     Under a mesh with explicit axes (`jax.make_mesh`'s default) a gather's output sharding is
     ambiguous; it is declared here to follow the ids (e.g. batch-sharded), features replicated.
+    On CPU a large table's gradient skips the zero-filled dense buffer (`cpu_paths.take_rows`).
     """
     sharding = getattr(jax.typeof(ids), "sharding", None)
     mesh = getattr(sharding, "mesh", None)
     if mesh is None or mesh.empty or not any(t == jax.sharding.AxisType.Explicit for t in mesh.axis_types):
+        if cpu_paths.fast_cpu_paths() and table.shape[0] >= cpu_paths.LARGE_TABLE_ROWS:
+            return cpu_paths.take_rows(table, ids)
         return jnp.take(table, ids, axis=0)
     out = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(*sharding.spec, None))
     return table.at[ids].get(out_sharding=out)
