@@ -30,6 +30,7 @@ from .cache import Cache, check_cache, has_cross, init_cache
 from .compiler_options import jit
 from .config import RemBertConfig
 from .cpu_paths import run_layers
+from .kernels import add_layer_norm, bias_gelu
 from .layers import activation, dense, dropout, embedding_lookup, layer_norm
 from .precision import FP32, DTypePolicy
 from .validation import INPUT_KEYS, validate_inputs
@@ -163,9 +164,9 @@ def _forward(params, inputs, rng, encoder_states, encoder_mask, cache, *, config
             h, ys["cross_attentions"] = _attention_block(h, q, k, v, cross_mask, None, p["cross_attention"],
                                                          keys[2], keys[3])
         # feed-forward: [B, S, H] -> [B, S, I] -> [B, S, H]
-        f = activation(config.hidden_act)(dense(h, p["mlp"]["intermediate"]))
+        f = _intermediate(h, p["mlp"]["intermediate"])
         f = dropout(dense(f, p["mlp"]["output"]), config.hidden_dropout_prob, keys[4])
-        h = layer_norm(f + h, p["mlp"]["ln"], config.layer_norm_eps)
+        h = add_layer_norm(f, h, p["mlp"]["ln"], config.layer_norm_eps)
         if output_hidden_states:
             ys["hidden"] = h
         if not output_attentions:
@@ -179,7 +180,12 @@ def _forward(params, inputs, rng, encoder_states, encoder_mask, cache, *, config
             dropout_rng=rng_probs, return_weights=output_attentions)
         out = dense(ctx.reshape(h.shape), p["output"])  # [B, S, NH, D] -> [B, S, H]
         out = dropout(out, config.hidden_dropout_prob, rng_out)
-        return layer_norm(out + h, p["ln"], config.layer_norm_eps), probs
+        return add_layer_norm(out, h, p["ln"], config.layer_norm_eps), probs
+
+    def _intermediate(h, p):  # [B, S, H] -> [B, S, I]; bias + exact GELU fused (kernels.bias_gelu)
+        if config.hidden_act == "gelu":
+            return bias_gelu(h @ p["kernel"].astype(h.dtype), p["bias"])
+        return activation(config.hidden_act)(dense(h, p))
 
     if remat != "none":
         layer = jax.checkpoint(layer, policy=REMAT_POLICIES[remat], prevent_cse=False)
