@@ -63,9 +63,19 @@ def embedding_lookup(table: jax.Array, ids: jax.Array) -> jax.Array:
     return table.at[ids].get(out_sharding=out)
 
 
-def dense(x: jax.Array, params: Mapping[str, jax.Array]) -> jax.Array:
-    """`x @ kernel + bias` with a Flax-layout kernel [in, out] (PyTorch's Linear.weight transposed)."""
-    return x @ params["kernel"].astype(x.dtype) + params["bias"].astype(x.dtype)
+def dense(x: jax.Array, params: Mapping[str, jax.Array], fp8: bool = False) -> jax.Array:
+    """`x @ kernel + bias` with a Flax-layout kernel [in, out] (PyTorch's Linear.weight transposed);
+    `fp8`: the GEMM in FP8 (`rembert_jax.fp8`)."""
+    return matmul(x, params["kernel"], fp8) + params["bias"].astype(x.dtype)
+
+
+def matmul(x: jax.Array, kernel: jax.Array, fp8: bool = False) -> jax.Array:
+    """x [..., in] @ kernel [in, out] in x's dtype, or as an FP8 GEMM when `fp8`."""
+    if fp8:
+        from .fp8 import matmul_fp8
+
+        return matmul_fp8(x, kernel)
+    return x @ kernel.astype(x.dtype)
 
 
 def layer_norm(x: jax.Array, params: Mapping[str, jax.Array], eps: float) -> jax.Array:
