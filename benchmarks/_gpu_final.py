@@ -8,6 +8,9 @@
                     under each option set; memory from XLA's analysis of each compiled program
   train_candidates  the (64,128) step with the code variants under review (CANDIDATES)
   train_long        the same at (16,512), library options only
+  issue16_forward   issue 16's forward rows: torch.compile bf16 vs ours bf16 / fused kernels / FP8
+  issue16_train     issue 16's train row: fused AdamW vs ours bf16 / fused kernels / FP8, with MFU
+                    (both in _gpu_issue16.py)
   mixed_length      bench_mixed_length (2048 sequences, lengths 16-512): our bucketed and our packed
                     batches vs transformers' padded batches, useful tokens/s
 
@@ -25,6 +28,7 @@ import os
 import tempfile
 
 from rembert_jax.benchmarks import _common as C
+from rembert_jax.benchmarks._gpu_issue16 import issue16_forward, issue16_train
 from rembert_jax.benchmarks._gpu_report import (
     RESULTS,
     emit,
@@ -165,7 +169,8 @@ def final_mixed_length(args) -> dict:
     return data
 
 
-SECTIONS = ("fp32_parity", "forward", "train", "train_candidates", "train_long", "mixed_length")
+SECTIONS = ("fp32_parity", "forward", "train", "train_candidates", "train_long", "mixed_length",
+            "issue16_forward", "issue16_train")
 
 
 def final_main(args, section, fp32_parity) -> None:
@@ -176,7 +181,8 @@ def final_main(args, section, fp32_parity) -> None:
         raise SystemExit(f"--sections: unknown {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
     functions = {"fp32_parity": (fp32_parity, 10), "forward": (final_forward, 90), "train": (final_train, 60),
                  "train_candidates": (final_train_candidates, 45),
-                 "train_long": (final_train_long, 30), "mixed_length": (final_mixed_length, 40)}
+                 "train_long": (final_train_long, 30), "mixed_length": (final_mixed_length, 40),
+                 "issue16_forward": (issue16_forward, 120), "issue16_train": (issue16_train, 120)}
     for name in SECTIONS:
         if name in wanted:
             fn, needs_s = functions[name]

@@ -3,6 +3,12 @@
     pip install --no-deps --no-build-isolation -e .  &&  python benchmarks/gpu_check.py
     python benchmarks/gpu_check.py --smoke            # the same code on a tiny model, on the CPU
 
+Issue 16's GPU rows, in one run (~8 minutes on an H100/H200; copy $OUT/issue16.json to
+benchmarks/results/gpu-issue16.json, then `python benchmarks/readme_table.py`):
+
+    python benchmarks/gpu_check.py --final --budget-s 540 \
+        --sections fp32_parity,issue16_forward,issue16_train --json-name issue16.json
+
 Sections (each in its own try/except; a failure is recorded and the rest still runs). When our
 encoder fails on the GPU, the error is recorded and two diagnostic attention variants are measured
 instead: the fused cuDNN kernel fed key lengths (exact for these right-padded batches) and XLA.
