@@ -26,7 +26,6 @@ from collections.abc import Mapping
 
 import jax
 import jax.numpy as jnp
-from jax.experimental import pallas as pl
 
 from .layers import layer_norm
 
@@ -92,11 +91,15 @@ def _padded(rows: jax.Array) -> tuple[jax.Array, int]:
     return (jnp.pad(rows, ((0, extra), (0, 0))) if extra else rows), n
 
 
-def _row_spec(width: int) -> pl.BlockSpec:
+def _row_spec(width: int):
+    from jax.experimental import pallas as pl  # imported on use: only the kernels need it
+
     return pl.BlockSpec((_BLOCK_ROWS, width), lambda i: (i, 0))
 
 
-def _whole_spec(width: int) -> pl.BlockSpec:
+def _whole_spec(width: int):
+    from jax.experimental import pallas as pl  # imported on use: only the kernels need it
+
     return pl.BlockSpec((1, width), lambda i: (0, 0))
 
 
@@ -126,6 +129,8 @@ def _add_ln_bwd_kernel(dy_ref, x_ref, r_ref, mean_ref, rstd_ref, scale_ref, dz_r
 
 
 def _add_ln_forward(x, r, scale, bias, eps):
+    from jax.experimental import pallas as pl  # imported on use: only the kernels need it
+
     xp, n = _padded(x)
     rp, _ = _padded(r)
     rows, width = xp.shape
@@ -150,6 +155,8 @@ def _pallas_add_ln_fwd(x, r, scale, bias, eps):
 
 
 def _pallas_add_ln_bwd(eps, residuals, dy):
+    from jax.experimental import pallas as pl  # imported on use: only the kernels need it
+
     x, r, scale, bias, mean, rstd = residuals
     dyp, n = _padded(dy)  # padded rows have dy = 0: they add nothing to the sums
     xp, _ = _padded(x)
@@ -181,6 +188,8 @@ def _bias_gelu_kernel(x_ref, bias_ref, y_ref):
 
 @jax.custom_vjp
 def _pallas_bias_gelu(x, bias):
+    from jax.experimental import pallas as pl  # imported on use: only the kernels need it
+
     xp, n = _padded(x)
     rows, width = xp.shape
     y = pl.pallas_call(
