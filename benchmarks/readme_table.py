@@ -44,18 +44,27 @@ def _cpu_machine(data: dict) -> str:
     return f"{env.get('cpu_model', '?')}, {env.get('cpu_count', '?')} cores, load {env.get('load_average_1m', '?')}"
 
 
+def _rounds(ours: dict, theirs: dict) -> str:
+    """The spread of the per-round ratios (neighbours in time), e.g. " (rounds 0.83–1.46×)"."""
+    pairs = zip(ours.get("rounds_tokens_per_s", []), theirs.get("rounds_tokens_per_s", []), strict=False)
+    ratios = [o / t for o, t in pairs if t]
+    return f" (rounds {min(ratios):.2f}–{max(ratios):.2f}×)" if len(ratios) > 1 else ""
+
+
 def cpu_rows() -> list[tuple[str, str, str, str, str]]:
     rows = []
     train = _load("cpu-train-step.json")
     for shape in ("4x128", "1x512"):
         row = (train or {}).get(f"fp32_{shape}")
-        measured = (f"{_x(row['speedup'])} wall, {_x(row.get('cpu_time_ratio'))} CPU time" if row else OWED)
+        measured = (f"{_x(row['speedup'])} wall{_rounds(row['ours'], row['torch_fused_adamw'])}, "
+                    f"{_x(row.get('cpu_time_ratio'))} CPU time" if row else OWED)
         rows.append((f"CPU fp32 train step vs PyTorch AdamW, ({shape.replace('x', ', ')}), 4 full-width layers",
                      _cpu_machine(train) if train else "—", measured, "≥ 1.1×", "cpu-train-step.json"))
     forward = _load("cpu-forward.json")
     row = (forward or {}).get("fp32_8x128")
     rows.append(("CPU fp32 forward vs PyTorch eager, (8, 128)", _cpu_machine(forward) if forward else "—",
-                 _x(row["speedup_vs_eager"]) if row else OWED, "≥ 1.0× Intel, ≥ 1.15× AMD", "cpu-forward.json"))
+                 _x(row["speedup_vs_eager"]) + _rounds(row["ours"], row["torch_eager"]) if row else OWED,
+                 "≥ 1.0× Intel, ≥ 1.15× AMD", "cpu-forward.json"))
     mixed = _load("cpu-mixed-length.json")
     row = (mixed or {}).get("result")
     rows.append(("CPU mixed lengths 16–512 vs PyTorch padded", _cpu_machine(mixed) if mixed else "—",
