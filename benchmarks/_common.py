@@ -154,12 +154,14 @@ def time_calls(fn: Callable[[], Any], sync: Callable[[Any], Any], *, iters: int,
     first = time.perf_counter() - start
     for _ in range(warmup):
         sync(fn())
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     out = None
     for _ in range(iters):
         out = fn()
     sync(out)
-    return {"first_call_s": first, "step_s": (time.perf_counter() - start) / iters}
+    # process CPU seconds (all threads) per call: on a shared CPU, less skewed by others' load than wall time
+    return {"first_call_s": first, "step_s": (time.perf_counter() - start) / iters,
+            "step_cpu_s": (time.process_time() - cpu_start) / iters}
 
 
 def jax_sync(x):
@@ -234,6 +236,15 @@ def jax_gpu_peak_bytes() -> int | None:
 # ----------------------------------------------------------------------------------- output
 
 
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo; `platform.processor()` elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or "unknown"
+
+
 def environment() -> dict:
     import jax
     import torch
@@ -243,7 +254,7 @@ def environment() -> dict:
     return {
         "jax_device": f"{device.platform}:{getattr(device, 'device_kind', '')}",
         "torch_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else platform.processor() or "cpu",
-        "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
         "load_average_1m": round(os.getloadavg()[0], 2),  # other work on the machine skews both sides
         "jax": jax.__version__, "torch": torch.__version__, "transformers": transformers.__version__,
         "python": sys.version.split()[0],

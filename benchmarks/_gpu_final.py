@@ -8,6 +8,9 @@
                     under each option set; memory from XLA's analysis of each compiled program
   train_candidates  the (64,128) step with the code variants under review (CANDIDATES)
   train_long        the same at (16,512), library options only
+  issue16_forward   issue 16's forward rows: torch.compile bf16 vs ours bf16 / fused kernels / FP8
+  issue16_train     issue 16's train row: fused AdamW vs ours bf16 / fused kernels / FP8, with MFU
+                    (both in _gpu_issue16.py)
   mixed_length      bench_mixed_length (2048 sequences, lengths 16-512): our bucketed and our packed
                     batches vs transformers' padded batches, useful tokens/s
 
@@ -24,8 +27,16 @@ import json
 import os
 import tempfile
 
-import _common as C
-from _gpu_report import RESULTS, emit, free_torch_memory, full_config, shapes, torch_train_first
+from rembert_jax.benchmarks import _common as C
+from rembert_jax.benchmarks._gpu_issue16 import issue16_forward, issue16_train
+from rembert_jax.benchmarks._gpu_report import (
+    RESULTS,
+    emit,
+    free_torch_memory,
+    full_config,
+    shapes,
+    torch_train_first,
+)
 
 OPTION_SETS = {  # each on top of the library's set for the measured program (inference or training)
     "library": {},
@@ -37,11 +48,11 @@ OPTION_SETS = {  # each on top of the library's set for the measured program (in
 
 
 def final_forward(args) -> dict:
-    import bench_forward as F
     import jax
     import jax.numpy as jnp
 
     from rembert_jax import init_params
+    from rembert_jax.benchmarks import bench_forward as F
 
     config = full_config(args)
     iters = 3 if args.smoke else 20
@@ -88,9 +99,9 @@ def final_forward(args) -> dict:
 def _train_compare(args, shape_name: str, option_sets: dict, patches: dict | None = None) -> dict:
     """Torch first, then ours per option set; `patches` {name: context factory} adds variants of
     the library code (each measured with the library options)."""
-    import bench_train_step as T
     import jax
 
+    from rembert_jax.benchmarks import bench_train_step as T
     from rembert_jax.heads import TaskModel
 
     config = full_config(args)
@@ -146,7 +157,7 @@ def final_train_long(args) -> dict:
 
 
 def final_mixed_length(args) -> dict:
-    import bench_mixed_length as M
+    from rembert_jax.benchmarks import bench_mixed_length as M
 
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "mixed.json")
@@ -158,7 +169,8 @@ def final_mixed_length(args) -> dict:
     return data
 
 
-SECTIONS = ("fp32_parity", "forward", "train", "train_candidates", "train_long", "mixed_length")
+SECTIONS = ("fp32_parity", "forward", "train", "train_candidates", "train_long", "mixed_length",
+            "issue16_forward", "issue16_train")
 
 
 def final_main(args, section, fp32_parity) -> None:
@@ -169,7 +181,8 @@ def final_main(args, section, fp32_parity) -> None:
         raise SystemExit(f"--sections: unknown {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
     functions = {"fp32_parity": (fp32_parity, 10), "forward": (final_forward, 90), "train": (final_train, 60),
                  "train_candidates": (final_train_candidates, 45),
-                 "train_long": (final_train_long, 30), "mixed_length": (final_mixed_length, 40)}
+                 "train_long": (final_train_long, 30), "mixed_length": (final_mixed_length, 40),
+                 "issue16_forward": (issue16_forward, 120), "issue16_train": (issue16_train, 120)}
     for name in SECTIONS:
         if name in wanted:
             fn, needs_s = functions[name]

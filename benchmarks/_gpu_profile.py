@@ -28,8 +28,8 @@ import sys
 import tempfile
 import time
 
-import _common as C
-from _gpu_report import RESULTS, emit, full_config, shapes
+from rembert_jax.benchmarks import _common as C
+from rembert_jax.benchmarks._gpu_report import RESULTS, emit, full_config, shapes
 
 KINDS = (  # first match wins: kernel name pattern -> kind
     ("attention", re.compile(r"fmha|flash|cudnn|attention|sdpa|fprop|dgrad|bprop", re.I)),
@@ -98,9 +98,9 @@ def jax_trace(fn, steps: int = 2) -> dict:
 
 
 def profile_train(args) -> dict:
-    import bench_train_step as T
     import jax
 
+    from rembert_jax.benchmarks import bench_train_step as T
     from rembert_jax.heads import TaskModel
 
     config = full_config(args)
@@ -119,11 +119,11 @@ def profile_train(args) -> dict:
 
 
 def profile_forward(args) -> dict:
-    import bench_forward as F
     import jax
     import jax.numpy as jnp
 
     from rembert_jax import init_params
+    from rembert_jax.benchmarks import bench_forward as F
 
     config = full_config(args)
     batch_size, length = shapes(args, "short")
@@ -172,9 +172,9 @@ def profile_torch(args) -> dict:
 
 
 def train_remat(args) -> dict:
-    import bench_train_step as T
     import jax
 
+    from rembert_jax.benchmarks import bench_train_step as T
     from rembert_jax.heads import TaskModel
 
     config = full_config(args)
@@ -203,9 +203,9 @@ FLAG_VARIANTS = {
 }
 
 _CHILD = r"""
-import json, sys, time
-sys.path.insert(0, {bench!r})
-import _common as C, bench_forward as F, jax, jax.numpy as jnp
+import json, time
+import jax, jax.numpy as jnp
+from rembert_jax.benchmarks import _common as C, bench_forward as F
 from rembert_jax import RemBertConfig, init_params
 config = RemBertConfig.from_preset("rembert").replace(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
                                                       num_hidden_layers={layers})
@@ -224,7 +224,7 @@ print("RESULT", json.dumps(out))
 def forward_flags(args) -> dict:
     config = full_config(args)
     shape_list = [shapes(args, "short"), shapes(args, "long")]
-    code = _CHILD.format(bench=os.path.dirname(os.path.abspath(__file__)), layers=config.num_hidden_layers,
+    code = _CHILD.format(layers=config.num_hidden_layers,
                          shapes=shape_list, iters=3 if args.smoke else 20)
     out: dict = {}
     for name, flags in FLAG_VARIANTS.items():

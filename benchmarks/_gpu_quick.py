@@ -12,9 +12,10 @@ from __future__ import annotations
 import gc
 import time
 
-import _common as C
 import numpy as np
-from _gpu_report import (
+
+from rembert_jax.benchmarks import _common as C
+from rembert_jax.benchmarks._gpu_report import (
     RESULTS,
     check_env,
     emit,
@@ -78,12 +79,12 @@ def quick_attention(args) -> dict:
 
 def quick_forward(args) -> dict:
     """Full-size bf16 forward at (64,128), right-padded: ours ("auto") vs transformers eager bf16."""
-    import bench_forward as F
     import jax
     import jax.numpy as jnp
     import torch
 
     from rembert_jax import init_params
+    from rembert_jax.benchmarks import bench_forward as F
 
     config = full_config(args)
     batch_size, length = shapes(args, "short")
@@ -115,9 +116,9 @@ def quick_forward(args) -> dict:
 
 def quick_train(args) -> dict:
     """Full-size train step at (64,128), remat="dots": ours vs torch fused AdamW + autocast."""
-    import bench_train_step as T
     import jax
 
+    from rembert_jax.benchmarks import bench_train_step as T
     from rembert_jax.heads import TaskModel
 
     config = full_config(args)

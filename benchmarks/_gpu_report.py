@@ -9,7 +9,7 @@ import os
 import time
 import traceback
 
-import _common as C
+from rembert_jax.benchmarks import _common as C
 
 START = time.perf_counter()
 RESULTS: dict = {"benchmark": "gpu_check"}
@@ -60,8 +60,9 @@ def free_torch_memory() -> None:
 def torch_train_first(model, batch: dict, iters: int) -> dict:
     """transformers' train step (fused AdamW + autocast bf16), measured before ours: torch's
     caching allocator hands its memory back afterwards, JAX's pool never does. An OOM is recorded."""
-    import bench_train_step as T
     import torch
+
+    from rembert_jax.benchmarks import bench_train_step as T
 
     try:
         result = T.measure_torch(model, batch, "bf16", iters=iters, warmup=1)

@@ -16,8 +16,9 @@ import time
 
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # share the GPU with torch
 
-import _common as C  # noqa: E402
 import numpy as np  # noqa: E402
+
+from rembert_jax.benchmarks import _common as C  # noqa: E402
 
 
 def parse_shapes(text: str) -> list[tuple[int, int]]:
@@ -40,7 +41,8 @@ def our_forward(config, dtype: str, attention_impl: str = "auto", compiler_optio
     from rembert_jax.encoder import apply
 
     compute = jnp.float32 if dtype == "fp32" else jnp.bfloat16
-    policy = DTypePolicy(param_dtype=compute, compute_dtype=compute)
+    # "fp8": bf16 weights and compute with the layers' GEMMs in FP8 (policy "fp8")
+    policy = DTypePolicy(param_dtype=compute, compute_dtype=compute, gemm="fp8" if dtype == "fp8" else "native")
 
     def forward(params, batch):
         out = apply(params, batch, config=config, policy=policy, attention_impl=attention_impl, validate=False)

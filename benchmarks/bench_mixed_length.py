@@ -22,9 +22,10 @@ import time
 
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # share the GPU with torch
 
-import _common as C  # noqa: E402
 import numpy as np  # noqa: E402
-from bench_forward import our_forward  # noqa: E402
+
+from rembert_jax.benchmarks import _common as C  # noqa: E402
+from rembert_jax.benchmarks.bench_forward import our_forward  # noqa: E402
 
 BUCKETS = (32, 64, 96, 128, 192, 256, 320, 384, 448, 512)
 

@@ -19,8 +19,9 @@ import time
 
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
-import _common as C  # noqa: E402
 import numpy as np  # noqa: E402
+
+from rembert_jax.benchmarks import _common as C  # noqa: E402
 
 
 def flops_per_token(config, length: int) -> float:
@@ -57,8 +58,8 @@ def gemm_peak_gflops(config, rows_list=(512, 1024, 2048), iters: int = 5) -> dic
 
 
 def run(args) -> dict:
-    import bench_forward as F
-    import bench_train_step as T
+    from rembert_jax.benchmarks import bench_forward as F
+    from rembert_jax.benchmarks import bench_train_step as T
 
     C.set_torch_threads(args)
     config = C.bench_config(args)
@@ -88,7 +89,7 @@ def run(args) -> dict:
         for key, row in report.data.items() if key.startswith(("forward_", "train_"))})
     # Mixed lengths (bench_mixed_length's workload): transformers computes the padded tokens at
     # its forward rate; a perfect competitor computes only the useful ones, at peak.
-    from bench_mixed_length import padded_batches
+    from rembert_jax.benchmarks.bench_mixed_length import padded_batches
 
     lengths = np.random.default_rng(0).integers(16, 513, args.examples)
     padded = padded_batches(lengths, args.batch_size)

@@ -3,6 +3,12 @@
     pip install --no-deps --no-build-isolation -e .  &&  python benchmarks/gpu_check.py
     python benchmarks/gpu_check.py --smoke            # the same code on a tiny model, on the CPU
 
+Issue 16's GPU rows, in one run (~8 minutes on an H100/H200; copy $OUT/issue16.json to
+benchmarks/results/gpu-issue16.json, then `python benchmarks/readme_table.py`):
+
+    python benchmarks/gpu_check.py --final --budget-s 540 \
+        --sections fp32_parity,issue16_forward,issue16_train --json-name issue16.json
+
 Sections (each in its own try/except; a failure is recorded and the rest still runs). When our
 encoder fails on the GPU, the error is recorded and two diagnostic attention variants are measured
 instead: the fused cuDNN kernel fed key lengths (exact for these right-padded batches) and XLA.
@@ -41,18 +47,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # share the GPU with torch
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import _common as C  # noqa: E402
-import _gpu_variants as V  # noqa: E402
 import numpy as np  # noqa: E402
-from _gpu_final import final_main  # noqa: E402
-from _gpu_profile import profile_main  # noqa: E402
-from _gpu_quick import quick_main  # noqa: E402
-from _gpu_report import (  # noqa: E402
+
+from rembert_jax.benchmarks import _common as C  # noqa: E402
+from rembert_jax.benchmarks import _gpu_variants as V  # noqa: E402
+from rembert_jax.benchmarks._gpu_final import final_main  # noqa: E402
+from rembert_jax.benchmarks._gpu_profile import profile_main  # noqa: E402
+from rembert_jax.benchmarks._gpu_quick import quick_main  # noqa: E402
+from rembert_jax.benchmarks._gpu_report import (  # noqa: E402
     JSON_NAME,
     RESULTS,
     check_env,
@@ -72,9 +77,9 @@ from _gpu_report import (  # noqa: E402
 def check_attention_parity(args) -> dict:
     import jax
     import jax.numpy as jnp
-    from bench_forward import our_forward
 
     from rembert_jax import init_params
+    from rembert_jax.benchmarks.bench_forward import our_forward
 
     config = small_config(args)
     params = init_params(config, jax.random.key(0))
@@ -102,7 +107,8 @@ def check_attention_parity(args) -> dict:
 def check_fp32_parity(args) -> dict:
     import jax
     import torch
-    from bench_forward import our_forward
+
+    from rembert_jax.benchmarks.bench_forward import our_forward
 
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
@@ -124,7 +130,7 @@ def check_fp32_parity(args) -> dict:
 
 
 def check_train(args, shape_name: str = "short") -> dict:
-    import bench_train_step as T
+    from rembert_jax.benchmarks import bench_train_step as T
 
     config = full_config(args)
     batch_size, length = shapes(args, shape_name)
@@ -145,7 +151,7 @@ def check_train(args, shape_name: str = "short") -> dict:
 
 
 def check_forward(args) -> dict:
-    import bench_forward as F
+    from rembert_jax.benchmarks import bench_forward as F
 
     config = full_config(args)
     iters = 3 if args.smoke else 20
@@ -220,7 +226,7 @@ def check_attention_kernels(args) -> dict:
 
 def probe_forward(args) -> dict:
     """Forward at (64,128) bf16 under what-if switches (fused attention fed key lengths)."""
-    import bench_forward as F
+    from rembert_jax.benchmarks import bench_forward as F
 
     config = full_config(args)
     model = C.hf_model(config, "base")
@@ -241,7 +247,7 @@ def probe_forward(args) -> dict:
 
 def probe_train(args) -> dict:
     """Train step at (64,128) under rematerialisation switches (fused attention fed key lengths)."""
-    import bench_train_step as T
+    from rembert_jax.benchmarks import bench_train_step as T
 
     config = full_config(args)
     model = C.hf_model(config, "sequence_classification")

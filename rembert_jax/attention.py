@@ -12,8 +12,12 @@
   how our boolean masks become arguments cuDNN accepts: encoder padding as key lengths (right
   padding) or a broadcast [B, 1, S, K] mask; the decoder's causal & padding mask broadcast to
   [B, 1, S, K] too (a legal cuDNN bias, though not its faster built-in causal mode).
-- "auto": `select_attention_impl` picks cuDNN for bf16/fp16 on GPU when neither probabilities
-  nor dropout are requested and the head size suits the kernel, XLA otherwise.
+- "splash": jax's Pallas splash attention (`jax.experimental.pallas.ops.tpu.splash_attention`),
+  the TPU kernel; interpret mode on CPU (tests). No probabilities, dropout or KV cache; masks
+  must be key padding ([B, 1, 1, K], passed as segment ids: every query sees the same keys as in
+  the XLA path) and both lengths multiples of 128 (its blocks).
+- "auto": `select_attention_impl` picks cuDNN for bf16/fp16 on GPU and splash on TPU when
+  neither probabilities nor dropout are requested and the shapes suit the kernel, XLA otherwise.
 
 Layout (jax.nn's): query [B, S, NH, D], key/value [B, K, NH, D], output [B, S, NH, D],
 probabilities [B, NH, S, K].
@@ -27,14 +31,16 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-IMPLEMENTATIONS = ("auto", "xla", "cudnn")
+IMPLEMENTATIONS = ("auto", "xla", "cudnn", "splash")
+SPLASH_BLOCK = 128  # splash attention's query/key block: lengths must be multiples of it
 _HALF = (jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float16))
 
 
 def select_attention_impl(requested: str, *, platform: str, dtype, head_dim: int,
                           return_weights: bool = False, dropout: bool = False, kv_cache: bool = False,
-                          masked_odd_length: bool = False) -> str:
-    """Decide "xla" or "cudnn" from the request and the circumstances (pure, testable anywhere).
+                          masked_odd_length: bool = False, lengths: tuple[int, int] | None = None,
+                          key_padding_mask: bool = True) -> str:
+    """Decide "xla", "cudnn" or "splash" from the request and the circumstances (pure, testable anywhere).
 
     `platform` is `jax.default_backend()` ("cpu", "gpu", "tpu"). An explicit "cudnn" that can't
     run raises a ValueError saying why instead of silently falling back. "auto" keeps decoding
@@ -42,12 +48,26 @@ def select_attention_impl(requested: str, *, platform: str, dtype, head_dim: int
     gains nothing; an explicit "cudnn" is still honoured there. "auto" also stays on XLA for a
     masked attention with an odd query or key length (`masked_odd_length`): cuDNN's backward
     pass with a mask (a bias to cuDNN) needs even lengths, and whether a gradient will be taken
-    is unknown here. An explicit "cudnn" is honoured (it works for inference).
+    is unknown here. An explicit "cudnn" is honoured (it works for inference). "splash" needs
+    (query, key) `lengths` that are multiples of 128 and a key-padding mask (or none); "auto"
+    picks it on TPU only.
     """
     if requested not in IMPLEMENTATIONS:
         raise ValueError(f"attention_impl must be one of {IMPLEMENTATIONS}, got {requested!r}")
     if requested == "xla":
         return "xla"
+    if requested == "splash" or (requested == "auto" and platform == "tpu"):
+        reasons = [why for bad, why in [
+            (return_weights, "it cannot return attention probabilities (output_attentions=True)"),
+            (dropout, "it has no attention-probability dropout"),
+            (kv_cache, "it does not read a KV cache"),
+            (not key_padding_mask, "it takes key-padding masks only (no causal, packed or 3-D masks)"),
+            (lengths is None or any(n % SPLASH_BLOCK for n in lengths),
+             f"query and key lengths {lengths} must be multiples of {SPLASH_BLOCK}")] if bad]
+        if requested == "splash" and reasons:
+            raise ValueError("attention_impl='splash' is not possible here: " + "; ".join(reasons)
+                             + ". Use attention_impl='auto' or 'xla'.")
+        return "xla" if reasons else "splash"
     reasons = []
     if platform not in ("gpu", "cuda"):
         reasons.append(f"it needs an NVIDIA GPU (backend is {platform!r})")
@@ -88,7 +108,11 @@ def dot_product_attention(query: jax.Array, key: jax.Array, value: jax.Array, ma
     odd = query.shape[1] % 2 or key.shape[1] % 2
     impl = select_attention_impl(impl, platform=jax.default_backend(), dtype=query.dtype,
                                  head_dim=query.shape[-1], return_weights=return_weights, dropout=use_dropout,
-                                 kv_cache=kv_length is not None, masked_odd_length=bool(odd and mask is not None))
+                                 kv_cache=kv_length is not None, masked_odd_length=bool(odd and mask is not None),
+                                 lengths=(query.shape[1], key.shape[1]),
+                                 key_padding_mask=mask is None or (mask.ndim == 4 and mask.shape[1:3] == (1, 1)))
+    if impl == "splash":
+        return splash_attention(query, key, value, mask), None
     if impl == "cudnn":
         return fused_attention(query, key, value, mask, kv_length=kv_length), None
     return _xla_attention(query, key, value, mask, kv_length, dropout_rate if use_dropout else 0.0,
@@ -125,6 +149,35 @@ def fused_attention(query: jax.Array, key: jax.Array, value: jax.Array, mask: ja
         lengths = jnp.broadcast_to(jnp.asarray(kv_length, jnp.int32), (batch,))
     full = None if mask is None else broadcast_mask(mask, batch, q_len, k_len)
     return attend(mask=full, key_value_seq_lengths=lengths)
+
+
+def splash_attention(query: jax.Array, key: jax.Array, value: jax.Array, mask: jax.Array | None = None
+                     ) -> jax.Array:
+    """Splash attention with a key-padding `mask` [B, 1, 1, K] (or None) as segment ids: every
+    query is segment 0, masked keys segment 1, so each query sees exactly the unmasked keys (a
+    row with none left is padding: garbage either way). query [B, S, NH, D] -> [B, S, NH, D]."""
+    from jax.experimental.pallas.ops.tpu.splash_attention import splash_attention_kernel as splash
+    from jax.experimental.pallas.ops.tpu.splash_attention import splash_attention_mask as splash_mask
+
+    batch, q_len, heads, head_dim = query.shape
+    k_len = key.shape[1]
+    block = SPLASH_BLOCK
+    sizes = splash.BlockSizes(block_q=block, block_kv=block, block_kv_compute=block, block_q_dkv=block,
+                              block_kv_dkv=block, block_kv_dkv_compute=block, block_q_dq=block, block_kv_dq=block)
+    kernel = splash.make_splash_mha(splash_mask.MultiHeadMask([splash_mask.FullMask((q_len, k_len))] * heads),
+                                    block_sizes=sizes, head_shards=1, q_seq_shards=1,
+                                    interpret=jax.default_backend() == "cpu")
+    key_seg = (jnp.zeros((batch, k_len), jnp.int32) if mask is None
+               else jnp.where(jnp.broadcast_to(mask.reshape(-1, k_len), (batch, k_len)), 0, 1).astype(jnp.int32))
+    q_seg = jnp.zeros((batch, q_len), jnp.int32)
+    scale = jnp.asarray(1 / math.sqrt(head_dim), query.dtype)
+
+    def one(q, k, v, qs, ks):  # [S, NH, D] -> kernel layout [NH, S, D]
+        out = kernel((q * scale).swapaxes(0, 1), k.swapaxes(0, 1), v.swapaxes(0, 1),
+                     segment_ids=splash.SegmentIds(q=qs, kv=ks))
+        return out.swapaxes(0, 1)
+
+    return jax.vmap(one)(query, key, value, q_seg, key_seg).astype(query.dtype)
 
 
 def padding_lengths(mask: jax.Array) -> tuple[jax.Array, jax.Array]:

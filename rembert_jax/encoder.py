@@ -4,7 +4,7 @@ Forward pass (B batch, S length, E input_embedding_size, H hidden, NH heads, D h
 
     x  = LN_E(word[ids] + token_type[types] + position[pos])      # [B, S, E]  (fp32 statistics)
     h0 = x @ W_proj + b_proj                                      # [B, S, H]  hidden_states[0]
-    h_i = layer_i(h_{i-1})  for i = 1..L  (post-LN BERT layers, run with lax.scan over stacked params)
+    h_i = layer_i(h_{i-1})  for i = 1..L  (post-LN BERT layers over stacked params: lax.scan, unrolled on CPU)
     pooled = tanh(h_L[:, 0] @ W_pool + b_pool)                    # [B, H]     iff "pooler" in params
 
 Decoder mode (`config.is_decoder`) adds the causal mask, cross-attention over
@@ -29,7 +29,9 @@ from .attention import IMPLEMENTATIONS, dot_product_attention
 from .cache import Cache, check_cache, has_cross, init_cache
 from .compiler_options import jit
 from .config import RemBertConfig, freeze
-from .layers import activation, dense, dropout, embedding_lookup, layer_norm
+from .cpu_paths import run_layers
+from .kernels import add_layer_norm, bias_gelu
+from .layers import activation, dense, dropout, embedding_lookup, layer_norm, matmul
 from .precision import FP32, DTypePolicy
 from .validation import INPUT_KEYS, validate_inputs
 
@@ -61,7 +63,7 @@ def apply(params: Mapping[str, Any], inputs: Mapping[str, Any], *, config: RemBe
         `segment_ids` [B, S] for packed rows (see `rembert_jax.packing`): 1, 2, ... numbers the
         sequences in a row and 0 marks padding; a token attends only to tokens of its own
         sequence, and default positions restart at 0 for each. Not with a cache or a 3-D mask.
-      policy: DTypePolicy or "fp32" | "bf16" | "fp16".
+      policy: DTypePolicy or "fp32" | "bf16" | "fp16" | "fp8" (bf16 with the layers' GEMMs in FP8).
       train, rng: dropout runs only when both train=True and an rng are given.
       output_hidden_states: also return the L+1 hidden states (the first is the projected embedding).
       output_attentions: also return the L attention probability maps [B, NH, S, K]
@@ -140,12 +142,14 @@ def _forward(params, inputs, rng, encoder_states, encoder_mask, cache, *, config
         if cross_ready:
             xs["cross_key"], xs["cross_value"] = cache["cross_key"], cache["cross_value"]
 
+    linear = partial(dense, fp8=policy.fp8)  # the layers' GEMMs: FP8 under policy "fp8"
+
     def layer(h, xs):
         p = xs["params"]
         keys = [None] * 5 if rng is None else list(jax.random.split(jax.random.fold_in(rng, xs["layer"]), 5))
         ys = {}
         # self-attention: [B, S, H] -> [B, S, H]
-        q, k, v = (_heads(dense(h, p["self_attention"][n]), config) for n in ("query", "key", "value"))
+        q, k, v = (_heads(linear(h, p["self_attention"][n]), config) for n in ("query", "key", "value"))
         if cache is not None:
             ys["self_key"], ys["self_value"] = k, v  # only the new positions; written after the scan
             k = jax.lax.dynamic_update_slice(xs["self_key"], k.astype(xs["self_key"].dtype), (0, index, 0, 0))
@@ -153,19 +157,19 @@ def _forward(params, inputs, rng, encoder_states, encoder_mask, cache, *, config
         h, ys["attentions"] = _attention_block(h, q, k.astype(dtype), v.astype(dtype), self_mask, kv_length,
                                                p["self_attention"], keys[0], keys[1])
         if use_cross:
-            q = _heads(dense(h, p["cross_attention"]["query"]), config)
+            q = _heads(linear(h, p["cross_attention"]["query"]), config)
             if cross_ready:
                 k, v = xs["cross_key"].astype(dtype), xs["cross_value"].astype(dtype)
             else:  # [B, Senc, NH, D] from the encoder states
-                k, v = (_heads(dense(encoder_states, p["cross_attention"][n]), config) for n in ("key", "value"))
+                k, v = (_heads(linear(encoder_states, p["cross_attention"][n]), config) for n in ("key", "value"))
                 if cache is not None:
                     ys["cross_key"], ys["cross_value"] = k, v
             h, ys["cross_attentions"] = _attention_block(h, q, k, v, cross_mask, None, p["cross_attention"],
                                                          keys[2], keys[3])
         # feed-forward: [B, S, H] -> [B, S, I] -> [B, S, H]
-        f = activation(config.hidden_act)(dense(h, p["mlp"]["intermediate"]))
-        f = dropout(dense(f, p["mlp"]["output"]), config.hidden_dropout_prob, keys[4])
-        h = layer_norm(f + h, p["mlp"]["ln"], config.layer_norm_eps)
+        f = _intermediate(h, p["mlp"]["intermediate"])
+        f = dropout(linear(f, p["mlp"]["output"]), config.hidden_dropout_prob, keys[4])
+        h = add_layer_norm(f, h, p["mlp"]["ln"], config.layer_norm_eps)
         if output_hidden_states:
             ys["hidden"] = h
         if not output_attentions:
@@ -177,14 +181,19 @@ def _forward(params, inputs, rng, encoder_states, encoder_mask, cache, *, config
         ctx, probs = dot_product_attention(
             q, k, v, mask, kv_length=kv_len, impl=attention_impl, dropout_rate=config.attention_probs_dropout_prob,
             dropout_rng=rng_probs, return_weights=output_attentions)
-        out = dense(ctx.reshape(h.shape), p["output"])  # [B, S, NH, D] -> [B, S, H]
+        out = linear(ctx.reshape(h.shape), p["output"])  # [B, S, NH, D] -> [B, S, H]
         out = dropout(out, config.hidden_dropout_prob, rng_out)
-        return layer_norm(out + h, p["ln"], config.layer_norm_eps), probs
+        return add_layer_norm(out, h, p["ln"], config.layer_norm_eps), probs
+
+    def _intermediate(h, p):  # [B, S, H] -> [B, S, I]; bias + exact GELU fused (kernels.bias_gelu)
+        if config.hidden_act == "gelu":
+            return bias_gelu(matmul(h, p["kernel"], policy.fp8), p["bias"])
+        return activation(config.hidden_act)(linear(h, p))
 
     if remat != "none":
         layer = jax.checkpoint(layer, policy=REMAT_POLICIES[remat], prevent_cse=False)
     h0 = h
-    h, ys = jax.lax.scan(layer, h0, xs)
+    h, ys = run_layers(layer, h0, xs)  # lax.scan; unrolled on CPU (cpu_paths)
 
     if cache is not None:
         # A write past max_length would be clamped by dynamic_update_slice: poison the output

@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 import jax
 import jax.numpy as jnp
 
+from . import cpu_paths
+
 
 def _gelu_exact(x: jax.Array) -> jax.Array:
     """0.5 x (1 + erf(x / sqrt(2))) in float32, back in x's dtype.
@@ -49,18 +51,31 @@ def embedding_lookup(table: jax.Array, ids: jax.Array) -> jax.Array:
 
     Under a mesh with explicit axes (`jax.make_mesh`'s default) a gather's output sharding is
     ambiguous; it is declared here to follow the ids (e.g. batch-sharded), features replicated.
+    On CPU a large table's gradient skips the zero-filled dense buffer (`cpu_paths.take_rows`).
     """
     sharding = getattr(jax.typeof(ids), "sharding", None)
     mesh = getattr(sharding, "mesh", None)
     if mesh is None or mesh.empty or not any(t == jax.sharding.AxisType.Explicit for t in mesh.axis_types):
+        if cpu_paths.fast_cpu_paths() and table.shape[0] >= cpu_paths.LARGE_TABLE_ROWS:
+            return cpu_paths.take_rows(table, ids)
         return jnp.take(table, ids, axis=0)
     out = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(*sharding.spec, None))
     return table.at[ids].get(out_sharding=out)
 
 
-def dense(x: jax.Array, params: Mapping[str, jax.Array]) -> jax.Array:
-    """`x @ kernel + bias` with a Flax-layout kernel [in, out] (PyTorch's Linear.weight transposed)."""
-    return x @ params["kernel"].astype(x.dtype) + params["bias"].astype(x.dtype)
+def dense(x: jax.Array, params: Mapping[str, jax.Array], fp8: bool = False) -> jax.Array:
+    """`x @ kernel + bias` with a Flax-layout kernel [in, out] (PyTorch's Linear.weight transposed);
+    `fp8`: the GEMM in FP8 (`rembert_jax.fp8`)."""
+    return matmul(x, params["kernel"], fp8) + params["bias"].astype(x.dtype)
+
+
+def matmul(x: jax.Array, kernel: jax.Array, fp8: bool = False) -> jax.Array:
+    """x [..., in] @ kernel [in, out] in x's dtype, or as an FP8 GEMM when `fp8`."""
+    if fp8:
+        from .fp8 import matmul_fp8
+
+        return matmul_fp8(x, kernel)
+    return x @ kernel.astype(x.dtype)
 
 
 def layer_norm(x: jax.Array, params: Mapping[str, jax.Array], eps: float) -> jax.Array:

@@ -27,22 +27,31 @@ def _dtype(value) -> jnp.dtype:
 
 @dataclasses.dataclass(frozen=True)
 class DTypePolicy:
-    """`param_dtype`: what parameters are stored in; `compute_dtype`: matmuls and activations."""
+    """`param_dtype`: what parameters are stored in; `compute_dtype`: matmuls and activations;
+    `gemm`: "native" (matmuls in the compute dtype) or "fp8" (the encoder layers' dense GEMMs in
+    FP8 through qwix: e4m3 operands forward, e5m2 gradients, per-channel absmax scales; see
+    `rembert_jax.fp8`). Attention's two matmuls, embeddings and heads stay in the compute dtype."""
 
     param_dtype: jnp.dtype = jnp.float32
     compute_dtype: jnp.dtype = jnp.float32
+    gemm: str = "native"
 
     def __post_init__(self):
         object.__setattr__(self, "param_dtype", _dtype(self.param_dtype))
         object.__setattr__(self, "compute_dtype", _dtype(self.compute_dtype))
+        if self.gemm not in ("native", "fp8"):
+            raise ValueError(f"gemm must be 'native' or 'fp8', got {self.gemm!r}")
 
     @classmethod
     def from_name(cls, name: str | DTypePolicy | None) -> DTypePolicy:
-        """`"fp32"` (everything fp32), `"bf16"`/`"fp16"` (fp32 master weights, half compute)."""
+        """`"fp32"` (everything fp32), `"bf16"`/`"fp16"` (fp32 master weights, half compute),
+        `"fp8"` (fp32 master weights, bf16 compute, FP8 dense GEMMs)."""
         if isinstance(name, DTypePolicy):
             return name
         if name is None:
             return FP32
+        if name == "fp8":
+            return FP8
         return cls(param_dtype=jnp.float32, compute_dtype=_dtype(name))
 
     def cast_to_compute(self, tree):
@@ -55,6 +64,10 @@ class DTypePolicy:
         return jax.tree_util.tree_map(cast, tree)
 
     @property
+    def fp8(self) -> bool:
+        return self.gemm == "fp8"
+
+    @property
     def is_half(self) -> bool:
         return self.compute_dtype != jnp.float32
 
@@ -62,3 +75,4 @@ class DTypePolicy:
 FP32 = DTypePolicy()
 BF16 = DTypePolicy(compute_dtype=jnp.bfloat16)
 FP16 = DTypePolicy(compute_dtype=jnp.float16)
+FP8 = DTypePolicy(compute_dtype=jnp.bfloat16, gemm="fp8")

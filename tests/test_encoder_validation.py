@@ -147,7 +147,7 @@ def test_mask_with_a_cache_covers_past_and_current_positions(tiny_config):
 
 
 def test_unknown_attention_impl_and_remat(tiny_config):
-    with pytest.raises(ValueError, match=r"attention_impl must be one of \('auto', 'xla', 'cudnn'\), got 'flash'"):
+    with pytest.raises(ValueError, match=r"attention_impl must be one of \('auto', 'xla', 'cudnn', 'splash'\), got 'flash'"):
         _run(tiny_config, {"input_ids": _ids(tiny_config)}, attention_impl="flash")
     with pytest.raises(ValueError, match=r"remat must be one of \('none', 'full', 'dots'\), got 'some'"):
         _run(tiny_config, {"input_ids": _ids(tiny_config)}, remat="some")

@@ -181,5 +181,5 @@ def test_remat_and_attention_impl_reach_the_encoder(tiny_config):
 def test_bad_remat_and_attention_impl_are_refused(tiny_config):
     with pytest.raises(ValueError, match=r"remat must be one of \('none', 'full', 'dots'\), got 'all'"):
         TaskModel(tiny_config, "masked_lm", remat="all")
-    with pytest.raises(ValueError, match=r"attention_impl must be one of \('auto', 'xla', 'cudnn'\), got 'flash'"):
+    with pytest.raises(ValueError, match=r"attention_impl must be one of \('auto', 'xla', 'cudnn', 'splash'\), got 'flash'"):
         TaskModel(tiny_config, "masked_lm", attention_impl="flash")

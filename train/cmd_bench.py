@@ -1,9 +1,9 @@
 """`rembert-jax bench WHICH [ARGS...]`: run one side-by-side benchmark against transformers.
 
-The benchmarks live in the repository's `benchmarks/` folder (they are not part of the installed
-package: they need torch and transformers, and they are measurements, not library code). From a
-source checkout (editable install) they are found next to the package; otherwise pass
-`--benchmarks-dir`. Everything after WHICH goes to the script, e.g.
+The benchmarks live in the repository's `benchmarks/` folder, installed as `rembert_jax.benchmarks`
+(in the wheel too; they import torch and transformers only when they run, so those stay optional
+until then). `--benchmarks-dir` runs another copy of the scripts instead. Everything after WHICH
+goes to the script, e.g.
 
     rembert-jax bench forward --layers 4 --shapes 8x128 --dtypes fp32
     rembert-jax bench train --shapes 64x128 --dtype bf16
@@ -14,6 +14,7 @@ source checkout (editable install) they are found next to the package; otherwise
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.util
 import sys
 from pathlib import Path
@@ -28,31 +29,35 @@ BENCHMARKS = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--benchmarks-dir", default=None,
-                        help="folder holding the benchmark scripts (default: benchmarks/ of the source checkout)")
+                        help="folder holding other copies of the benchmark scripts (default: the installed ones)")
     parser.add_argument("which", choices=sorted(BENCHMARKS), help="which comparison to run")
     parser.add_argument("script_args", nargs=argparse.REMAINDER,
                         help="arguments for the benchmark script (see `rembert-jax bench WHICH --help`)")
 
 
-def _benchmarks_dir(explicit: str | None) -> Path:
-    # default: train/cmd_bench.py -> the checkout root -> benchmarks/
-    folder = Path(explicit) if explicit is not None else Path(__file__).resolve().parents[1] / "benchmarks"
+def _benchmarks_dir(explicit: str) -> Path:
+    folder = Path(explicit)
     if not (folder / "_common.py").is_file():
-        raise FileNotFoundError(
-            f"no benchmark scripts in {folder}: the benchmarks ship with the source repository, not the wheel. "
-            "Run from a clone (pip install -e .) or pass --benchmarks-dir path/to/benchmarks")
+        raise FileNotFoundError(f"no benchmark scripts in {folder} (--benchmarks-dir must hold _common.py and the scripts)")
     return folder
+
+
+def _load_benchmark(which: str, benchmarks_dir: str | None):
+    """The benchmark module: the installed `rembert_jax.benchmarks.<script>`, or the file in `benchmarks_dir`."""
+    stem = Path(BENCHMARKS[which]).stem
+    if benchmarks_dir is None:
+        return importlib.import_module(f"rembert_jax.benchmarks.{stem}")
+    script = _benchmarks_dir(benchmarks_dir) / BENCHMARKS[which]
+    spec = importlib.util.spec_from_file_location(f"rembert_bench_{stem}", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run(args) -> int:
     try:
-        folder = _benchmarks_dir(args.benchmarks_dir)
+        module = _load_benchmark(args.which, args.benchmarks_dir)
     except FileNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    script = folder / BENCHMARKS[args.which]
-    sys.path.insert(0, str(folder))  # the scripts import their shared `_common` helpers
-    spec = importlib.util.spec_from_file_location(f"rembert_bench_{script.stem}", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
     return int(module.main(args.script_args) or 0)

@@ -38,7 +38,7 @@ class ModelSection:
     config: str | None = "tiny"
     init_from: str | None = None
     overrides: dict = dataclasses.field(default_factory=dict)  # RemBertConfig fields, e.g. num_hidden_layers
-    dtype: str = "fp32"  # compute dtype: fp32 | bf16 | fp16 (master weights stay fp32)
+    dtype: str = "fp32"  # compute dtype: fp32 | bf16 | fp16 | fp8 (bf16 + FP8 GEMMs); master weights stay fp32
     remat: str = "none"  # none | dots | full: recompute in the backward pass (dots: ~half the memory on a GPU)
 
 
@@ -280,7 +280,7 @@ def _validate(cfg: RunConfig) -> None:
     m, o, t, c = cfg.model, cfg.optim, cfg.train, cfg.checkpoint
     need(m.config is not None or m.init_from is not None, "model.config",
          "or model.init_from must be set (a preset such as 'tiny', a config.json, or a weights directory)")
-    need(m.dtype in ("fp32", "bf16", "fp16"), "model.dtype", f"must be fp32, bf16 or fp16, got {m.dtype!r}")
+    need(m.dtype in ("fp32", "bf16", "fp16", "fp8"), "model.dtype", f"must be fp32, bf16, fp16 or fp8, got {m.dtype!r}")
     need(m.remat in REMAT_CHOICES, "model.remat", f"must be one of {', '.join(REMAT_CHOICES)}, got {m.remat!r}")
     need(o.learning_rate > 0, "optim.learning_rate", f"must be > 0, got {o.learning_rate}")
     need(o.weight_decay >= 0, "optim.weight_decay", f"must be >= 0, got {o.weight_decay}")
