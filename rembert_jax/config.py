@@ -94,7 +94,9 @@ class RemBertConfig:
     model_type: ClassVar[str] = "rembert"
     sub_configs: ClassVar[dict[str, type]] = {}  # RemBERT nests no other config
     attribute_map: ClassVar[dict[str, str]] = {}
-    __hash__ = None  # mutable: never a jit cache key (use `frozen()`)
+    def __hash__(self):  # mutable: never a jit cache key (a later assignment would reuse a stale program)
+        raise TypeError("unhashable type: 'RemBertConfig' (it is mutable, as transformers' config is); pass "
+                        "config.frozen() where a hashable config is needed, e.g. as a static jax.jit argument")
 
     def __init__(self, *args, **kwargs):
         if args:

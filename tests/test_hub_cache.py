@@ -233,7 +233,7 @@ def test_dtype_keywords_set_the_compute_dtype(hub, batch):
     assert model.config.dtype == "float32"  # the checkpoint's dtype, not the loading keyword
     from rembert_jax.convert._adapter_compute import compiled_forward, compute_config
 
-    forward = compiled_forward("base", compute_config(model.config), model.policy, train=False,
+    forward = compiled_forward("base", compute_config(model.config.frozen()), model.policy, train=False,
                                output_attentions=False, output_hidden_states=False)
     program = forward.lower(model.params, {k: v.astype(np.int32) for k, v in batch.items()}, None).as_text()
     assert re.search(r"dot_general[^\n]*xbf16>, tensor<[^\n]*xbf16>", program)  # bf16 matmuls in the program
@@ -287,14 +287,14 @@ def test_a_folder_named_like_a_preset_needs_config_json_and_is_announced(tmp_pat
                                                                         tiny_config):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "tiny").mkdir()  # e.g. an output folder: no config.json, so the preset is meant
-    assert rembert_jax.RemBertConfig.from_pretrained("tiny") == tiny_config
+    assert rembert_jax.RemBertConfig.from_pretrained("tiny") == rembert_jax.RemBertConfig.from_preset("tiny")
     other = tiny_config.replace(num_hidden_layers=1)
     other.save_pretrained(tmp_path / "tiny")
     with caplog.at_level(logging.WARNING, logger="rembert_jax.hub"):
         assert rembert_jax.RemBertConfig.from_pretrained("tiny") == other
     assert "also the name of a preset" in caplog.text and "'preset:tiny'" in caplog.text
     caplog.clear()
-    assert rembert_jax.RemBertConfig.from_pretrained("preset:tiny") == tiny_config
+    assert rembert_jax.RemBertConfig.from_pretrained("preset:tiny") == rembert_jax.RemBertConfig.from_preset("tiny")
     with caplog.at_level(logging.WARNING, logger="rembert_jax.hub"):
         assert rembert_jax.RemBertConfig.from_pretrained("./tiny") == other
     assert caplog.text == ""  # a path that says it is a path is not ambiguous

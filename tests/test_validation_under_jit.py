@@ -18,7 +18,9 @@ def params(tiny_config):
 
 @pytest.fixture(scope="module")
 def users_jit():
-    return jax.jit(apply, static_argnames="config")  # what users write
+    jitted = jax.jit(apply, static_argnames="config")  # what users write (README)
+    # ... with the config's frozen, hashable form as the static argument, as the README shows
+    return lambda params, inputs, config: jitted(params, inputs, config=config.frozen())
 
 
 def _ids(config, length=5):
