@@ -156,10 +156,10 @@ def _keras_list_form(values: list | tuple, names: tuple[str, ...]) -> tuple:
 def _require_tensorflow(owner: str):
     try:
         import tensorflow as tf
-    except ImportError:
-        raise ImportError(f"{owner} returns tf.Tensors, like transformers' Keras classes, and needs TensorFlow: "
-                          "pip install 'rembert-jax[tensorflow]' (or use the PyTorch-API class of the same name)"
-                          ) from None
+    except ImportError:  # ModuleNotFoundError naming the package, as Python's own import error does
+        raise ModuleNotFoundError(f"{owner} returns tf.Tensors, like transformers' Keras classes, and needs "
+                                  "TensorFlow: pip install 'rembert-jax[tensorflow]' (or use the PyTorch-API class "
+                                  "of the same name)", name="tensorflow") from None
     return tf
 
 

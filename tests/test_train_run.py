@@ -228,6 +228,10 @@ def test_predict_refuses_to_write_over_its_input(finished_run, tmp_path, capsys)
         assert examples.read_bytes() == (root / "dev.jsonl").read_bytes()
 
 
+# orbax's failed restore of the truncated step leaves TensorStore callbacks that later find their asyncio
+# loop closed ("Event loop is closed", reported by pytest as unraisable); the fallback itself is what
+# this test pins, and it is unaffected.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_resume_skips_checkpoints_that_do_not_restore_naming_each(finished_run, tmp_path):
     import shutil
 
