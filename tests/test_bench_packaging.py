@@ -15,19 +15,26 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _newest_setuptools_dir() -> str:
-    # the build backend needs setuptools>=77 (pyproject's build-system); a venv's bundled copy may be older
-    # and shadow the shared one, so the build is pointed at the newest installed copy.
-    newest = max(importlib.metadata.distributions(name="setuptools"),
-                 key=lambda d: tuple(int(p) for p in d.version.split(".")[:2]))
-    return str(newest.locate_file(""))
+def _build_options() -> tuple[list[str], dict[str, str]]:
+    """pip's build options and environment. The backend needs setuptools>=77 (pyproject's build-system):
+    an installed copy that new is used without build isolation (a venv's bundled, older copy could shadow
+    it, so the build is pointed at the newest); without one (Python 3.12 venvs bundle none), pip builds
+    in isolation, fetching it from the package index as `pip install -e .` did."""
+    def version(dist):
+        return tuple(int(p) for p in dist.version.split(".")[:2] if p.isdigit())
+
+    copies = [d for d in importlib.metadata.distributions(name="setuptools") if version(d) >= (77,)]
+    if not copies:
+        return [], dict(os.environ)
+    newest = max(copies, key=version)
+    return ["--no-build-isolation"], {**os.environ, "PYTHONPATH": str(newest.locate_file(""))}
 
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    env = {**os.environ, "PYTHONPATH": _newest_setuptools_dir()}
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+    options, env = _build_options()
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", *options,
                     "-w", str(out), str(ROOT)], check=True, env=env, capture_output=True, timeout=300)
     (found,) = out.glob("rembert_jax-*.whl")
     return found
