@@ -30,7 +30,7 @@ from collections.abc import Iterator, Mapping
 from importlib import resources
 from typing import Any, ClassVar
 
-from .frozen_config import FIELD_DEFAULTS, FIELD_NAMES, FrozenMap, FrozenRemBertConfig
+from .frozen_config import BOOL_FIELDS, FIELD_DEFAULTS, FIELD_NAMES, FrozenMap, FrozenRemBertConfig
 
 logger = logging.getLogger("rembert_jax")
 CONFIG_NAME = "config.json"
@@ -47,8 +47,6 @@ _INTS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads"
          "chunk_size_feed_forward")
 _FLOATS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout_prob", "initializer_range",
            "layer_norm_eps")
-_BOOLS = ("use_cache", "is_decoder", "add_cross_attention", "tie_word_embeddings", "output_attentions",
-          "output_hidden_states", "return_dict", "is_encoder_decoder")
 _OPTIONAL_INTS = ("pad_token_id", "bos_token_id")
 _OPTIONAL_STRS = ("problem_type",)
 # the keys a config.json may carry under an older name
@@ -65,7 +63,7 @@ def _check_type(name: str, value: Any) -> None:
         fail("an int")
     if name in _FLOATS and not (is_int or isinstance(value, float)):
         fail("a float")
-    if name in _BOOLS and not isinstance(value, bool):
+    if name in BOOL_FIELDS and not isinstance(value, bool):
         fail("a bool")
     if name == "hidden_act" and not isinstance(value, str):
         fail("a str")

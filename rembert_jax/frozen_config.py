@@ -21,7 +21,8 @@ from typing import Any
 
 _PROBLEM_TYPES = (None, "regression", "single_label_classification", "multi_label_classification")
 _ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "silu", "swish", "tanh")
-_BOOLEANS = ("use_cache", "is_decoder", "add_cross_attention", "tie_word_embeddings", "output_attentions",
+# the boolean fields (also the type table of the mutable RemBertConfig's assignment check)
+BOOL_FIELDS = ("use_cache", "is_decoder", "add_cross_attention", "tie_word_embeddings", "output_attentions",
              "output_hidden_states", "return_dict", "is_encoder_decoder")
 
 
@@ -165,7 +166,7 @@ class FrozenRemBertConfig:
              f"num_labels must be an integer >= 1, got {_shown(self.num_labels)}")
         need(_is_int(self.chunk_size_feed_forward) and self.chunk_size_feed_forward >= 0,
              f"chunk_size_feed_forward must be an integer >= 0, got {_shown(self.chunk_size_feed_forward)}")
-        for name in _BOOLEANS:
+        for name in BOOL_FIELDS:
             value = getattr(self, name)
             need(isinstance(value, bool), f"{name} must be true or false, got {_shown(value)}")
         for name in ("pad_token_id", "bos_token_id", "eos_token_id"):
