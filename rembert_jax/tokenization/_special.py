@@ -10,7 +10,7 @@ from numbers import Integral
 
 from tokenizers import AddedToken
 
-from ._tokenization_files import SPECIAL_TOKEN_NAMES
+from ._files import SPECIAL_TOKEN_NAMES
 
 
 def _content(tokenizer, value, name: str) -> str:

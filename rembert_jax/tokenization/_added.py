@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 
 from tokenizers import AddedToken
 
-from ._tokenization_files import SPECIAL_TOKEN_NAMES
+from ._files import SPECIAL_TOKEN_NAMES
 
 __all__ = ["AddedToken", "AddedTokensMixin", "AddedVocabulary", "as_added_token", "token_state"]
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from ._tokenization_batch import BatchEncoding, check_tensor_type, pad_rows, to_tensor
-from ._tokenization_options import check_side, padded_length, resolve_lengths, resolve_truncation
-from ._tokenization_truncate import cut, longest_first_pair
+from ._batch import BatchEncoding, check_tensor_type, pad_rows, to_tensor
+from ._options import check_side, padded_length, resolve_lengths, resolve_truncation
+from ._truncate import cut, longest_first_pair
 
 logger = logging.getLogger(__name__)
 

@@ -8,12 +8,12 @@ import os
 
 from tokenizers import AddedToken, Tokenizer
 
-from ._tokenization_base import RemBertTokenizerBase
-from ._tokenization_convert import SPM_FILE, build_fast_tokenizer, load_spm_proto, set_template
-from ._tokenization_files import TOKENIZER_FILE
-from ._tokenization_options import Lengths
-from ._tokenization_train import train_like
-from ._tokenization_truncate import truncation_error
+from ._base import RemBertTokenizerBase
+from ._convert import SPM_FILE, build_fast_tokenizer, load_spm_proto, set_template
+from ._files import TOKENIZER_FILE
+from ._options import Lengths
+from ._train import train_like
+from ._truncate import truncation_error
 
 
 class RemBertTokenizerFast(RemBertTokenizerBase):

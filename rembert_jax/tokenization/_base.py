@@ -23,12 +23,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ._tokenization_added import AddedTokensMixin, as_added_token
-from ._tokenization_batch import BatchEncoding, check_tensor_type, pad_rows
-from ._tokenization_convert import special_added_token
-from ._tokenization_encoded import EncodedIdsMixin
-from ._tokenization_files import SPECIAL_TOKEN_NAMES, PretrainedFilesMixin
-from ._tokenization_options import (
+from ._added import AddedTokensMixin, as_added_token
+from ._batch import BatchEncoding, check_tensor_type, pad_rows
+from ._convert import special_added_token
+from ._encoded import EncodedIdsMixin
+from ._files import SPECIAL_TOKEN_NAMES, PretrainedFilesMixin
+from ._options import (
     NO_MAX_LENGTH,
     Lengths,
     check_side,
@@ -36,7 +36,7 @@ from ._tokenization_options import (
     resolve_lengths,
     split_batch,
 )
-from ._tokenization_special import SpecialTokensMixin
+from ._special import SpecialTokensMixin
 
 # transformers options this implementation does not offer, with the value that it always has.
 _FIXED_OPTIONS = {"split_special_tokens": False, "add_prefix_space": True}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from importlib import resources
 
-from .config import preset_names
+from ..config import preset_names
 
 # preset -> folder inside the rembert_jax.configs package
 SHIPPED = {"tiny": "tokenizers/tiny"}
@@ -37,6 +37,6 @@ def load_preset(cls, name: str, **kwargs):
             ) from err
     known = sorted(set(SHIPPED) | set(HUB))
     if name in preset_names():
-        raise ValueError(f"preset {name!r} has no tokenizer registered in rembert_jax._tokenization_presets "
+        raise ValueError(f"preset {name!r} has no tokenizer registered in rembert_jax.tokenization._presets "
                          f"(known: {', '.join(known)})")
     raise ValueError(f"unknown preset {name!r}; available: {', '.join(preset_names())}")

@@ -9,12 +9,12 @@ from itertools import product
 import sentencepiece as spm
 from tokenizers import AddedToken
 
-from ._tokenization_added import AddedVocabulary
-from ._tokenization_base import RemBertTokenizerBase
-from ._tokenization_convert import SPM_FILE, build_rembert_tokenizer, load_spm_proto
-from ._tokenization_files import TOKENIZER_FILE
-from ._tokenization_options import Lengths
-from ._tokenization_truncate import cut, longest_first_pair, truncation_error, window_ranges
+from ._added import AddedVocabulary
+from ._base import RemBertTokenizerBase
+from ._convert import SPM_FILE, build_rembert_tokenizer, load_spm_proto
+from ._files import TOKENIZER_FILE
+from ._options import Lengths
+from ._truncate import cut, longest_first_pair, truncation_error, window_ranges
 
 
 @dataclass

@@ -7,7 +7,7 @@
     added_tokens.json         tokens added beyond the sentencepiece model ({content: id}), when there are any
 
 A location is read by the rule of `rembert_jax.hub`: a local path, a model preset's name (`"tiny"`
-reads that preset's tokenizer, `rembert_jax._tokenization_presets`) or a Hub id (only these files
+reads that preset's tokenizer, `rembert_jax.tokenization._presets`) or a Hub id (only these files
 are fetched).
 """
 
@@ -17,7 +17,7 @@ import json
 import os
 from typing import Any
 
-from . import _tokenization_presets as presets
+from . import _presets as presets
 
 TOKENIZER_FILE = "tokenizer.json"
 CONFIG_FILE = "tokenizer_config.json"
@@ -170,7 +170,7 @@ class PretrainedFilesMixin:
         Reads tokenizer_config.json and special_tokens_map.json when present; keyword arguments
         override them. A directory with only `sentencepiece.model` works (defaults of spec §6.2).
         """
-        from .hub import TOKENIZER_OR_PRESET, HubOptions, resolve
+        from ..hub import TOKENIZER_OR_PRESET, HubOptions, resolve
 
         path = os.fspath(pretrained_model_name_or_path)
         options = HubOptions.pop_from(kwargs)  # where the files come from (local, cache or Hub)
