@@ -231,7 +231,7 @@ def test_dtype_keywords_set_the_compute_dtype(hub, batch):
     assert cls.from_pretrained(repo, cache_dir=cache, dtype="auto").policy.compute_dtype == jnp.float32  # config: float32
     model = cls.from_pretrained(repo, cache_dir=cache, dtype="bfloat16")
     assert model.config.dtype == "float32"  # the checkpoint's dtype, not the loading keyword
-    from rembert_jax.convert._adapter_compute import compiled_forward, compute_config
+    from rembert_jax.adapters._compute import compiled_forward, compute_config
 
     forward = compiled_forward("base", compute_config(model.config.frozen()), model.policy, train=False,
                                output_attentions=False, output_hidden_states=False)

@@ -8,7 +8,7 @@ Call signatures follow transformers 5 (positional order included; `cache`, with 
 `past_key_values` accepted). Like a torch module, a model built from a config is in training
 mode (dropout on) and one from `from_pretrained` in eval mode; `.eval()` / `.train()` switch;
 `.to(device_or_dtype)` / `.cpu()` / `.cuda()` / `.half()` move or cast the weights
-(`_adapter_device.py`); `device`, `dtype`, `main_input_name`, `can_generate()`, `num_parameters()`
+(`_device.py`); `device`, `dtype`, `main_input_name`, `can_generate()`, `num_parameters()`
 and (causal LM) `generation_config` answer as transformers' do. `model.config` is the live config.
 `save_pretrained` writes config.json + model.safetensors for transformers' class of the same name;
 `to_transformers()` returns that class with these weights.
@@ -22,11 +22,11 @@ from typing import Any
 
 import jax
 
-from . import _adapter_device as device_args
-from . import _adapter_outputs as outputs
-from ._adapter_base import RemBertAdapter
-from ._adapter_checkpoints import PYTORCH
-from ._adapter_generate import GenerationMixin
+from . import _device as device_args
+from . import _outputs as outputs
+from ._base import RemBertAdapter
+from ._checkpoints import PYTORCH
+from ._generate import GenerationMixin
 
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids", "position_ids", "inputs_embeds")
 _OUTPUT_FLAGS = ("output_attentions", "output_hidden_states", "return_dict")

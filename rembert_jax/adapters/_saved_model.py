@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._adapter_compute import compiled_forward, compute_config
+from ._compute import compiled_forward, compute_config
 
 logger = logging.getLogger("rembert_jax.convert")
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")

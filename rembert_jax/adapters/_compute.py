@@ -28,7 +28,7 @@ from rembert_jax import DTypePolicy, FrozenRemBertConfig
 from rembert_jax.compiler_options import jit
 from rembert_jax.validation import INPUT_KEYS
 
-from . import _adapter_tf_losses as tf_losses
+from . import _tf_losses as tf_losses
 
 TRACE_COUNTS: collections.Counter = collections.Counter()
 LABEL_KEYS = ("labels", "start_positions", "end_positions")

@@ -19,7 +19,7 @@ What differs from the PyTorch family, as in the Keras classes (spec §3.3, §5.3
   - `head_mask` raises NotImplementedError; the cache field is `past_key_values`;
   - `save_pretrained` writes config.json + tf_model.h5 (the Keras h5 layout); with
     `saved_model=True` also `saved_model/<version>/`, a TensorFlow SavedModel of the JAX computation
-    (jax2tf) whose `serving_default` signature is the Keras classes' (`_adapter_saved_model.py`);
+    (jax2tf) whose `serving_default` signature is the Keras classes' (`_saved_model.py`);
   - `dummy_inputs` / `input_signature` are the Keras classes' (batch 1, length 2).
 """
 
@@ -30,11 +30,11 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from . import _adapter_io as io
-from . import _adapter_outputs as outputs
-from ._adapter_base import RemBertAdapter
-from ._adapter_checkpoints import KERAS_H5
-from ._adapter_generate import GenerationMixin
+from . import _io as io
+from . import _outputs as outputs
+from ._base import RemBertAdapter
+from ._checkpoints import KERAS_H5
+from ._generate import GenerationMixin
 
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids", "position_ids", "head_mask", "inputs_embeds")
 _DECODER = ("encoder_hidden_states", "encoder_attention_mask", "past_key_values", "use_cache")
@@ -132,7 +132,7 @@ class TFRemBertPreTrainedModel(RemBertAdapter):
                                       "Keras classes' serving_default signature")
         super().save_pretrained(save_directory)
         if saved_model:
-            from ._adapter_saved_model import save_saved_model
+            from ._saved_model import save_saved_model
 
             save_saved_model(self, os.path.join(os.fspath(save_directory), "saved_model", str(version)))
 

@@ -4,7 +4,7 @@ mode, and one call path (host-side checks -> the cached jitted forward -> the ca
 A subclass states its transformers twin: `task`, `_ARGS` (the call's parameter names in
 transformers' positional order), `_output_class`, `_loss_style` ("pytorch" or "tf") and
 `_weights_format` (the format `save_pretrained` writes). The PyTorch and TF families live in
-`_adapters_torch_api.py` and `_adapters_tf_api.py`.
+`_torch_api.py` and `_tf_api.py`.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ import numpy as np
 from rembert_jax import DTypePolicy, FrozenRemBertConfig, RemBertConfig
 from rembert_jax.config import freeze
 
-from . import _adapter_checkpoints as checkpoints
-from . import _adapter_io as io
-from ._adapter_compute import LABEL_KEYS, compiled_forward, compute_config
-from ._adapter_validation import validate_call
+from . import _checkpoints as checkpoints
+from . import _io as io
+from ._compute import LABEL_KEYS, compiled_forward, compute_config
+from ._validation import validate_call
 
 logger = logging.getLogger("rembert_jax.convert")
 

@@ -10,7 +10,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from . import _adapter_io as io
+from . import _io as io
 
 # What an unset setting means (transformers' global defaults, except top_k: 0 = off here).
 _DEFAULTS = {"max_length": 20, "do_sample": False, "temperature": 1.0, "top_k": 0, "top_p": 1.0}

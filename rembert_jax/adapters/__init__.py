@@ -30,7 +30,7 @@ raises NotImplementedError; the dtype policy is `policy="fp32" | "bf16" | "fp16"
 
 from __future__ import annotations
 
-from ._adapter_outputs import (
+from ._outputs import (
     BaseModelOutputWithPoolingAndCrossAttentions,
     CausalLMOutputWithCrossAttentions,
     MaskedLMOutput,
@@ -47,7 +47,7 @@ from ._adapter_outputs import (
     TFTokenClassifierOutput,
     TokenClassifierOutput,
 )
-from ._adapters_tf_api import (
+from ._tf_api import (
     TFRemBertForCausalLM,
     TFRemBertForMaskedLM,
     TFRemBertForMultipleChoice,
@@ -57,7 +57,7 @@ from ._adapters_tf_api import (
     TFRemBertModel,
     TFRemBertPreTrainedModel,
 )
-from ._adapters_torch_api import (
+from ._torch_api import (
     RemBertForCausalLM,
     RemBertForMaskedLM,
     RemBertForMultipleChoice,
