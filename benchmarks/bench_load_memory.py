@@ -83,7 +83,7 @@ def run_stage(stage: str, checkpoint: str) -> dict:
 
         import rembert_jax.convert.formats  # noqa: F401
         from rembert_jax import RemBertModel
-        from rembert_jax.train.cli import main
+        from rembert_jax.cli import main
     baseline = _current_rss()  # interpreter and libraries, before any weights
     start = time.perf_counter()
     if stage == "adapter":

@@ -80,7 +80,7 @@ def test_tasks_with_one_label_per_example_refuse_packing():
 
 
 def test_a_packed_masked_lm_run_trains_on_packed_batches(tmp_path, monkeypatch):
-    from rembert_jax.train.cli import main
+    from rembert_jax.cli import main
 
     collate, packed_batches = PackedBatchIterator.collate, []
     monkeypatch.setattr(PackedBatchIterator, "collate",

@@ -8,7 +8,7 @@ import sys
 
 from rembert_jax.atomic_write import write_text_atomic
 
-from ._cmd_common import add_model_arguments, say
+from ._common import add_model_arguments, say
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ._cmd_common import load_model_and_data, make_runner
+    from ._common import load_model_and_data, make_runner
 
     try:
         cfg, config, params, source, data, dataset = load_model_and_data(args, split=args.split,

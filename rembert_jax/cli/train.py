@@ -41,10 +41,10 @@ def _say(message: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .interrupts import RunInterrupted
-    from .run_config import distributed_settings, load_run_config
-    from .run_lock import RunLockedError
-    from .trainer import NonFiniteLossError, train
+    from rembert_jax.train.interrupts import RunInterrupted
+    from rembert_jax.train.run_config import distributed_settings, load_run_config
+    from rembert_jax.train.run_lock import RunLockedError
+    from rembert_jax.train.trainer import NonFiniteLossError, train
 
     overrides = list(args.overrides)
     if args.model:
@@ -94,8 +94,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _how_to_continue(cfg, config_path: str, overrides: list[str]) -> str:
     """The one command that continues the run, by what is on disk: --resume only if a checkpoint is."""
-    from .checkpoint import finished_steps
-    from .trainer import CHECKPOINT_DIR
+    from rembert_jax.train.checkpoint import finished_steps
+    from rembert_jax.train.trainer import CHECKPOINT_DIR
 
     checkpoints = os.path.join(cfg.output_dir, CHECKPOINT_DIR)
     # The effective overrides: --output-dir / --model / --export included, so the resume finds the run.

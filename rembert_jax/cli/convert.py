@@ -42,9 +42,8 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from rembert_jax.config import RemBertConfig
-
-    from .destination import DestinationExistsError
-    from .formats import convert_checkpoint
+    from rembert_jax.convert.destination import DestinationExistsError
+    from rembert_jax.convert.formats import convert_checkpoint
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:

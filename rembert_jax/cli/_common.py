@@ -25,9 +25,9 @@ def say(message: str) -> None:
 
 def load_model_and_data(args: argparse.Namespace, *, split: str, input_file: str | None = None):
     """(run config, model config, params, description, RunData with the `split` set) from the arguments."""
-    from .run_config import load_run_config
-    from .run_data import open_run_data
-    from .trained_model import load_from_checkpoint, load_from_weights, with_model_labels
+    from rembert_jax.train.run_config import load_run_config
+    from rembert_jax.train.run_data import open_run_data
+    from rembert_jax.train.trained_model import load_from_checkpoint, load_from_weights, with_model_labels
 
     overrides = list(args.overrides)
     if args.batch_size:
@@ -55,8 +55,7 @@ def make_runner(cfg, config, params):
     import jax
 
     from rembert_jax.heads import TaskModel
-
-    from .step import make_eval_step
+    from rembert_jax.train.step import make_eval_step
 
     model = TaskModel(config, cfg.task, cfg.model.dtype)
     step = make_eval_step(model)

@@ -15,12 +15,12 @@ import sys
 
 # sub-command -> (module defining add_arguments/run, one-line help)
 COMMANDS = {
-    "train": ("rembert_jax.train.cmd_train", "fine-tune or pre-train from a run config (YAML)"),
-    "eval": ("rembert_jax.train.cmd_eval", "evaluate a checkpoint on a dataset"),
-    "predict": ("rembert_jax.train.cmd_predict", "write predictions of a checkpoint as JSONL"),
-    "convert": ("rembert_jax.convert.cmd_convert", "convert weights between PyTorch, TF/Keras and JAX"),
-    "bench": ("rembert_jax.train.cmd_bench", "run a side-by-side benchmark against transformers"),
-    "forward": ("rembert_jax.train.cmd_forward", "encode a sentence with a preset or checkpoint"),
+    "train": ("rembert_jax.cli.train", "fine-tune or pre-train from a run config (YAML)"),
+    "eval": ("rembert_jax.cli.eval", "evaluate a checkpoint on a dataset"),
+    "predict": ("rembert_jax.cli.predict", "write predictions of a checkpoint as JSONL"),
+    "convert": ("rembert_jax.cli.convert", "convert weights between PyTorch, TF/Keras and JAX"),
+    "bench": ("rembert_jax.cli.bench", "run a side-by-side benchmark against transformers"),
+    "forward": ("rembert_jax.cli.forward", "encode a sentence with a preset or checkpoint"),
 }
 
 

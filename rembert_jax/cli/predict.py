@@ -9,7 +9,7 @@ import sys
 
 from rembert_jax.atomic_write import write_text_atomic
 
-from ._cmd_common import add_model_arguments, say
+from ._common import add_model_arguments, say
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ._cmd_common import load_model_and_data, make_runner
+    from ._common import load_model_and_data, make_runner
 
     try:
         cfg, config, params, source, data, dataset = load_model_and_data(args, split="test", input_file=args.input)
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
 def _refuse_overwriting_the_input(input_file: str, output: str) -> None:
     """The predictions would replace the examples they were made from: compared by real path, so a
     symlink or a relative spelling of the same file is caught too."""
-    from .data_files import resolve_path
+    from rembert_jax.train.data_files import resolve_path
 
     source = os.path.realpath(resolve_path(input_file))
     if os.path.realpath(output) == source:
