@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from rembert_jax.train.data import DataSpec, load_task_dataset, load_tokenizer
-from rembert_jax.train.data_files import DEMO_DIR, read_records
+from rembert_jax.train.data.files import DEMO_DIR, read_records
 
 datasets = pytest.importorskip("datasets", reason="the `datasets` extra is not installed")
 

@@ -9,8 +9,8 @@ import pytest
 from data_fixtures import reference_tokenizer
 
 from rembert_jax.train.data import load_task_dataset
-from rembert_jax.train.masking import mask_tokens
-from rembert_jax.train.packed_batching import PackedBatchIterator
+from rembert_jax.train.data.masking import mask_tokens
+from rembert_jax.train.data.packed_batching import PackedBatchIterator
 
 SPEC = {"train": "demo:train.jsonl", "labels": "demo:labels.json", "max_length": 64}
 

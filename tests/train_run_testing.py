@@ -13,7 +13,7 @@ import tempfile
 
 import numpy as np
 
-from rembert_jax.train.data_files import DEMO_DIR
+from rembert_jax.train.data.files import DEMO_DIR
 
 LANGUAGES = ("en", "ru", "zh")
 

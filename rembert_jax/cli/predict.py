@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
 def _refuse_overwriting_the_input(input_file: str, output: str) -> None:
     """The predictions would replace the examples they were made from: compared by real path, so a
     symlink or a relative spelling of the same file is caught too."""
-    from rembert_jax.train.data_files import resolve_path
+    from rembert_jax.train.data.files import resolve_path
 
     source = os.path.realpath(resolve_path(input_file))
     if os.path.realpath(output) == source:

@@ -28,8 +28,8 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from .data_tasks import IGNORE_INDEX
 from .masking import mask_tokens
+from .task_features import IGNORE_INDEX
 
 BOOKKEEPING_KEYS = ("weight", "index")
 _LENGTH_WINDOW = 64  # batches per sorted window when grouping by length

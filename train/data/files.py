@@ -1,6 +1,6 @@
 """Reading local data files into lists of records (plain dicts), with errors that name the file.
 
-These readers stay next to the `datasets` data source (`data_hf`, whose builders read the same
+These readers stay next to the `datasets` data source (`hf`, whose builders read the same
 formats) because they do what it does not: they work without the optional `datasets` extra (the
 demo and plain installs need no pyarrow or datasets), every error names the file and line (bad
 JSON, a row with more cells than the header, bytes that are not UTF-8 — `datasets` reports these
@@ -29,7 +29,7 @@ import json
 import os
 from pathlib import Path
 
-DEMO_DIR = Path(__file__).resolve().parent / "demo"
+DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"  # train/demo, the package data
 FORMATS = ("jsonl", "json", "csv", "tsv", "parquet")
 _EXTENSIONS = {".jsonl": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "tsv", ".parquet": "parquet"}
 

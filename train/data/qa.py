@@ -1,7 +1,7 @@
 """Extractive QA features: (question, context) -> windows of a long context, with answer spans as tokens.
 
 Records are flattened SQuAD: {"id", "question", "context", "answers": {"text": [...], "answer_start": [...]}}
-(`data_files` flattens SQuAD JSON to this). A context longer than the window is cut into overlapping
+(`files` flattens SQuAD JSON to this). A context longer than the window is cut into overlapping
 windows (`doc_stride` tokens shared by neighbours), each one feature:
     input_ids [S], token_type_ids [S]   [CLS] question [SEP] context-window [SEP]
     start_positions, end_positions      token indices of the first answer inside this window,
@@ -17,8 +17,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .data_spec import DataSpec
-from .data_tasks import column, require_texts
+from .spec import DataSpec
+from .task_features import column, require_texts
 
 _CLS_INDEX = 0
 

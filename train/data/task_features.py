@@ -2,7 +2,7 @@
 
 Every adapter takes the records of one file, the `DataSpec`, the tokenizer (transformers-style call
 surface: `tokenizer(texts, pairs, truncation=True, max_length=N, return_token_type_ids=True, ...)`) and
-the label names, and returns one feature per example (QA: one per context window, see `data_qa`):
+the label names, and returns one feature per example (QA: one per context window, see `qa`):
     input_ids [S] int32, token_type_ids [S] int32, and the task's targets:
     sequence_classification  labels: int (class id) or float (regression)
     multiple_choice          input_ids / token_type_ids as lists of C arrays; labels: int in [0, C)
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .data_spec import DataSpec
+from .spec import DataSpec
 
 IGNORE_INDEX = -100  # label of positions the loss skips (transformers' CrossEntropyLoss default)
 _CHUNK = 512  # records tokenised per tokenizer call

@@ -1,9 +1,9 @@
 """`DataSpec`: the `data:` section of a run config, checked on the host before anything is built.
 
 Keys (all optional except the file of the split being loaded):
-    train, eval, test        data files (see `data_files` for formats; `demo:train.jsonl` names the demo), or
+    train, eval, test        data files (see `files` for formats; `demo:train.jsonl` names the demo), or
                              Hugging Face datasets: `{hf: xnli, name: de, split: train}`, `{hf: json,
-                             data_files: ..., split: train}`, a save_to_disk directory (see `data_hf`)
+                             data_files: ..., split: train}`, a save_to_disk directory (see `hf`)
     format                   jsonl | json | csv | tsv | parquet; default: from each file's extension
     tokenizer                a tokenizer directory (sentencepiece.model + tokenizer_config.json); `demo:`
     max_length               tokens per example, special tokens included (default 128)
@@ -29,8 +29,8 @@ import dataclasses
 import json
 from collections.abc import Mapping
 
-from .data_files import FORMATS, read_text, resolve_path
-from .data_hf import HFSource, is_saved_dataset
+from .files import FORMATS, read_text, resolve_path
+from .hf import HFSource, is_saved_dataset
 
 TASKS = ("sequence_classification", "multiple_choice", "token_classification", "question_answering",
          "masked_lm", "causal_lm")

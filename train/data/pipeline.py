@@ -24,11 +24,11 @@ from collections.abc import Mapping
 import numpy as np
 
 from .batching import BatchIterator, model_inputs
-from .data_files import DEMO_DIR, read_records, resolve_path
-from .data_hf import HFSource, read_dataset_records
-from .data_qa import encode_question_answering
-from .data_spec import TASKS, DataSpec
-from .data_tasks import (
+from .files import DEMO_DIR, read_records, resolve_path
+from .hf import HFSource, read_dataset_records
+from .qa import encode_question_answering
+from .spec import TASKS, DataSpec
+from .task_features import (
     column,
     encode_language_modeling,
     encode_multiple_choice,

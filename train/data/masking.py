@@ -11,7 +11,7 @@ from collections.abc import Collection
 
 import numpy as np
 
-from .data_tasks import IGNORE_INDEX
+from .task_features import IGNORE_INDEX
 
 
 def mask_tokens(

@@ -22,7 +22,7 @@ import numpy as np
 from rembert_jax.packing import PER_TOKEN_TASKS, plan_rows
 
 from .batching import BatchIterator, _fill_padding_rows
-from .data_tasks import IGNORE_INDEX
+from .task_features import IGNORE_INDEX
 
 
 class PackedBatchIterator(BatchIterator):

@@ -186,7 +186,7 @@ def _decoded(record: dict, decoders: dict) -> dict:
 
 def _undecodable_place(source: HFSource) -> str | None:
     """`file:line` of the first line of local `data_files` that is not UTF-8 (None when not found)."""
-    from .data_files import first_undecodable_line
+    from .files import first_undecodable_line
 
     files = _files(source.data_files)
     for pattern in [files] if isinstance(files, str) else files or []:
