@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def trial(work: Path, name: str, cache_args: list[str], overrides: list[str]) -> dict:
     out = work / f"run-{name}"
-    command = [sys.executable, "-m", "rembert_jax.train.cli", "train", str(ROOT / "configs/demo.yaml"),
+    command = [sys.executable, "-m", "rembert_jax.cli", "train", str(ROOT / "configs/demo.yaml"),
                f"output_dir={out}", "train.log_every=1", "export.formats=[]", *overrides, *cache_args]
     start = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

@@ -7,7 +7,7 @@ temporary folder, tensor by tensor so building it costs no memory, then measures
 fresh process (its own peak RSS, `ru_maxrss`), and deletes the folder:
 
   adapter       `rembert_jax.RemBertModel.from_pretrained(dir)`
-  convert_jax   `rembert-jax convert dir out --to jax` (the command's own `main`, in process)
+  convert_jax   what `rembert-jax convert dir out --to jax` runs: `convert_checkpoint(dir, out, to="jax")`
   transformers  `transformers.RemBertModel.from_pretrained(dir)` (the reference)
 
 `--compare NAME=PYTHON` also runs our two stages with another interpreter (e.g. a virtualenv with
@@ -81,9 +81,8 @@ def run_stage(stage: str, checkpoint: str) -> dict:
         import jax  # noqa: F401
         import orbax.checkpoint  # noqa: F401
 
-        import rembert_jax.convert.formats  # noqa: F401
         from rembert_jax import RemBertModel
-        from rembert_jax.train.cli import main
+        from rembert_jax.convert.formats import convert_checkpoint
     baseline = _current_rss()  # interpreter and libraries, before any weights
     start = time.perf_counter()
     if stage == "adapter":
@@ -92,8 +91,7 @@ def run_stage(stage: str, checkpoint: str) -> dict:
     elif stage == "convert_jax":
         out = tempfile.mkdtemp(prefix="orbax-", dir=os.path.dirname(checkpoint))
         try:
-            if main(["convert", checkpoint, os.path.join(out, "ckpt"), "--to", "jax"]) != 0:
-                raise RuntimeError("convert failed")
+            convert_checkpoint(checkpoint, os.path.join(out, "ckpt"), to="jax")  # benchmarks sit below the cli
         finally:
             shutil.rmtree(out, ignore_errors=True)
         parameters = None

@@ -6,15 +6,17 @@ The pure core (no Flax, no torch):
     init_params, logical_axes      encoder parameters (plain nested dict) and their logical axis names
     apply                          the encoder forward pass, `apply(params, inputs, config=...)`
     init_cache                     the fixed-size KV cache for incremental decoding
-Tokenizers:
+Tokenizers (from `rembert_jax.tokenization`):
     RemBertTokenizer (sentencepiece), RemBertTokenizerFast (tokenizers), AddedToken (tokenizers')
-transformers-style adapters computing with the JAX core (from `rembert_jax.convert`):
+transformers-style adapters computing with the JAX core (from `rembert_jax.adapters`):
     RemBertModel, RemBertFor{MaskedLM,CausalLM,SequenceClassification,MultipleChoice,
     TokenClassification,QuestionAnswering} and their TFRemBert* twins.
 Compilation: `enable_compilation_cache(path=None)` turns on JAX's persistent compilation cache
 (a per-user directory; see `rembert_jax.compilation_cache`), as the `rembert-jax` command does.
-Sub-packages: `rembert_jax.heads` (Flax task heads, losses, generation), `rembert_jax.convert`
-(weight I/O), `rembert_jax.train` (optax training loop and command line).
+Sub-packages: `rembert_jax.tokenization`, `rembert_jax.heads` (Flax task heads, losses, generation),
+`rembert_jax.convert` (weight I/O), `rembert_jax.adapters` (the transformers-style classes),
+`rembert_jax.train` (optax training loop and its data pipeline `rembert_jax.train.data`),
+`rembert_jax.cli` (the `rembert-jax` command line).
 
 Everything but the config and parameter table is imported lazily, so `import rembert_jax` stays
 cheap and never imports torch or TensorFlow.
@@ -42,10 +44,10 @@ _LAZY = {
     "init_cache": "rembert_jax.encoder",
     "enable_compilation_cache": "rembert_jax.compilation_cache",
     "validate_inputs": "rembert_jax.encoder",
-    "RemBertTokenizer": "rembert_jax.tokenization_rembert",
-    "RemBertTokenizerFast": "rembert_jax.tokenization_rembert_fast",
-    "AddedToken": "rembert_jax.tokenization_rembert",  # tokenizers.AddedToken, as `from transformers import AddedToken`
-    **{name: "rembert_jax.convert.adapters" for name in _ADAPTERS},
+    "RemBertTokenizer": "rembert_jax.tokenization",
+    "RemBertTokenizerFast": "rembert_jax.tokenization",
+    "AddedToken": "rembert_jax.tokenization",  # tokenizers.AddedToken, as `from transformers import AddedToken`
+    **{name: "rembert_jax.adapters" for name in _ADAPTERS},
 }
 
 __all__ = ["RemBertConfig", "FrozenRemBertConfig", "DTypePolicy", "init_params", "logical_axes", *_LAZY]

@@ -15,7 +15,7 @@ import functools
 import json
 from pathlib import Path
 
-from rembert_jax.train.data_files import DEMO_DIR
+from rembert_jax.train.data.files import DEMO_DIR
 
 
 @functools.lru_cache(maxsize=1)

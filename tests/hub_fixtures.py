@@ -91,7 +91,7 @@ def add_tokenizer_repo(cache: Path, work: Path, config: RemBertConfig) -> tuple[
     tokenizer.json without the special-token template, which only transformers 5 itself completes.)
     Returns (repo id, the transformers model)."""
     from rembert_jax import RemBertTokenizerFast
-    from rembert_jax.train.data_files import DEMO_DIR
+    from rembert_jax.train.data.files import DEMO_DIR
 
     folder = work / "tokenizer"
     model = saved_model(config.replace(vocab_size=3000), folder, seed=7)

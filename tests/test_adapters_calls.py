@@ -11,7 +11,7 @@ import pytest
 from hf_reference import TASK_CLASSES, hf_model, to_numpy
 
 import rembert_jax
-from rembert_jax.convert import adapters
+from rembert_jax import adapters
 
 IDS = np.array([[5, 6, 7, 8], [9, 10, 11, 0]])
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import rembert_jax
-from rembert_jax.convert import _adapter_compute
+from rembert_jax.adapters import _compute as _adapter_compute
 
 IDS = [[5, 6, 7, 8, 9], [1, 2, 3, 4, 0]]
 MASK = [[1, 1, 1, 1, 1], [1, 1, 1, 1, 0]]
@@ -75,7 +75,7 @@ def test_repeated_calls_of_one_shape_compile_once(tiny_config):
 def test_import_does_not_pull_in_torch_or_tensorflow():
     # (the TF-API classes answer in tf.Tensors, so they import TensorFlow by design)
     code = ("import sys, numpy as np, rembert_jax\n"
-            "from rembert_jax.convert import adapters\n"
+            "from rembert_jax import adapters\n"
             "config = rembert_jax.RemBertConfig.from_preset('tiny')\n"
             "rembert_jax.RemBertModel(config)(np.ones((1, 3), 'int32'))\n"
             "rembert_jax.RemBertForMaskedLM(config)([[1, 2, 3]], labels=[[1, 2, 3]])\n"

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import rembert_jax
+from rembert_jax.adapters import _compute as _adapter_compute
 from rembert_jax.config import freeze
-from rembert_jax.convert import _adapter_compute
 
 IDS = np.array([[5, 6, 7, 8], [9, 10, 11, 0]])
 

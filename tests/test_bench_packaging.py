@@ -52,7 +52,7 @@ def test_bench_command_runs_the_scripts_of_the_installed_wheel_outside_the_check
     zipfile.ZipFile(wheel).extractall(site)
     child = textwrap.dedent("""
         import sys
-        from rembert_jax.train.cli import main
+        from rembert_jax.cli import main
         try:
             main(["bench", "train", "--help"])
         except SystemExit:

@@ -10,8 +10,8 @@ import jax.numpy as jnp
 import pytest
 
 import rembert_jax
+from rembert_jax.cli.dispatch import _use_compile_cache, build_parser, main
 from rembert_jax.compilation_cache import ENV_VAR, cache_dir_from_environment
-from rembert_jax.train.cli import _use_compile_cache, build_parser, main
 
 _SETTINGS = ("jax_enable_compilation_cache", "jax_compilation_cache_dir",
              "jax_persistent_cache_min_compile_time_secs", "jax_persistent_cache_min_entry_size_bytes")

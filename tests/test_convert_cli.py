@@ -11,12 +11,12 @@ import pytest
 from convert_testing import assert_trees_equal, random_params
 from hf_reference import hf_model, to_numpy
 
+from rembert_jax.cli import main
 from rembert_jax.convert import detect_format, load_pytorch, save_keras, save_orbax, save_pytorch
-from rembert_jax.train.cli import main
 
 
 def test_command_module_imports_no_heavy_framework():
-    code = ("import sys, rembert_jax.convert.cmd_convert as c, argparse; c.add_arguments(argparse.ArgumentParser()); "
+    code = ("import sys, rembert_jax.cli.convert as c, argparse; c.add_arguments(argparse.ArgumentParser()); "
             "print(sorted(m for m in ('torch', 'tensorflow', 'flax', 'orbax', 'h5py') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

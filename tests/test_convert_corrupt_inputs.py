@@ -14,8 +14,8 @@ import pytest
 from convert_testing import random_params
 from safetensors.numpy import load_file, save_file
 
+from rembert_jax.cli import main
 from rembert_jax.convert import load_pytorch, save_orbax, save_pytorch
-from rembert_jax.train.cli import main
 
 
 @pytest.mark.parametrize("key", ["encoder.layer.1.attention.self.query.weight", "embeddings.word_embeddings.weight"])
@@ -70,7 +70,7 @@ _ZEROED_FILES = [("_METADATA", "its orbax metadata"), ("pooler.kernel/.zarray", 
 _LOAD_ZEROED = textwrap.dedent("""
     import contextlib, io, json, shutil, sys
     from rembert_jax.convert import load_orbax
-    from rembert_jax.train.cli import main
+    from rembert_jax.cli import main
     source, root, name = sys.argv[1], sys.argv[2], sys.argv[3]
     shutil.copytree(source, root + "/ckpt")
     path = root + "/ckpt/params/part-00000/" + name

@@ -17,8 +17,8 @@ import pytest
 from convert_testing import assert_trees_equal, random_params
 from hf_reference import hf_model
 
+from rembert_jax.cli import main
 from rembert_jax.convert import load_pytorch, save_keras, save_orbax, save_pytorch, save_tf_checkpoint
-from rembert_jax.train.cli import main
 
 try:
     import tensorflow  # noqa: F401
@@ -206,7 +206,7 @@ def test_a_full_disk_during_the_write_is_named_and_cleaned_up(tiny_config, tmp_p
 
 _FAILING_DISK = textwrap.dedent("""
     import os, resource, signal, sys
-    from rembert_jax.train.cli import main
+    from rembert_jax.cli import main
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG
     resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))  # below every weights file
     src, root, targets = sys.argv[1], sys.argv[2], sys.argv[3:]

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from data_fixtures import reference_tokenizer, write_jsonl
 
-from rembert_jax.train.batching import BatchIterator, model_inputs
 from rembert_jax.train.data import load_task_dataset
-from rembert_jax.train.masking import mask_tokens
+from rembert_jax.train.data.batching import BatchIterator, model_inputs
+from rembert_jax.train.data.masking import mask_tokens
 
 SPEC = {"train": "demo:train.jsonl", "eval": "demo:dev.jsonl", "labels": "demo:labels.json", "max_length": 64}
 

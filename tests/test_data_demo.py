@@ -10,7 +10,7 @@ import pytest
 from data_fixtures import reference_tokenizer
 
 from rembert_jax.train.data import load_task_dataset, load_tokenizer
-from rembert_jax.train.data_files import DEMO_DIR, read_records
+from rembert_jax.train.data.files import DEMO_DIR, read_records
 
 SPLITS = ("train", "dev", "test")
 

@@ -5,8 +5,8 @@ import json
 import pytest
 from data_fixtures import write_jsonl
 
-from rembert_jax.train.data_files import DEMO_DIR, read_records, resolve_path
-from rembert_jax.train.data_spec import DataSpec
+from rembert_jax.train.data.files import DEMO_DIR, read_records, resolve_path
+from rembert_jax.train.data.spec import DataSpec
 
 RECORDS = [{"text": "un", "label": "fr"}, {"text": "one", "label": "en"}]
 

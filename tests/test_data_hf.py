@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from rembert_jax.train.data import DataSpec, load_task_dataset, load_tokenizer
-from rembert_jax.train.data_files import DEMO_DIR, read_records
+from rembert_jax.train.data.files import DEMO_DIR, read_records
 
 datasets = pytest.importorskip("datasets", reason="the `datasets` extra is not installed")
 
@@ -117,7 +117,7 @@ def test_bad_dataset_sources_are_named_when_the_config_is_read(source, message):
 
 
 def test_train_command_trains_and_evaluates_on_datasets_and_eval_and_predict_read_them(files, tmp_path, capsys):
-    from rembert_jax.train.cli import main
+    from rembert_jax.cli import main
 
     out = tmp_path / "run"
     config = {

@@ -5,7 +5,7 @@ import pytest
 from data_fixtures import reference_tokenizer, write_jsonl
 
 from rembert_jax.train.data import load_task_dataset
-from rembert_jax.train.data_qa import answer_token_span
+from rembert_jax.train.data.qa import answer_token_span
 from rembert_jax.train.qa_postprocess import postprocess_qa_predictions
 
 CONTEXT = "Paris is the capital of France."

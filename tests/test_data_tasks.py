@@ -5,7 +5,7 @@ import pytest
 from data_fixtures import reference_tokenizer, write_jsonl
 
 from rembert_jax.train.data import load_task_dataset
-from rembert_jax.train.data_tasks import IGNORE_INDEX, align_labels_to_pieces
+from rembert_jax.train.data.task_features import IGNORE_INDEX, align_labels_to_pieces
 
 
 @pytest.fixture(scope="module")

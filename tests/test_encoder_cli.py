@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from rembert_jax.train.cli import main
+from rembert_jax.cli import main
 
 
 def test_forward_on_the_tiny_preset_uses_its_tokenizer_and_prints_shapes_and_timing(capsys):
@@ -22,7 +22,7 @@ def test_forward_on_the_tiny_preset_uses_its_tokenizer_and_prints_shapes_and_tim
 
 
 def test_demo_ids_are_bos_bytes_eos_padded(tiny_config):
-    from rembert_jax.train.cmd_forward import _demo_ids
+    from rembert_jax.cli.forward import _demo_ids
 
     inputs = _demo_ids(["ab", "a"], tiny_config, max_length=64)
     np.testing.assert_array_equal(inputs["input_ids"], [[1, 3 + 97 % 96, 3 + 98 % 96, 2], [1, 4, 2, 0]])

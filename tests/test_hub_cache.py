@@ -137,8 +137,8 @@ def test_tokenizers_and_data_tokenizer_read_a_hub_id(hub, hub_cache_env):
 
 
 def test_train_eval_and_convert_entry_points_read_a_hub_id(hub, hub_cache_env, tmp_path, batch):
+    from rembert_jax.cli import main
     from rembert_jax.convert import load_orbax
-    from rembert_jax.train.cli import main
     from rembert_jax.train.run_config import RunConfig
     from rembert_jax.train.run_data import open_run_data
     from rembert_jax.train.starting_model import starting_model
@@ -169,7 +169,7 @@ def test_hf_hub_cache_and_offline_variables_work_in_a_fresh_process(hub, tmp_pat
     env = {**os.environ, "HF_HUB_CACHE": str(hub["cache"]), "HF_HUB_OFFLINE": "1", "JAX_PLATFORMS": "cpu",
            "XLA_FLAGS": ""}
     out = tmp_path / "pt"
-    result = subprocess.run([sys.executable, "-m", "rembert_jax.train.cli", "convert", hub["ids"]["bin-only"],
+    result = subprocess.run([sys.executable, "-m", "rembert_jax.cli", "convert", hub["ids"]["bin-only"],
                              str(out), "--to", "pytorch"], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     written = load_file(out / "model.safetensors")
@@ -231,7 +231,7 @@ def test_dtype_keywords_set_the_compute_dtype(hub, batch):
     assert cls.from_pretrained(repo, cache_dir=cache, dtype="auto").policy.compute_dtype == jnp.float32  # config: float32
     model = cls.from_pretrained(repo, cache_dir=cache, dtype="bfloat16")
     assert model.config.dtype == "float32"  # the checkpoint's dtype, not the loading keyword
-    from rembert_jax.convert._adapter_compute import compiled_forward, compute_config
+    from rembert_jax.adapters._compute import compiled_forward, compute_config
 
     forward = compiled_forward("base", compute_config(model.config.frozen()), model.policy, train=False,
                                output_attentions=False, output_hidden_states=False)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from data_fixtures import reference_tokenizer, write_jsonl
 
-from rembert_jax.train.batching import BatchIterator
 from rembert_jax.train.data import load_task_dataset
+from rembert_jax.train.data.batching import BatchIterator
 from rembert_jax.train.eval_accumulator import EvalAccumulator
 
 

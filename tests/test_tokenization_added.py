@@ -18,7 +18,7 @@ from tokenizers import AddedToken
 
 import rembert_jax
 from rembert_jax import RemBertTokenizer, RemBertTokenizerFast
-from rembert_jax.train.data_files import DEMO_DIR
+from rembert_jax.train.data.files import DEMO_DIR
 
 transformers = pytest.importorskip("transformers")
 

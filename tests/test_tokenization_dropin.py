@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from rembert_jax import RemBertTokenizer, RemBertTokenizerFast
-from rembert_jax.train.data_files import DEMO_DIR
+from rembert_jax.train.data.files import DEMO_DIR
 
 transformers = pytest.importorskip("transformers")
 

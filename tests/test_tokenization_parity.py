@@ -13,7 +13,7 @@ import pytest
 from fixtures.tokenizer_models import fixture_lines, trained_model_dir
 
 from rembert_jax import RemBertTokenizer, RemBertTokenizerFast
-from rembert_jax._tokenization_files import TOKENIZER_FILE
+from rembert_jax.tokenization._files import TOKENIZER_FILE
 
 # Human-like odd spacing that both tokenizers handle alike.
 ODD_SPACING_SAME = [

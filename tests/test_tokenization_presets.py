@@ -8,8 +8,8 @@ import pytest
 from fixtures.tokenizer_models import word_model_dir
 
 from rembert_jax import RemBertConfig, RemBertTokenizer, RemBertTokenizerFast
-from rembert_jax._tokenization_presets import HUB, SHIPPED
 from rembert_jax.config import preset_names
+from rembert_jax.tokenization._presets import HUB, SHIPPED
 
 CLASSES = [RemBertTokenizer, RemBertTokenizerFast]
 SENTENCES = ["All human beings are born free and equal in dignity and rights.",

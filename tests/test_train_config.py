@@ -84,7 +84,7 @@ def test_shipped_run_configs_load_by_name_from_anywhere(tmp_path, monkeypatch):
 
 
 def test_train_command_reports_config_errors_with_exit_code_2(tmp_path, capsys):
-    from rembert_jax.train.cli import main
+    from rembert_jax.cli import main
 
     path = _write(tmp_path, "optim:\n  learnin_rate: 1e-3\n")
     assert main(["train", str(path)]) == 2
@@ -92,7 +92,7 @@ def test_train_command_reports_config_errors_with_exit_code_2(tmp_path, capsys):
 
 
 def test_bad_data_section_is_reported_before_training(tmp_path, capsys):
-    from rembert_jax.train.cli import main
+    from rembert_jax.cli import main
 
     path = _write(tmp_path, f"output_dir: {tmp_path / 'run'}\ndata:\n  train: {tmp_path / 'missing.jsonl'}\n"
                             "  tokenizer: 'demo:'\n")
@@ -129,8 +129,8 @@ def test_bad_distributed_settings_are_explained():
 
 def test_interrupted_train_command_suggests_a_resume_with_the_same_flags(tmp_path, capsys, monkeypatch):
     # --output-dir moves the checkpoints: a resume command without it would look in the wrong place.
+    from rembert_jax.cli import main
     from rembert_jax.train import trainer
-    from rembert_jax.train.cli import main
     from rembert_jax.train.interrupts import RunInterrupted
 
     def interrupted(cfg, **kwargs):
@@ -148,7 +148,7 @@ def test_interrupted_train_command_suggests_a_resume_with_the_same_flags(tmp_pat
 
 
 def test_bench_command_without_the_benchmark_scripts_is_a_clear_error(tmp_path, capsys):
-    from rembert_jax.train.cli import main
+    from rembert_jax.cli import main
 
     assert main(["bench", "--benchmarks-dir", str(tmp_path), "forward"]) == 2
     assert "no benchmark scripts in" in capsys.readouterr().err

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from train_run_testing import config_text, write_data
 
-from rembert_jax.train.cli import main
+from rembert_jax.cli import main
 from rembert_jax.train.run_lock import RunLock, RunLockedError
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from hf_reference import hf_model
 
-from rembert_jax.train.data_files import DEMO_DIR
+from rembert_jax.train.data.files import DEMO_DIR
 
 LANGUAGES = ("en", "ru", "zh")
 

@@ -9,8 +9,8 @@ import pytest
 from data_fixtures import reference_tokenizer
 
 from rembert_jax.train.data import load_task_dataset
-from rembert_jax.train.masking import mask_tokens
-from rembert_jax.train.packed_batching import PackedBatchIterator
+from rembert_jax.train.data.masking import mask_tokens
+from rembert_jax.train.data.packed_batching import PackedBatchIterator
 
 SPEC = {"train": "demo:train.jsonl", "labels": "demo:labels.json", "max_length": 64}
 
@@ -80,7 +80,7 @@ def test_tasks_with_one_label_per_example_refuse_packing():
 
 
 def test_a_packed_masked_lm_run_trains_on_packed_batches(tmp_path, monkeypatch):
-    from rembert_jax.train.cli import main
+    from rembert_jax.cli import main
 
     collate, packed_batches = PackedBatchIterator.collate, []
     monkeypatch.setattr(PackedBatchIterator, "collate",

@@ -177,7 +177,7 @@ def test_export_loads_in_transformers_and_agrees_with_our_model(finished_run):
 
 
 def test_eval_and_predict_commands_use_the_checkpoint(finished_run, tmp_path, capsys):
-    from rembert_jax.train.cli import main
+    from rembert_jax.cli import main
 
     root, config, result = finished_run
     metrics_file = tmp_path / "eval" / "metrics.json"
@@ -213,7 +213,7 @@ def test_eval_from_a_checkpoint_of_another_task_names_both_tasks(finished_run):
 
 
 def test_predict_refuses_to_write_over_its_input(finished_run, tmp_path, capsys):
-    from rembert_jax.train.cli import main
+    from rembert_jax.cli import main
 
     root, config, _ = finished_run
     examples = tmp_path / "dev.jsonl"

@@ -35,7 +35,7 @@ def run_config(tmp_path_factory):
 def _start(root, text: str, out, **env) -> subprocess.Popen:
     config = out.parent / f"{out.name}.yaml"
     config.write_text(text)
-    script = f"import sys\nfrom rembert_jax.train.cli import main\nsys.exit(main(['train', {str(config)!r}]))"
+    script = f"import sys\nfrom rembert_jax.cli import main\nsys.exit(main(['train', {str(config)!r}]))"
     return subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=process_env(**env))
 

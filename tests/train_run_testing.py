@@ -13,7 +13,7 @@ import tempfile
 
 import numpy as np
 
-from rembert_jax.train.data_files import DEMO_DIR
+from rembert_jax.train.data.files import DEMO_DIR
 
 LANGUAGES = ("en", "ru", "zh")
 
@@ -81,6 +81,6 @@ def process_env(**extra: str) -> dict[str, str]:
 
 def train_process(config, *args, prelude: str = "", env: dict | None = None,
                   timeout: float = 300):
-    script = f"{prelude}\nimport sys\nfrom rembert_jax.train.cli import main\nsys.exit(main({['train', str(config), *args]!r}))"
+    script = f"{prelude}\nimport sys\nfrom rembert_jax.cli import main\nsys.exit(main({['train', str(config), *args]!r}))"
     return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=timeout,
                           env=process_env(**(env or {})))

@@ -1,4 +1,4 @@
-"""Training RemBERT with optax: the `rembert-jax train | eval | predict` commands and their pieces.
+"""Training RemBERT with optax: what the `rembert-jax train | eval | predict` commands (`rembert_jax.cli`) run.
 
 Run level:
     load_run_config, RunConfig     the YAML run config (dotted overrides, errors naming the key)

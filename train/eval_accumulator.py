@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .data_tasks import IGNORE_INDEX, split_words
+from .data.task_features import IGNORE_INDEX, split_words
 from .metrics import compute_metrics
 from .qa_postprocess import postprocess_qa_predictions
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterator
 
-from .batching import BatchIterator, model_inputs
 from .data import DataSpec, TaskDataset, load_task_dataset, load_tokenizer
+from .data.batching import BatchIterator, model_inputs
+from .data.packed_batching import PackedBatchIterator
 from .eval_accumulator import EvalAccumulator
-from .packed_batching import PackedBatchIterator
 from .run_config import RunConfig
 
 
