@@ -12,7 +12,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import sys
 import threading
 import time
@@ -287,10 +286,6 @@ def _jsonable(x):
 
 def ratio(ours: float, theirs: float) -> float | None:
     return round(ours / theirs, 3) if theirs else None
-
-
-def max_rss_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def set_torch_threads(args) -> None:
