@@ -36,6 +36,24 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                              "on a shared machine the load drifts, and alternating exposes both sides to it")
 
 
+GPU_SHAPES = "64x128,16x512"  # the (batch, length) pairs the GPU targets are stated for
+
+
+def shapes_parser(description: str, *, cpu_shapes: str) -> argparse.ArgumentParser:
+    """A side-by-side benchmark's parser: the common arguments and --shapes, whose default
+    (`GPU_SHAPES` on a GPU, `cpu_shapes` on a CPU) `default_shapes` fills in after parsing."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_arguments(parser)
+    parser.add_argument("--shapes", default=None,
+                        help=f"comma list of BATCHxLENGTH (default {GPU_SHAPES} on GPU; {cpu_shapes} on CPU)")
+    parser.set_defaults(cpu_shapes=cpu_shapes)
+    return parser
+
+
+def default_shapes(args) -> str:
+    return args.shapes or (GPU_SHAPES if on_gpu() else args.cpu_shapes)
+
+
 def on_gpu() -> bool:
     import jax
 
