@@ -8,7 +8,8 @@ is decided by its path, with the old places of each room listed next to the new 
 
 - rooms: .py files and lines (all lines, and code lines: neither blank nor only a comment) per room.
 - task_name_literals: per task name, the string literals equal to it in library code, and the files.
-- format_dispatches: functions that choose code by a checkpoint format's name. A function counts when
+- format_dispatches: the places that choose code by a checkpoint format's name: module-level tables
+  of readers/writers keyed by format name (see _table_kinds), and functions. A function counts when
   it compares something (`==`/`!=`/`in`, `match` cases) with a module-level constant bound to a format
   name (`fmt == PYTORCH`), or with two or more format names written as literals, or builds a dict keyed
   by two or more format names whose values are not all strings (a table of readers or writers, not of
@@ -53,7 +54,7 @@ TASKS = ("base", "masked_lm", "causal_lm", "sequence_classification", "multiple_
          "token_classification", "question_answering")
 # every spelling of a checkpoint format the library has used (issue 14 counts four vocabularies)
 FORMAT_NAMES = {"pytorch", "safetensors", "keras", "keras_h5", "tf-h5", "tf_h5", "tf1", "tf-checkpoint",
-                "tf_checkpoint", "tf", "jax", "orbax", "flax", "trainer"}
+                "tf_checkpoint", "tf", "jax", "orbax", "flax", "trainer", "train-step", "train_step"}
 # ...of which these are as often a framework's name (`JAX = "jax"`, loss style "tf") as a format's
 FRAMEWORK_NAMES = {"jax", "tf", "keras", "flax"}
 WRITE_WORDS = re.compile(r"save|write|export", re.IGNORECASE)
@@ -143,13 +144,41 @@ def _format_names_compared(function: ast.AST, constants: dict[str, str]) -> set[
     return named | (literal if len(literal) >= 2 else set())
 
 
+def _table_kinds(value: ast.AST) -> set[str]:
+    """For a module-level table of readers/writers keyed by format name, "read" and/or "write".
+
+    A table: a dict with two or more format-name keys and values that are not all strings, or a
+    tuple/list of two or more calls (`Format("pytorch", ..., "pytorch:read_pytorch", ...)`) each taking
+    a format name; its kind comes from the words in it (read/load, save/write/export)."""
+    if isinstance(value, ast.Dict):
+        keys = [k.value for k in value.keys if isinstance(k, ast.Constant) and k.value in FORMAT_NAMES]
+        is_table = len(keys) >= 2 and not all(isinstance(v, ast.Constant) for v in value.values)
+    elif isinstance(value, ast.Tuple | ast.List):
+        rows = [e for e in value.elts if isinstance(e, ast.Call) and FORMAT_NAMES.intersection(_strings(e))]
+        is_table = len(rows) >= 2
+    else:
+        return set()
+    if not is_table:
+        return set()
+    words = " ".join(_strings(value) + [n.id for n in ast.walk(value) if isinstance(n, ast.Name)]
+                     + [n.attr for n in ast.walk(value) if isinstance(n, ast.Attribute)])
+    kinds = {"read"} if re.search(r"read|load", words, re.IGNORECASE) else set()
+    return kinds | ({"write"} if WRITE_WORDS.search(words) else set())
+
+
 def format_dispatches(repo: Path, files: list[Path]) -> dict:
     constants = format_constants(files)
     found = {"read": [], "write": []}
     for f in files:
-        if room_of(f.relative_to(repo).as_posix()) == "tokenization":
+        relative = f.relative_to(repo).as_posix()
+        if room_of(relative) == "tokenization":
             continue  # its "jax"/"tf" are return_tensors= values, not checkpoint formats
         module = ast.parse(f.read_text())
+        for node in module.body:  # tables of readers / writers
+            if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+                target = node.targets[0] if isinstance(node, ast.Assign) else node.target
+                for kind in sorted(_table_kinds(node.value)):
+                    found[kind].append(f"{relative}:{ast.unparse(target)} (table)")
         functions = [n for n in ast.walk(module) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
         inner = {id(m) for n in functions for m in ast.walk(n) if m is not n and m in functions}
         for function in functions:
@@ -158,8 +187,8 @@ def format_dispatches(repo: Path, files: list[Path]) -> dict:
             names = _format_names_compared(function, constants)
             if names:
                 kind = "write" if WRITE_WORDS.search(function.name) else "read"
-                found[kind].append(f"{f.relative_to(repo).as_posix()}:{function.name} {sorted(names)}")
-    return {kind: {"functions": len(where), "files": len({w.partition(":")[0] for w in where}), "where": where}
+                found[kind].append(f"{relative}:{function.name} {sorted(names)}")
+    return {kind: {"count": len(where), "files": len({w.partition(":")[0] for w in where}), "where": where}
             for kind, where in found.items()}
 
 
