@@ -287,16 +287,16 @@ class Report:
 
     def add(self, key: str, value) -> None:
         self.data[key] = value
-        print(json.dumps({key: value}, default=_jsonable), flush=True)
+        print(json.dumps({key: value}, default=jsonable), flush=True)
         self.write()
 
     def write(self) -> None:
         if self.out:
             with open(self.out, "w") as f:
-                json.dump(self.data, f, indent=2, default=_jsonable)
+                json.dump(self.data, f, indent=2, default=jsonable)
 
 
-def _jsonable(x):
+def jsonable(x):
     if isinstance(x, np.generic):
         return x.item()
     return str(x)

@@ -73,6 +73,9 @@ def test_private_names_are_told_from_private_submodules_and_external_internals()
         "from pkg.other import __version__, _CONSTANT\n"
         "from jax._src.core import trace_state_clean\n"  # another distribution's private module
         "from jax import numpy\n"
+        "from . import reader as r\n"
+        "import pkg.other\n"
+        "r._helper(), r.public(), pkg.other._STATE, numpy._private\n"  # private attributes of other modules
     )
     found = private_name_imports("pkg.sub", code, is_package=True, internal_modules=modules,
                                  root_packages={"pkg"})
@@ -80,4 +83,6 @@ def test_private_names_are_told_from_private_submodules_and_external_internals()
         (3, "pkg.sub -> pkg.sub.reader._helper"),
         (4, "pkg.sub -> pkg.other._CONSTANT"),
         (5, "pkg.sub -> jax._src.core"),
+        (9, "pkg.sub -> pkg.other._STATE"),
+        (9, "pkg.sub -> pkg.sub.reader._helper"),
     ]
