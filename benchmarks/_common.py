@@ -12,7 +12,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import sys
 import threading
 import time
@@ -35,6 +34,24 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rounds", type=int, default=None,
                         help="alternate ours/theirs this many times and keep the median (default 3 CPU / 1 GPU): "
                              "on a shared machine the load drifts, and alternating exposes both sides to it")
+
+
+GPU_SHAPES = "64x128,16x512"  # the (batch, length) pairs the GPU targets are stated for
+
+
+def shapes_parser(description: str, *, cpu_shapes: str) -> argparse.ArgumentParser:
+    """A side-by-side benchmark's parser: the common arguments and --shapes, whose default
+    (`GPU_SHAPES` on a GPU, `cpu_shapes` on a CPU) `default_shapes` fills in after parsing."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_arguments(parser)
+    parser.add_argument("--shapes", default=None,
+                        help=f"comma list of BATCHxLENGTH (default {GPU_SHAPES} on GPU; {cpu_shapes} on CPU)")
+    parser.set_defaults(cpu_shapes=cpu_shapes)
+    return parser
+
+
+def default_shapes(args) -> str:
+    return args.shapes or (GPU_SHAPES if on_gpu() else args.cpu_shapes)
 
 
 def on_gpu() -> bool:
@@ -270,16 +287,16 @@ class Report:
 
     def add(self, key: str, value) -> None:
         self.data[key] = value
-        print(json.dumps({key: value}, default=_jsonable), flush=True)
+        print(json.dumps({key: value}, default=jsonable), flush=True)
         self.write()
 
     def write(self) -> None:
         if self.out:
             with open(self.out, "w") as f:
-                json.dump(self.data, f, indent=2, default=_jsonable)
+                json.dump(self.data, f, indent=2, default=jsonable)
 
 
-def _jsonable(x):
+def jsonable(x):
     if isinstance(x, np.generic):
         return x.item()
     return str(x)
@@ -287,10 +304,6 @@ def _jsonable(x):
 
 def ratio(ours: float, theirs: float) -> float | None:
     return round(ours / theirs, 3) if theirs else None
-
-
-def max_rss_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def set_torch_threads(args) -> None:

@@ -22,14 +22,7 @@ import contextlib
 import gc
 
 from rembert_jax.benchmarks import _common as C
-from rembert_jax.benchmarks._gpu_report import (
-    RESULTS,
-    emit,
-    free_torch_memory,
-    full_config,
-    shapes,
-    torch_train_first,
-)
+from rembert_jax.benchmarks import _gpu_report as R
 
 # bf16 dense tensor-core peak (FLOP/s) of the GPUs the targets name (SXM parts)
 PEAK_BF16 = {"H100": 989.4e12, "H200": 989.4e12}
@@ -81,9 +74,9 @@ def issue16_forward(args) -> dict:
     from rembert_jax import init_params
     from rembert_jax.benchmarks import bench_forward as F
 
-    config = full_config(args)
+    config = R.full_config(args)
     iters = 3 if args.smoke else 20
-    batches = [C.random_batch(config, *shapes(args, name), seed=11) for name in ("short", "long")]
+    batches = [C.random_batch(config, *R.shapes(args, name), seed=11) for name in ("short", "long")]
     out: dict = {"layers": config.num_hidden_layers, "batches": "dense (no padding)",
                  "reference": "torch.compile(transformers RemBertModel), bf16 weights and compute"}
     model = C.hf_model(config, "base")
@@ -94,9 +87,9 @@ def issue16_forward(args) -> dict:
                                                               compile_model=True)[0]}
         except Exception as e:
             out[key] = {"torch_compile_bf16": {"error": f"{type(e).__name__}: {e}"[:800]}}
-        emit("issue16_forward_partial", out)
+        R.emit("issue16_forward_partial", out)
     del model
-    free_torch_memory()
+    R.free_torch_memory()
     params = jax.jit(lambda k: init_params(config, k, dtype=jnp.bfloat16))(jax.random.key(0))
     for batch in batches:
         row = out["x".join(map(str, batch["input_ids"].shape))]
@@ -110,8 +103,8 @@ def issue16_forward(args) -> dict:
                     row[f"ours_{name}"]["speedup_vs_torch_compile_bf16"] = C.ratio(result["tokens_per_s"], reference)
             except Exception as e:
                 row[f"ours_{name}"] = {"error": f"{type(e).__name__}: {e}"[:800]}
-            emit("issue16_forward_partial", out)
-    RESULTS.pop("issue16_forward_partial", None)
+            R.emit("issue16_forward_partial", out)
+    R.RESULTS.pop("issue16_forward_partial", None)
     return out
 
 
@@ -121,17 +114,17 @@ def issue16_train(args) -> dict:
     from rembert_jax.benchmarks import bench_train_step as T
     from rembert_jax.heads import TaskModel
 
-    config = full_config(args)
-    batch_size, length = shapes(args, "short")
+    config = R.full_config(args)
+    batch_size, length = R.shapes(args, "short")
     batch = C.random_batch(config, batch_size, length, seed=7, labels=True)
     iters = 3 if args.smoke else 10
     peak = peak_flops()
     flops_per_token = model_flops_per_token(config, length)
     out: dict = {"shape": [batch_size, length], "layers": config.num_hidden_layers, "remat": "dots",
                  "model_flops_per_token": flops_per_token, "peak_bf16_flops": peak}
-    out["torch_fused_adamw_autocast"] = theirs = torch_train_first(C.hf_model(config, "sequence_classification"),
+    out["torch_fused_adamw_autocast"] = theirs = R.torch_train_first(C.hf_model(config, "sequence_classification"),
                                                                    batch, iters)
-    emit("issue16_train_partial", out)
+    R.emit("issue16_train_partial", out)
     for name, dtype, impl in VARIANTS:
         params = jax.jit(TaskModel(config, "sequence_classification").init)(jax.random.key(0))
         try:
@@ -147,6 +140,6 @@ def issue16_train(args) -> dict:
             out[f"ours_{name}"] = {"error": f"{type(e).__name__}: {e}"[:800]}
         del params
         gc.collect()
-        emit("issue16_train_partial", out)
-    RESULTS.pop("issue16_train_partial", None)
+        R.emit("issue16_train_partial", out)
+    R.RESULTS.pop("issue16_train_partial", None)
     return out

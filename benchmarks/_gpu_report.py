@@ -23,11 +23,11 @@ def elapsed() -> float:
 def emit(key: str, value) -> None:
     RESULTS[key] = value
     RESULTS["elapsed_s"] = round(elapsed(), 1)
-    print(json.dumps({key: value, "elapsed_s": RESULTS["elapsed_s"]}, default=C._jsonable), flush=True)
+    print(json.dumps({key: value, "elapsed_s": RESULTS["elapsed_s"]}, default=C.jsonable), flush=True)
     out_dir = os.environ.get("OUT")
     if out_dir:
         with open(os.path.join(out_dir, JSON_NAME[0]), "w") as f:
-            json.dump(RESULTS, f, indent=2, default=C._jsonable)
+            json.dump(RESULTS, f, indent=2, default=C.jsonable)
 
 
 def section(name: str, fn, args, *, needs_s: float) -> None:

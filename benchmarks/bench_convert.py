@@ -19,23 +19,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
 import time
 
-
-def _peak_rss_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
-
-
-def _current_rss_bytes() -> int:
-    with open("/proc/self/status", encoding="ascii") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
+from rembert_jax.benchmarks.bench_load_memory import current_rss_bytes, peak_rss_bytes
 
 
 def _dir_bytes(path: str) -> int:
@@ -56,7 +45,7 @@ def _stage(name: str, args) -> dict:
         import orbax.checkpoint  # noqa: F401
 
         import rembert_jax.convert.formats  # noqa: F401
-    baseline = _current_rss_bytes()  # the interpreter and its libraries, before any weights
+    baseline = current_rss_bytes()  # the interpreter and its libraries, before any weights
     start = time.perf_counter()
     extra: dict = {}
     if name == "write":
@@ -104,10 +93,10 @@ def _stage(name: str, args) -> dict:
         raise ValueError(f"unknown stage {name}")
     seconds = time.perf_counter() - start
     checkpoint = os.path.getsize(os.path.join(hf_dir, "model.safetensors"))
-    return {"stage": name, "seconds": round(seconds, 2), "peak_rss_gb": round(_peak_rss_bytes() / 1e9, 3),
-            "rss_over_checkpoint": round(_peak_rss_bytes() / checkpoint, 3),
+    return {"stage": name, "seconds": round(seconds, 2), "peak_rss_gb": round(peak_rss_bytes() / 1e9, 3),
+            "rss_over_checkpoint": round(peak_rss_bytes() / checkpoint, 3),
             "baseline_rss_gb": round(baseline / 1e9, 3),
-            "above_baseline_over_checkpoint": round((_peak_rss_bytes() - baseline) / checkpoint, 3),
+            "above_baseline_over_checkpoint": round((peak_rss_bytes() - baseline) / checkpoint, 3),
             "checkpoint_gb": round(checkpoint / 1e9, 3),
             **extra}
 

@@ -10,7 +10,6 @@ bf16 means bf16 weights and compute on both sides (inference needs no fp32 maste
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 
@@ -132,15 +131,11 @@ def run(args) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    C.add_common_arguments(parser)
-    parser.add_argument("--shapes", default=None,
-                        help="comma list of BATCHxLENGTH (default 64x128,16x512 on GPU; 8x128,2x512 on CPU)")
+    parser = C.shapes_parser(__doc__, cpu_shapes="8x128,2x512")
     parser.add_argument("--dtypes", default="fp32,bf16", help="comma list of fp32, bf16")
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile on the GPU")
     args = parser.parse_args(argv)
-    if args.shapes is None:
-        args.shapes = "64x128,16x512" if C.on_gpu() else "8x128,2x512"
+    args.shapes = C.default_shapes(args)
     run(args)
     return 0
 

@@ -34,11 +34,12 @@ import time
 STAGES = ("adapter", "convert_jax", "transformers")
 
 
-def _peak_rss() -> int:
+# stdlib only, here rather than in _common: a stage runs this file under an older checkout's interpreter
+def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 
-def _current_rss() -> int:
+def current_rss_bytes() -> int:
     with open("/proc/self/status", encoding="ascii") as f:
         for line in f:
             if line.startswith("VmRSS:"):
@@ -83,7 +84,7 @@ def run_stage(stage: str, checkpoint: str) -> dict:
 
         from rembert_jax import RemBertModel
         from rembert_jax.convert.formats import convert_checkpoint
-    baseline = _current_rss()  # interpreter and libraries, before any weights
+    baseline = current_rss_bytes()  # interpreter and libraries, before any weights
     start = time.perf_counter()
     if stage == "adapter":
         model = RemBertModel.from_pretrained(checkpoint)
@@ -100,7 +101,7 @@ def run_stage(stage: str, checkpoint: str) -> dict:
         parameters = sum(p.numel() for p in model.parameters())
     else:
         raise ValueError(f"unknown stage {stage}")
-    return {"stage": stage, "seconds": round(time.perf_counter() - start, 2), "peak_rss": _peak_rss(),
+    return {"stage": stage, "seconds": round(time.perf_counter() - start, 2), "peak_rss": peak_rss_bytes(),
             "baseline_rss": baseline, "parameters": parameters}
 
 

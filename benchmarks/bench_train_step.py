@@ -12,7 +12,6 @@ each side (same weights and batch: they must agree).
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 
@@ -134,15 +133,11 @@ def run(args) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    C.add_common_arguments(parser)
-    parser.add_argument("--shapes", default=None,
-                        help="comma list of BATCHxLENGTH (default 64x128,16x512 on GPU; 4x128,1x512 on CPU)")
+    parser = C.shapes_parser(__doc__, cpu_shapes="4x128,1x512")
     parser.add_argument("--dtype", default=None, choices=("fp32", "bf16"),
                         help="compute dtype (default bf16 on GPU, fp32 on CPU)")
     args = parser.parse_args(argv)
-    if args.shapes is None:
-        args.shapes = "64x128,16x512" if C.on_gpu() else "4x128,1x512"
+    args.shapes = C.default_shapes(args)
     if args.dtype is None:
         args.dtype = "bf16" if C.on_gpu() else "fp32"
     run(args)

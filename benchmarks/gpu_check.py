@@ -224,45 +224,45 @@ def check_attention_kernels(args) -> dict:
     return out
 
 
-def probe_forward(args) -> dict:
-    """Forward at (64,128) bf16 under what-if switches (fused attention fed key lengths)."""
-    from rembert_jax.benchmarks import bench_forward as F
-
+def _probe(items: str, head: str, args, measure, keys: tuple[str, ...]) -> dict:
+    """`measure(config, params, item)` for each comma-separated what-if switch of `items` (the name
+    before any "@"), fused attention fed key lengths; an error is recorded, not raised."""
     config = full_config(args)
-    model = C.hf_model(config, "base")
-    params = C.params_from_hf(model, config, "base")
+    model = C.hf_model(config, head)
+    params = C.params_from_hf(model, config, head)
     del model
     out = {}
-    for item in args.probe_forward.split(","):
-        name, _, shape = item.partition("@")
-        batch = C.random_batch(config, *shapes(args, shape or "short"), seed=11)
+    for item in items.split(","):
         try:
-            with V.attention_variant("cudnn_seq_lengths"), V.variant(name):
-                result, _ = F.measure_ours(config, params, batch, "bf16", iters=3 if args.smoke else 20, warmup=2)
-            out[item] = {k: result[k] for k in ("tokens_per_s", "compile_s", "program_bytes")}
+            with V.attention_variant("cudnn_seq_lengths"), V.variant(item.partition("@")[0]):
+                result = measure(config, params, item)
+            out[item] = {k: result[k] for k in keys}
         except Exception as e:
             out[item] = {"error": f"{type(e).__name__}: {e}"[:800]}
     return out
 
 
+def probe_forward(args) -> dict:
+    """Forward at (64,128) bf16 (or NAME@SHAPE) under what-if switches."""
+    from rembert_jax.benchmarks import bench_forward as F
+
+    def measure(config, params, item):
+        batch = C.random_batch(config, *shapes(args, item.partition("@")[2] or "short"), seed=11)
+        return F.measure_ours(config, params, batch, "bf16", iters=3 if args.smoke else 20, warmup=2)[0]
+
+    return _probe(args.probe_forward, "base", args, measure, ("tokens_per_s", "compile_s", "program_bytes"))
+
+
 def probe_train(args) -> dict:
-    """Train step at (64,128) under rematerialisation switches (fused attention fed key lengths)."""
+    """Train step at (64,128) under rematerialisation switches."""
     from rembert_jax.benchmarks import bench_train_step as T
 
-    config = full_config(args)
-    model = C.hf_model(config, "sequence_classification")
-    params = C.params_from_hf(model, config, "sequence_classification")
-    del model
-    batch = C.random_batch(config, *shapes(args, "short"), seed=7, labels=True)
-    out = {}
-    for name in args.probe_train.split(","):
-        try:
-            with V.attention_variant("cudnn_seq_lengths"), V.variant(name):
-                result = T.measure_ours(config, params, batch, "bf16", iters=3 if args.smoke else 10, warmup=1)
-            out[name] = {k: result[k] for k in ("tokens_per_s", "compile_s", "program_bytes", "first_loss")}
-        except Exception as e:
-            out[name] = {"error": f"{type(e).__name__}: {e}"[:800]}
-    return out
+    def measure(config, params, item):
+        batch = C.random_batch(config, *shapes(args, "short"), seed=7, labels=True)
+        return T.measure_ours(config, params, batch, "bf16", iters=3 if args.smoke else 10, warmup=1)
+
+    return _probe(args.probe_train, "sequence_classification", args, measure,
+                  ("tokens_per_s", "compile_s", "program_bytes", "first_loss"))
 
 
 # ------------------------------------------------------------------------------ --quick mode

@@ -20,8 +20,6 @@ from rembert_jax import RemBertConfig
 
 IGNORE_INDEX = -100
 
-PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
-
 
 def cross_entropy(logits: jax.Array, labels: jax.Array, *, ignore_index: int = IGNORE_INDEX,
                   num_items_in_batch: jax.Array | int | None = None) -> jax.Array:

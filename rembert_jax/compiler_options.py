@@ -23,11 +23,6 @@ from typing import Any
 
 import jax
 
-try:  # True outside any trace; JAX has no public spelling of this
-    from jax._src.core import trace_state_clean as _trace_state_clean
-except ImportError:  # pragma: no cover - then tracer arguments (and the ValueError fallback) decide
-    _trace_state_clean = None
-
 INFERENCE_OPTIONS: dict[str, Any] = {
     "xla_gpu_enable_triton_gemm": False,  # cuBLAS GEMMs: +3.5% forward on an H100 (see above)
 }
@@ -69,7 +64,10 @@ def jit(fun: Callable | None = None, *, training: bool = False, **kwargs) -> Cal
 
 
 def _tracing(args, kwargs) -> bool:
-    """Is JAX tracing this call (so only a plain nested jit is allowed)?"""
-    if _trace_state_clean is not None:
-        return not _trace_state_clean()
+    """Does this call carry tracers (so JAX is tracing it and only a plain nested jit is allowed)?
+
+    A call made inside a trace with only concrete arguments (closed-over arrays) is not seen here;
+    `call` learns of it from the ValueError JAX raises, before any work, for `compiler_options` on
+    a nested jit. (JAX's trace state itself has no public spelling, so it is not asked.)
+    """
     return any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves((args, kwargs)))

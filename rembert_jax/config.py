@@ -30,6 +30,7 @@ from collections.abc import Iterator, Mapping
 from importlib import resources
 from typing import Any, ClassVar
 
+from .configs import preset_names
 from .frozen_config import BOOL_FIELDS, FIELD_DEFAULTS, FIELD_NAMES, FrozenMap, FrozenRemBertConfig
 
 logger = logging.getLogger("rembert_jax")
@@ -296,8 +297,3 @@ def freeze(config: RemBertConfig | FrozenRemBertConfig) -> FrozenRemBertConfig:
                         "(a transformers config converts with RemBertConfig.from_dict(config.to_dict()))")
     values = {name: copy.deepcopy(getattr(config, name)) for name in FIELD_NAMES}
     return FrozenRemBertConfig(**values, extra=FrozenMap(copy.deepcopy(config.extra)))
-
-
-def preset_names() -> tuple[str, ...]:
-    files = resources.files("rembert_jax.configs").iterdir()
-    return tuple(sorted(f.name[: -len(".json")] for f in files if f.name.endswith(".json")))

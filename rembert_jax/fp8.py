@@ -22,6 +22,8 @@ import jax.numpy as jnp
 
 @functools.cache
 def _config():
+    """qwix's QT dot_general and its config. The one place that reads qwix's private core: when qwix
+    moves it, tests/test_private_apis.py fails naming this function."""
     from qwix._src.core import dot_general_qt  # optional dependency: the `fp8` extra
 
     return dot_general_qt, dot_general_qt.DotGeneralQtConfig(

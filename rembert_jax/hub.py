@@ -27,7 +27,7 @@ import logging
 import os
 from typing import Any
 
-from .config import preset_names
+from .configs import preset_names
 
 logger = logging.getLogger("rembert_jax.hub")
 

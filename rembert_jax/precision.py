@@ -54,25 +54,10 @@ class DTypePolicy:
             return FP8
         return cls(param_dtype=jnp.float32, compute_dtype=_dtype(name))
 
-    def cast_to_compute(self, tree):
-        """Cast floating leaves of `tree` to the compute dtype (integers untouched)."""
-        import jax
-
-        def cast(x):
-            return x.astype(self.compute_dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x
-
-        return jax.tree_util.tree_map(cast, tree)
-
     @property
     def fp8(self) -> bool:
         return self.gemm == "fp8"
 
-    @property
-    def is_half(self) -> bool:
-        return self.compute_dtype != jnp.float32
-
 
 FP32 = DTypePolicy()
-BF16 = DTypePolicy(compute_dtype=jnp.bfloat16)
-FP16 = DTypePolicy(compute_dtype=jnp.float16)
 FP8 = DTypePolicy(compute_dtype=jnp.bfloat16, gemm="fp8")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
-
 from rembert_jax.cli import main
 
 
@@ -21,14 +19,6 @@ def test_forward_on_the_tiny_preset_uses_its_tokenizer_and_prints_shapes_and_tim
     assert "time:       first call" in out
 
 
-def test_demo_ids_are_bos_bytes_eos_padded(tiny_config):
-    from rembert_jax.cli.forward import _demo_ids
-
-    inputs = _demo_ids(["ab", "a"], tiny_config, max_length=64)
-    np.testing.assert_array_equal(inputs["input_ids"], [[1, 3 + 97 % 96, 3 + 98 % 96, 2], [1, 4, 2, 0]])
-    np.testing.assert_array_equal(inputs["attention_mask"], [[1, 1, 1, 1], [1, 1, 1, 0]])
-
-
 def test_a_tokenizer_that_does_not_fit_the_vocab_is_an_error(tiny_config, tmp_path, capsys):
     # the demo sentencepiece model has ids far beyond the test model's 99
     from hf_reference import hf_model
@@ -41,10 +31,25 @@ def test_a_tokenizer_that_does_not_fit_the_vocab_is_an_error(tiny_config, tmp_pa
     assert "outside this model's vocab_size=99: use the tokenizer that belongs to the model" in capsys.readouterr().err
 
 
-def test_forward_on_a_pytorch_checkpoint(tiny_config, tmp_path, capsys):
+def test_forward_on_a_pytorch_checkpoint_uses_the_tokenizer_saved_with_it(tiny_config, tmp_path, capsys):
+    from hf_reference import hf_model
+
+    from rembert_jax import RemBertTokenizerFast
+
+    tokenizer = RemBertTokenizerFast.from_preset("tiny")
+    hf_model(tiny_config.replace(vocab_size=len(tokenizer))).save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    assert main(["forward", "--model", str(tmp_path), "Hello"]) == 0
+    out = capsys.readouterr().out
+    length = len(tokenizer("Hello")["input_ids"])
+    assert f"checkpoint {tmp_path}" in out and f"tokenizer {tmp_path}" in out
+    assert f"last_hidden_state (1, {length}, 32) float32" in out
+
+
+def test_a_checkpoint_without_a_tokenizer_asks_for_one(tiny_config, tmp_path, capsys):
     from hf_reference import hf_model
 
     hf_model(tiny_config).save_pretrained(tmp_path)
-    assert main(["forward", "--model", str(tmp_path), "Hello"]) == 0
-    out = capsys.readouterr().out
-    assert f"checkpoint {tmp_path}" in out and "last_hidden_state (1, 7, 32) float32" in out
+    assert main(["forward", "--model", str(tmp_path), "Hello"]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path} has no tokenizer" in err and "pass --tokenizer DIR" in err

@@ -100,7 +100,8 @@ def _stablehlo_for_older_consumers():
     TensorFlow releases trail JAX's by more than 4 weeks (TF 2.21 reads 1.13.7; jax 0.10 writes
     1.15 by default, which it fails to read). jax.export takes its target from StableHLO's
     compatibility table on each export, so the table's answer is swapped for the 12-week one while
-    this model is exported (and restored afterwards, also on failure).
+    this model is exported (and restored afterwards, also on failure). JAX has no public knob for
+    it: tests/test_private_apis.py fails, naming this function, when JAX moves it.
     """
     from jax._src.lib.mlir.dialects import hlo
 
@@ -142,7 +143,8 @@ def _erf_without_composite():
 
     jax.export writes erf as a StableHLO composite whose body TensorFlow's XlaCallModule (2.21)
     cannot shape-refine when batch and length are symbolic ("op has dynamic shapes"); the same
-    formula written out refines fine. The lowering table entry is restored afterwards.
+    formula written out refines fine. The lowering table entry is restored afterwards (JAX has no
+    public way to read it: tests/test_private_apis.py fails, naming this function, when that changes).
     """
     from jax._src.interpreters import mlir as mlir_internal
     from jax.interpreters import mlir

@@ -175,9 +175,3 @@ class RemBertForQuestionAnswering(RemBertPreTrainedModel):
     task = "question_answering"
     _ARGS = (*_INPUTS, "start_positions", "end_positions", *_OUTPUT_FLAGS)
     _output_class = outputs.QuestionAnsweringModelOutput
-
-
-PYTORCH_CLASSES: tuple[type[RemBertPreTrainedModel], ...] = (
-    RemBertModel, RemBertForMaskedLM, RemBertForCausalLM, RemBertForSequenceClassification,
-    RemBertForMultipleChoice, RemBertForTokenClassification, RemBertForQuestionAnswering,
-)

@@ -8,9 +8,8 @@ of the first (compiling) and a later (compiled) call. A preset has random weight
 show that the pipeline runs, not what the model knows.
 
 A preset is tokenized by its own tokenizer (`RemBertTokenizerFast.from_preset`: shipped for `tiny`,
-google/rembert's from the Hub for `rembert`) unless `--tokenizer` says otherwise. A `--model DIR`
-without a tokenizer (and without `--tokenizer`) gets ids from a stand-in that is NOT a tokenizer:
-`[bos] + [3 + byte % (vocab_size - 3) for each UTF-8 byte] + [eos]`, so a bare checkpoint still runs.
+google/rembert's from the Hub for `rembert`) unless `--tokenizer` says otherwise; a `--model DIR` by
+the tokenizer saved with it, or `--tokenizer DIR` where it has none (an error says so).
 """
 
 from __future__ import annotations
@@ -38,29 +37,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _has_tokenizer(directory: str | None) -> bool:
     return bool(directory) and any(os.path.isfile(os.path.join(directory, name))
                                    for name in ("tokenizer.json", "sentencepiece.model"))
-
-
-def _demo_ids(texts: list[str], config, max_length: int):
-    """The documented stand-in for a tokenizer (see the module docstring): numpy ids and mask."""
-    import numpy as np
-
-    V = config.vocab_size
-    if V <= 3:
-        raise ValueError(f"the demo ids need vocab_size > 3, got {V}; pass --tokenizer")
-    bos = config.bos_token_id if config.bos_token_id is not None and config.bos_token_id < V else None
-    eos = config.eos_token_id if config.eos_token_id is not None and config.eos_token_id < V else None
-    rows = []
-    for text in texts:
-        body = [3 + b % (V - 3) for b in text.encode("utf-8")]
-        row = ([bos] if bos is not None else []) + body + ([eos] if eos is not None else [])
-        rows.append(row[:max_length])
-    length = max(len(r) for r in rows)
-    pad = config.pad_token_id or 0
-    ids = np.full((len(rows), length), pad, np.int32)
-    mask = np.zeros((len(rows), length), np.int32)
-    for i, row in enumerate(rows):
-        ids[i, :len(row)], mask[i, :len(row)] = row, 1
-    return {"input_ids": ids, "attention_mask": mask}
 
 
 def _tokenize(texts: list[str], source: str, config, max_length: int):
@@ -110,8 +86,8 @@ def _run(args: argparse.Namespace) -> int:
         inputs = _tokenize(args.texts, preset, config, max_length)
         tokenization = f"the {preset!r} preset's tokenizer"
     else:
-        inputs = _demo_ids(args.texts, config, max_length)
-        tokenization = "demo byte ids (not a tokenizer; pass --tokenizer DIR for real ids)"
+        raise ValueError(f"{args.model} has no tokenizer (tokenizer.json or sentencepiece.model): "
+                         "pass --tokenizer DIR with the model's tokenizer")
     if args.model:
         from rembert_jax.convert import load_pytorch
 

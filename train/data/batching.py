@@ -144,7 +144,7 @@ class BatchIterator:
         for row, feature in enumerate(features):
             n = len(feature["input_ids"])
             ids[row, :n], types[row, :n], mask[row, :n] = feature["input_ids"], feature["token_type_ids"], 1
-        _fill_padding_rows(ids, mask, data.token_ids, first=len(features))
+        fill_padding_rows(ids, mask, data.token_ids, first=len(features))
         batch.update(input_ids=ids, attention_mask=mask, token_type_ids=types)
         batch.update(self._targets(features, indices, ids, mask, num_rows, seq_len))
         return batch
@@ -198,7 +198,7 @@ class BatchIterator:
                 ids[row, c, :len(choice_ids)], types[row, c, :len(choice_ids)] = choice_ids, choice_types
                 mask[row, c, :len(choice_ids)] = 1
         for c in range(num_choices):
-            _fill_padding_rows(ids[:, c], mask[:, c], data.token_ids, first=len(features))
+            fill_padding_rows(ids[:, c], mask[:, c], data.token_ids, first=len(features))
         out = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
         if "labels" in features[0]:
             out["labels"] = np.array([f["labels"] for f in features] + [IGNORE_INDEX] * (num_rows - len(features)),
@@ -206,7 +206,7 @@ class BatchIterator:
         return out
 
 
-def _fill_padding_rows(ids: np.ndarray, mask: np.ndarray, token_ids, *, first: int) -> None:
+def fill_padding_rows(ids: np.ndarray, mask: np.ndarray, token_ids, *, first: int) -> None:
     """Rows from `first` on become "[CLS] [SEP]": a valid input (no all-masked attention row)."""
     ids[first:, :2] = (token_ids.cls, token_ids.sep)
     mask[first:, :2] = 1

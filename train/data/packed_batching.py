@@ -21,7 +21,7 @@ import numpy as np
 
 from rembert_jax.packing import PER_TOKEN_TASKS, plan_rows
 
-from .batching import BatchIterator, _fill_padding_rows
+from .batching import BatchIterator, fill_padding_rows
 from .task_features import IGNORE_INDEX
 
 
@@ -68,7 +68,7 @@ class PackedBatchIterator(BatchIterator):
                 types[b, span], segments[b, span], positions[b, span] = feature["token_type_ids"], k, np.arange(n)
                 ids[b, span], labels[b, span] = self._example_targets(feature, index)
                 start += n
-        _fill_padding_rows(ids, segments, data.token_ids, first=len(row_numbers))  # "[CLS] [SEP]" as one example
+        fill_padding_rows(ids, segments, data.token_ids, first=len(row_numbers))  # "[CLS] [SEP]" as one example
         positions[len(row_numbers):, :2] = (0, 1)
         return {"input_ids": ids, "attention_mask": (segments > 0).astype(np.int32), "token_type_ids": types,
                 "segment_ids": segments, "position_ids": positions, "labels": labels,
