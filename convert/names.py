@@ -53,6 +53,11 @@ TF1_PREFIX = "bert/"
 IGNORED_PYTORCH_KEYS = ("embeddings.position_ids",)
 
 
+def canonical_pytorch_key(key: str) -> str:
+    """A key without transformers' `rembert.` base-model prefix (so base and task checkpoints compare)."""
+    return key[len(PYTORCH_PREFIX):] if key.startswith(PYTORCH_PREFIX) else key
+
+
 @dataclasses.dataclass(frozen=True)
 class Name:
     """One checkpoint tensor: our leaf `path` (slice `layer` of its stacked axis) in each format."""
