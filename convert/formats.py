@@ -45,6 +45,7 @@ class Format:
     places: bool = False  # the reader restores onto a mesh / shardings itself (orbax)
     self_describing: bool = False  # the checkpoint names its task: another head is refused by `convert`
     options: tuple[str, ...] = ("dtype",)  # the writer's keywords besides task / force
+    keys: str = "pytorch"  # the `names.Name` field that spells this format's keys ("pytorch", "keras", "tf1")
 
     def read(self) -> Callable:
         return _function(self.reader)
@@ -60,9 +61,9 @@ TABLE: tuple[Format, ...] = (
     Format("pytorch", "transformers PyTorch weights", "pytorch:read_pytorch", "pytorch_save:save_pytorch",
            hub_files="PYTORCH_MODEL", options=("dtype", "max_shard_size")),
     Format("tf-h5", "transformers TF/Keras weights (tf_model.h5)", "keras_h5:read_keras", "keras_h5:save_keras",
-           aliases=("tf",), hub_files="KERAS_MODEL"),
+           aliases=("tf",), hub_files="KERAS_MODEL", keys="keras"),
     Format("tf-checkpoint", "an original TF1 checkpoint", "tf_checkpoint:read_tf_checkpoint",
-           "tf_checkpoint:save_tf_checkpoint"),
+           "tf_checkpoint:save_tf_checkpoint", keys="tf1"),
     Format("jax", "an orbax checkpoint from save_orbax", "orbax_io:read_orbax", "orbax_io:write_orbax",
            places=True, self_describing=True, options=()),
     Format("train-step", "a training run's checkpoint step", "train_step:read_train_step",
@@ -89,6 +90,34 @@ def _function(spec: str) -> Callable:
 
 
 # ------------------------------------------------------------------------------------ detection
+
+# A training run's layout (written by `rembert_jax.train.checkpoint`, read by `train_step.py`).
+CHECKPOINTS_DIR = "checkpoints"  # inside a run's output_dir: one folder per saved step
+STATE_ITEM, CONFIG_ITEM = "state", "config"  # the items of a step that hold the params and the configs
+
+
+def is_train_step(path: str | os.PathLike) -> bool:
+    """Whether `path` is one step folder of a run's checkpoint folder."""
+    return (os.path.basename(os.path.normpath(path)).isdigit() and os.path.isdir(os.path.join(path, STATE_ITEM))
+            and os.path.isdir(os.path.join(path, CONFIG_ITEM)))
+
+
+def _steps_in(folder: str) -> list[str]:
+    """The step folders in checkpoint folder `folder`, newest first."""
+    if not os.path.isdir(folder):
+        return []
+    steps = [os.path.join(folder, name) for name in os.listdir(folder) if name.isdigit()]
+    return sorted((s for s in steps if is_train_step(s)), key=lambda s: int(os.path.basename(s)), reverse=True)
+
+
+def train_steps(path: str | os.PathLike) -> list[str]:
+    """The steps `path` may mean, newest first: itself (a step folder), the steps of a checkpoint
+    folder, or those of a run directory's checkpoints/; [] for anything else."""
+    path = os.fspath(path)
+    if is_train_step(path):
+        return [path]
+    return _steps_in(path) or _steps_in(os.path.join(path, CHECKPOINTS_DIR))
+
 
 
 def _safetensors_format(path: str) -> str | None:
@@ -118,8 +147,6 @@ def formats_in_directory(path: str | os.PathLike) -> list[str]:
 
     TF-format safetensors (metadata `format="tf"`, written by transformers' TF classes) count as
     tf-h5, not pytorch."""
-    from .train_step import holds_train_steps
-
     entries = set(os.listdir(path))
     found = []
     if {"params", "rembert.json"} <= entries:
@@ -136,7 +163,7 @@ def formats_in_directory(path: str | os.PathLike) -> list[str]:
         found.append("pytorch")
     if "checkpoint" in entries or any(e.endswith(".index") for e in entries):
         found.append("tf-checkpoint")
-    if holds_train_steps(path):
+    if train_steps(path):
         found.append("train-step")
     return found
 

@@ -173,7 +173,7 @@ def read_keras(path: str | os.PathLike, *, task: str | None = None, strict: bool
                                 "weights file (*.h5, *.safetensors, *.index.json)")
     config = config_beside(weights, config)
     with open_keras(weights) as source:
-        params, info, task = load_source(source, config, "keras", task=task, canonical=canonical_keras_name,
+        params, info, task = load_source(source, config, "tf-h5", task=task, canonical=canonical_keras_name,
                                          strict=strict, dtype=dtype, rng=rng, device=device)
     return config, params, info, task
 
@@ -207,7 +207,7 @@ def save_keras(directory: str | os.PathLike, config: RemBertConfig, params: dict
     config.json there."""
     import h5py
 
-    task, tensors = tensors_to_write(config, params, task, "keras", dtype=dtype)
+    task, tensors = tensors_to_write(config, params, task, "tf-h5", dtype=dtype)
     bad = {t.dtype.name for t in tensors} - {"float32", "float16", "float64"}
     if bad:
         raise ValueError(f"Keras h5 stores float32/float16 weights, not {', '.join(sorted(bad))}; pass "

@@ -134,7 +134,7 @@ def _check_fits(config: RemBertConfig, params: dict, task: str, source: str) -> 
     from .write_plan import tensors_to_write
 
     try:
-        tensors_to_write(config, params, task, "pytorch")
+        tensors_to_write(config, params, task, "jax")
     except ValueError as e:
         raise ValueError(f"{source}: {e}") from None
 

@@ -106,7 +106,7 @@ def save_orbax(directory: str | os.PathLike, config: RemBertConfig, params: dict
 
     The checkpoint is built beside `directory` and moved in only when complete. An existing
     non-empty `directory` is refused unless `force`, which replaces only rembert.json and params/."""
-    task, tensors = tensors_to_write(config, params, task, "pytorch")  # shape check only: nothing is loaded
+    task, tensors = tensors_to_write(config, params, task, "jax")  # shape check only: nothing is loaded
     ocp, _ = _checkpointer()
     writer = ocp.Checkpointer(ocp.PyTreeCheckpointHandler(use_ocdbt=False))
     parts = _plan_parts(params, part_bytes)

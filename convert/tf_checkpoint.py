@@ -101,7 +101,7 @@ def read_tf_checkpoint(path: str | os.PathLike, *, config: RemBertConfig | None 
         config = RemBertConfig.from_json_file(config_path)
     with open_tf_checkpoint(prefix) as source:
         params, info, task = load_source(
-            source, config, "tf1", task=task, canonical=canonical_tf1_name, ignored=_is_optimizer_state,
+            source, config, "tf-checkpoint", task=task, canonical=canonical_tf1_name, ignored=_is_optimizer_state,
             unused=lambda k: any(marker in k for marker in _HEAD_MARKERS),
             strict=strict, dtype=dtype, rng=rng, device=device)
     return config, params, info, task
@@ -127,7 +127,7 @@ def save_tf_checkpoint(directory: str | os.PathLike, config: RemBertConfig, para
 
     An existing non-empty `directory` is refused unless `force`, which replaces only those files."""
     tf = _tensorflow()
-    task, tensors = tensors_to_write(config, params, task, "tf1", dtype=dtype)
+    task, tensors = tensors_to_write(config, params, task, "tf-checkpoint", dtype=dtype)
     batches: list[list] = [[]]
     size = 0
     for tensor in tensors:

@@ -31,40 +31,13 @@ import os
 from rembert_jax.config import RemBertConfig
 
 from .assemble import check_weight_dtype, get_leaf, leaf_paths
+from .formats import CHECKPOINTS_DIR, CONFIG_ITEM, STATE_ITEM, train_steps
 from .loader import for_task
 from .orbax_io import SavedLeaf, lazy_leaves, restore_leaves, tree_metadata
 
 logger = logging.getLogger("rembert_jax.convert")
 
-CHECKPOINTS_DIR = "checkpoints"  # inside a run's output_dir
-STATE_ITEM, CONFIG_ITEM = "state", "config"  # the step items this reader opens
 _PARAMS = "params"  # the params' field of the train state
-
-
-def is_step(path: str) -> bool:
-    """Whether `path` is one step folder of a run's checkpoint folder."""
-    return (os.path.basename(os.path.normpath(path)).isdigit() and os.path.isdir(os.path.join(path, STATE_ITEM))
-            and os.path.isdir(os.path.join(path, CONFIG_ITEM)))
-
-
-def _steps_in(folder: str) -> list[str]:
-    """The step folders in checkpoint folder `folder`, newest first."""
-    if not os.path.isdir(folder):
-        return []
-    steps = [os.path.join(folder, name) for name in os.listdir(folder) if name.isdigit()]
-    return sorted((s for s in steps if is_step(s)), key=lambda s: int(os.path.basename(s)), reverse=True)
-
-
-def _candidates(path: str) -> list[str]:
-    """The steps `path` may mean, newest first (one for a step folder)."""
-    if is_step(path):
-        return [path]
-    return _steps_in(path) or _steps_in(os.path.join(path, CHECKPOINTS_DIR))
-
-
-def holds_train_steps(path: str | os.PathLike) -> bool:
-    """Whether directory `path` is a step, a checkpoint folder or a run directory (format detection)."""
-    return bool(_candidates(os.fspath(path)))
 
 
 def step_metadata(step: str) -> tuple[RemBertConfig, str, dict[tuple[str, ...], SavedLeaf]]:
@@ -89,7 +62,7 @@ def step_metadata(step: str) -> tuple[RemBertConfig, str, dict[tuple[str, ...], 
 def newest_readable_step(path: str | os.PathLike) -> tuple[str, tuple]:
     """(step folder, its `step_metadata`) for `path` (see the module docstring)."""
     path = os.path.abspath(os.fspath(path))
-    candidates = _candidates(path)
+    candidates = train_steps(path)
     if not candidates:
         raise FileNotFoundError(f"{path} is no training checkpoint: expected a step folder (<output_dir>/"
                                 f"{CHECKPOINTS_DIR}/<step>), a checkpoint folder or a run directory holding one")

@@ -36,7 +36,7 @@ def resolve_task(params: dict, task: str | None, config: RemBertConfig) -> str:
 
 def tensors_to_write(config: RemBertConfig, params: dict, task: str | None, fmt: str, *, dtype=None
                      ) -> tuple[str, list[StoredTensor]]:
-    """(task, one `StoredTensor` per checkpoint tensor, laid out as name-table column `fmt` stores it).
+    """(task, one `StoredTensor` per checkpoint tensor, laid out as format `fmt` stores it).
 
     Refuses a tree that does not match the config, or holds a leaf the format has no name for."""
     task = resolve_task(params, task, config)

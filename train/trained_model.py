@@ -21,10 +21,11 @@ from .run_config import RunConfig
 
 def _checkpoint_root(path: str) -> tuple[str, int | None]:
     """(checkpoint directory, step) for a checkpoint directory or one of its step folders."""
+    from rembert_jax.convert.formats import is_train_step
+
     path = os.path.abspath(path)
-    name = os.path.basename(path.rstrip(os.sep))
-    if name.isdigit() and os.path.isdir(os.path.join(path, "state")):
-        return os.path.dirname(path), int(name)
+    if is_train_step(path):
+        return os.path.dirname(path.rstrip(os.sep)), int(os.path.basename(path.rstrip(os.sep)))
     return path, None
 
 
