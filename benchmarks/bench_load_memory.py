@@ -83,7 +83,7 @@ def run_stage(stage: str, checkpoint: str) -> dict:
         import orbax.checkpoint  # noqa: F401
 
         from rembert_jax import RemBertModel
-        from rembert_jax.convert.formats import convert_checkpoint
+        from rembert_jax.convert.dispatch import convert_checkpoint
     baseline = current_rss_bytes()  # interpreter and libraries, before any weights
     start = time.perf_counter()
     if stage == "adapter":

@@ -1,8 +1,13 @@
-"""Weight I/O for RemBERT: PyTorch (safetensors / .bin), Keras h5, original TF checkpoints, orbax.
+"""Weight I/O for RemBERT: PyTorch (safetensors / .bin), Keras h5, original TF checkpoints, orbax,
+and a training run's checkpoint steps.
 
-Every reader and writer goes through the one name table in `rembert_jax.convert.names`
-(our param path <-> PyTorch key <-> Keras variable <-> TF1 name, with the transposes).
+One table of format names (`formats.TABLE`: pytorch, tf-h5, tf-checkpoint, jax, train-step) and one
+dispatch over it (`dispatch.load` / `dispatch.save`); every reader and writer goes through the one
+name table in `rembert_jax.convert.names` (our param path <-> PyTorch key <-> Keras variable <-> TF1
+name, with the transposes).
 
+    load(path_or_id, format=None, task=None, ...)         any format, detected (also a run's step / output_dir)
+    save(dir, config, params, format="pytorch", ...)      any writable format
     load_pytorch(path, task=None) -> (config, params)     transformers PyTorch checkpoints in
     save_pytorch(dir, config, params, task=None)          ... and out (safetensors, sharded + index)
     load_keras / save_keras                               HF TF/Keras `tf_model.h5` (h5py, no TensorFlow)
@@ -42,8 +47,11 @@ _LAZY = {
     "save_tf_checkpoint": ".tf_checkpoint",
     "load_orbax": ".orbax_io",
     "save_orbax": ".orbax_io",
-    "convert_checkpoint": ".formats",
+    "load": ".dispatch",
+    "save": ".dispatch",
+    "convert_checkpoint": ".dispatch",
     "detect_format": ".formats",
+    "format_named": ".formats",
     "FORMATS": ".formats",
     "DestinationError": ".destination",
     "DestinationExistsError": ".destination",

@@ -2,7 +2,7 @@
 transformers does.
 
 Format-independent: a reader supplies the source, the `Name`s it expects, the checkpoint
-format ("pytorch", "keras", "tf1") and how to canonicalise keys (e.g. drop `rembert.`).
+format (a `formats.TABLE` name: "pytorch", "tf-h5", "tf-checkpoint") and how to canonicalise keys (e.g. drop `rembert.`).
 Checkpoint slices are copied one at a time into preallocated leaves (stacked layers included),
 so the peak is the output plus one tensor.
 """

@@ -1,22 +1,123 @@
-"""Checkpoint formats by name: detect a source's format and convert between any two.
+"""The one table of checkpoint formats: their names, what reads and writes each, and detection.
+
+Every place that names a format uses these names: `rembert-jax convert --to/--from`,
+`rembert_jax.convert.load(format=)` / `save(format=)`, the adapters (`from_pretrained` detects,
+`save_pretrained` writes `pytorch` or `tf-h5`), the trainer's `export.formats` / `--export` and
+`model.init_from` / `--model` (detected).
 
     pytorch        transformers PyTorch: config.json + model.safetensors / shards + index / pytorch_model.bin
-    tf-h5          transformers TF/Keras: tf_model.h5 / sharded h5 / TF-format safetensors
+    tf-h5          transformers TF/Keras: tf_model.h5 / sharded h5 / TF-format safetensors  (alias: tf)
     tf-checkpoint  original Google TF1 checkpoint (bert/... names), needs tensorflow
     jax            orbax checkpoint written by `save_orbax` (params + config/task)
+    train-step     a training run's checkpoint step (output_dir/checkpoints/<step>), read only; a run
+                   directory or its checkpoints/ folder means its newest step that reads (`train_step`)
 
-Conversion streams: the source is read tensor by tensor into the params tree (cast on the way in
-when a dtype is requested; for "jax" straight onto the device, which orbax writes from), and
-writers emit one tensor at a time, so the peak is about one copy of the model plus one tensor.
+`tf` is the name `export.formats` and `train --export` always took for tf-h5; it is accepted as an
+alias everywhere (`format_named`). Adding a format is one row here plus its reader and writer.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import json
 import os
 import struct
+from collections.abc import Callable
 
-FORMATS = ("pytorch", "tf-h5", "tf-checkpoint", "jax")
+
+@dataclasses.dataclass(frozen=True)
+class Format:
+    """One checkpoint format.
+
+    `reader` / `writer` are "module:function" inside `rembert_jax.convert` (imported on use, so
+    naming a format imports neither torch nor TensorFlow). Every reader takes
+    `(path, *, task, config, dtype, strict, rng, device)` (plus `mesh` / `shardings` where
+    `places`) and returns `(config, params, loading info or None, task)`; every writer takes
+    `(directory, config, params, *, task, force)` plus `dtype` / `max_shard_size` where it has them."""
+
+    name: str
+    what: str
+    reader: str
+    writer: str | None = None
+    aliases: tuple[str, ...] = ()
+    hub_files: str = "MODEL"  # the `rembert_jax.hub` file set a Hub id of this format is fetched with
+    places: bool = False  # the reader restores onto a mesh / shardings itself (orbax)
+    self_describing: bool = False  # the checkpoint names its task: another head is refused by `convert`
+    options: tuple[str, ...] = ("dtype",)  # the writer's keywords besides task / force
+    keys: str = "pytorch"  # the `names.Name` field that spells this format's keys ("pytorch", "keras", "tf1")
+
+    def read(self) -> Callable:
+        return _function(self.reader)
+
+    def write(self) -> Callable:
+        if self.writer is None:
+            writable = ", ".join(f.name for f in TABLE if f.writer)
+            raise ValueError(f"format {self.name} ({self.what}) is read only; write one of {writable}")
+        return _function(self.writer)
+
+
+TABLE: tuple[Format, ...] = (
+    Format("pytorch", "transformers PyTorch weights", "pytorch:read_pytorch", "pytorch_save:save_pytorch",
+           hub_files="PYTORCH_MODEL", options=("dtype", "max_shard_size")),
+    Format("tf-h5", "transformers TF/Keras weights (tf_model.h5)", "keras_h5:read_keras", "keras_h5:save_keras",
+           aliases=("tf",), hub_files="KERAS_MODEL", keys="keras"),
+    Format("tf-checkpoint", "an original TF1 checkpoint", "tf_checkpoint:read_tf_checkpoint",
+           "tf_checkpoint:save_tf_checkpoint", keys="tf1"),
+    Format("jax", "an orbax checkpoint from save_orbax", "orbax_io:read_orbax", "orbax_io:write_orbax",
+           places=True, self_describing=True, options=()),
+    Format("train-step", "a training run's checkpoint step", "train_step:read_train_step",
+           places=True, self_describing=True, options=()),
+)
+FORMATS = tuple(f.name for f in TABLE)
+WRITABLE = tuple(f.name for f in TABLE if f.writer)
+WRITABLE_SPELLINGS = tuple(n for f in TABLE if f.writer for n in (f.name, *f.aliases))  # aliases included
+_BY_NAME = {name: f for f in TABLE for name in (f.name, *f.aliases)}
+
+
+def format_named(name: str) -> Format:
+    """The format called `name` (or one of its aliases); ValueError listing the names otherwise."""
+    found = _BY_NAME.get(name)
+    if found is None:
+        raise ValueError(f"unknown checkpoint format {name!r}; choose one of {', '.join(FORMATS)} "
+                         f"(aliases: {', '.join(f'{a} = {f.name}' for f in TABLE for a in f.aliases)})")
+    return found
+
+
+def _function(spec: str) -> Callable:
+    module, name = spec.split(":")
+    return getattr(importlib.import_module(f"{__package__}.{module}"), name)
+
+
+# ------------------------------------------------------------------------------------ detection
+
+# A training run's layout (written by `rembert_jax.train.checkpoint`, read by `train_step.py`).
+CHECKPOINTS_DIR = "checkpoints"  # inside a run's output_dir: one folder per saved step
+STATE_ITEM, CONFIG_ITEM = "state", "config"  # the items of a step that hold the params and the configs
+
+
+def is_train_step(path: str | os.PathLike) -> bool:
+    """Whether `path` is one step folder of a run's checkpoint folder."""
+    return (os.path.basename(os.path.normpath(path)).isdigit() and os.path.isdir(os.path.join(path, STATE_ITEM))
+            and os.path.isdir(os.path.join(path, CONFIG_ITEM)))
+
+
+def _steps_in(folder: str) -> list[str]:
+    """The step folders in checkpoint folder `folder`, newest first."""
+    if not os.path.isdir(folder):
+        return []
+    steps = [os.path.join(folder, name) for name in os.listdir(folder) if name.isdigit()]
+    return sorted((s for s in steps if is_train_step(s)), key=lambda s: int(os.path.basename(s)), reverse=True)
+
+
+def train_steps(path: str | os.PathLike) -> list[str]:
+    """The steps `path` may mean, newest first: itself (a step folder), the steps of a checkpoint
+    folder, or those of a run directory's checkpoints/; [] for anything else."""
+    path = os.fspath(path)
+    if is_train_step(path):
+        return [path]
+    return _steps_in(path) or _steps_in(os.path.join(path, CHECKPOINTS_DIR))
+
 
 
 def _safetensors_format(path: str) -> str | None:
@@ -45,8 +146,7 @@ def formats_in_directory(path: str | os.PathLike) -> list[str]:
     """Every one of `FORMATS` whose files directory `path` holds, in detection priority order.
 
     TF-format safetensors (metadata `format="tf"`, written by transformers' TF classes) count as
-    tf-h5, not pytorch.
-    """
+    tf-h5, not pytorch."""
     entries = set(os.listdir(path))
     found = []
     if {"params", "rembert.json"} <= entries:
@@ -63,19 +163,23 @@ def formats_in_directory(path: str | os.PathLike) -> list[str]:
         found.append("pytorch")
     if "checkpoint" in entries or any(e.endswith(".index") for e in entries):
         found.append("tf-checkpoint")
+    if train_steps(path):
+        found.append("train-step")
     return found
 
 
-def detect_format(path: str | os.PathLike) -> str:
-    """Which of `FORMATS` the checkpoint at `path` (a directory or a weights file / TF prefix) is in."""
+def detect_format(path: str | os.PathLike, prefer: str | None = None) -> str:
+    """Which of `FORMATS` the checkpoint at `path` (a directory or a weights file / TF prefix) is in;
+    `prefer`: the format to take when a directory holds several (else the first by priority)."""
     path = os.fspath(path)
     if os.path.isdir(path):
         found = formats_in_directory(path)
         if found:
-            return found[0]
+            return prefer if prefer in found else found[0]
         raise ValueError(f"cannot tell the checkpoint format of directory {path}: it holds none of config.json + "
-                         "model.safetensors / pytorch_model.bin, tf_model.h5, a TF `checkpoint` / *.index, or an "
-                         f"orbax checkpoint; name it with --from ({', '.join(FORMATS)})")
+                         "model.safetensors / pytorch_model.bin, tf_model.h5, a TF `checkpoint` / *.index, an "
+                         "orbax checkpoint or a training run's checkpoints/; name it with --from "
+                         f"({', '.join(FORMATS)})")
     if os.path.isfile(path) or os.path.isfile(path + ".index"):
         if path.endswith(".safetensors"):
             return "tf-h5" if _safetensors_format(path) == "tf" else "pytorch"
@@ -91,88 +195,3 @@ def detect_format(path: str | os.PathLike) -> str:
                          f"*.bin, *.h5, *.index.json or a TF checkpoint prefix); name it with --from "
                          f"({', '.join(FORMATS)})")
     raise FileNotFoundError(f"no checkpoint at {path}")
-
-
-def read_checkpoint(path, fmt: str, *, task=None, config=None, dtype=None, strict=True, device=False):
-    """(config, params, loading info, task) from a checkpoint of format `fmt`: host (numpy) params,
-    or with `device` jax arrays placed tensor by tensor (a "jax" source stays lazy either way)."""
-    if fmt == "pytorch":
-        from .pytorch import read_pytorch
-
-        return read_pytorch(path, task=task, config=config, dtype=dtype, strict=strict, device=device)
-    if fmt == "tf-h5":
-        from .keras_h5 import read_keras
-
-        return read_keras(path, task=task, config=config, dtype=dtype, strict=strict, device=device)
-    if fmt == "tf-checkpoint":
-        from .tf_checkpoint import read_tf_checkpoint
-
-        return read_tf_checkpoint(path, task=task, config=config, dtype=dtype, strict=strict, device=device)
-    if fmt == "jax":  # leaves are read one by one as the writer reaches them
-        from .orbax_io import lazy_orbax_params
-
-        loaded_config, saved_task, params = lazy_orbax_params(path, dtype=dtype)
-        if task in (None, "base") and saved_task != "base":
-            return config or loaded_config, params["encoder"], None, "base"  # the encoder of a task model
-        if task not in (None, "auto", saved_task):
-            raise ValueError(f"{path} holds a {saved_task} model, not {task}; convert it with --task auto or base")
-        return config or loaded_config, params, None, saved_task
-    raise ValueError(f"unknown checkpoint format {fmt!r}; choose one of {', '.join(FORMATS)}")
-
-
-def write_checkpoint(path, fmt: str, config, params, *, task: str, dtype=None, force: bool = False,
-                     max_shard_size=None) -> None:
-    if fmt == "pytorch":
-        from .pytorch_save import DEFAULT_MAX_SHARD_SIZE, save_pytorch
-
-        save_pytorch(path, config, params, task=task, dtype=dtype, force=force,
-                     max_shard_size=max_shard_size or DEFAULT_MAX_SHARD_SIZE)
-    elif fmt == "tf-h5":
-        from .keras_h5 import save_keras
-
-        save_keras(path, config, params, task=task, dtype=dtype, force=force)
-    elif fmt == "tf-checkpoint":
-        from .tf_checkpoint import save_tf_checkpoint
-
-        save_tf_checkpoint(path, config, params, task=task, dtype=dtype, force=force)
-    elif fmt == "jax":
-        from .loader import to_device
-        from .orbax_io import save_orbax
-
-        # orbax snapshots numpy leaves before writing (a second copy) but writes CPU jax arrays
-        # from their own buffers: give it jax arrays (read onto the device, or moved leaf by leaf).
-        save_orbax(path, config, to_device(params, dtype), task=task, force=force)
-    else:
-        raise ValueError(f"unknown checkpoint format {fmt!r}; choose one of {', '.join(FORMATS)}")
-
-
-def convert_checkpoint(src, dst, *, to: str, source_format: str | None = None, task: str | None = "auto",
-                       dtype=None, config=None, strict: bool = True, force: bool = False, max_shard_size=None,
-                       **hub):
-    """Convert the checkpoint at `src` (a local path or a Hub id, fetched with transformers' loading
-    keywords `**hub`: `revision`, `cache_dir`, ...) to format `to` at `dst`; returns `(source format, task)`.
-
-    `task="auto"` keeps the source's head (detected from its config / keys); a task name loads that
-    head (freshly initialised if the source has none, logged), except from a "jax" (orbax) source,
-    which converts only to its own task or, with "base" / None, to its bare encoder (another task
-    is refused). `dtype` casts every tensor.
-
-    Before anything is read, `dst` is checked (`destination.check_destination`): it must not be or
-    hold the source (compared by real path), must be empty unless `force` (which replaces only the
-    files format `to` writes) and must accept files."""
-    from .destination import check_destination
-
-    if to not in FORMATS:
-        raise ValueError(f"unknown target format {to!r}; choose one of {', '.join(FORMATS)}")
-    from rembert_jax import hub as hub_files
-
-    from .loader import local_checkpoint
-
-    wanted = hub_files.KERAS_MODEL if source_format == "tf-h5" else hub_files.MODEL
-    src = local_checkpoint(src, wanted, hub)
-    source_format = source_format or detect_format(src)
-    check_destination(dst, force=force, sources=[src])
-    config, params, _, task = read_checkpoint(src, source_format, task=task, config=config, dtype=dtype, strict=strict,
-                                              device=to == "jax")
-    write_checkpoint(dst, to, config, params, task=task, force=force, max_shard_size=max_shard_size)
-    return source_format, task

@@ -18,11 +18,10 @@ import numpy as np
 
 from rembert_jax.config import CONFIG_NAME, RemBertConfig
 
-from .assemble import LoadingInfo, check_no_extra_leaves, stored_tensors
+from .assemble import LoadingInfo
 from .files import atomic_directory
-from .loader import config_beside, load_source, local_checkpoint
-from .names import ARCHITECTURES, BASE, KERAS_MODEL_NAMES, keras_layer_name, name_table
-from .pytorch_save import resolve_task
+from .loader import config_beside, load_source
+from .names import ARCHITECTURES, KERAS_MODEL_NAMES, keras_layer_name
 from .sources import (
     SAFETENSORS_INDEX_NAME,
     SAFETENSORS_NAME,
@@ -31,6 +30,7 @@ from .sources import (
     open_safetensors,
     read_index_files,
 )
+from .write_plan import tensors_to_write
 
 TF2_WEIGHTS_NAME = "tf_model.h5"
 TF2_WEIGHTS_INDEX_NAME = "tf_model.h5.index.json"
@@ -159,12 +159,11 @@ def find_keras_weights(directory: str) -> str:
 
 
 def read_keras(path: str | os.PathLike, *, task: str | None = None, strict: bool = True,
-               config: RemBertConfig | None = None, dtype=None, rng: jax.Array | int = 0, device: bool = False,
-               **hub) -> tuple[RemBertConfig, dict, LoadingInfo, str]:
-    """`load_keras` with the loading info and the resolved task; numpy leaves unless `device`."""
-    from rembert_jax.hub import KERAS_MODEL
-
-    path = local_checkpoint(path, KERAS_MODEL, hub)
+               config: RemBertConfig | None = None, dtype=None, rng: jax.Array | int = 0, device: bool = False
+               ) -> tuple[RemBertConfig, dict, LoadingInfo, str]:
+    """The "tf-h5" reader of `dispatch.load` (a local `path`): `load_keras` with the loading info and
+    the resolved task; numpy leaves unless `device`."""
+    path = os.fspath(path)
     if os.path.isdir(path):
         weights = find_keras_weights(path)
     elif os.path.isfile(path):
@@ -174,7 +173,7 @@ def read_keras(path: str | os.PathLike, *, task: str | None = None, strict: bool
                                 "weights file (*.h5, *.safetensors, *.index.json)")
     config = config_beside(weights, config)
     with open_keras(weights) as source:
-        params, info, task = load_source(source, config, "keras", task=task, canonical=canonical_keras_name,
+        params, info, task = load_source(source, config, "tf-h5", task=task, canonical=canonical_keras_name,
                                          strict=strict, dtype=dtype, rng=rng, device=device)
     return config, params, info, task
 
@@ -186,9 +185,10 @@ def load_keras(path: str | os.PathLike, *, task: str | None = None, strict: bool
 
     Same arguments and results as `load_pytorch`: `path` is a directory, a weights file
     (`tf_model.h5`, `tf_model.h5.index.json`, TF-format `*.safetensors`) or a Hub id."""
-    config, params, info, _ = read_keras(path, task=task, strict=strict, config=config, dtype=dtype, rng=rng,
-                                         device=True, **hub)
-    return (config, params, info) if output_loading_info else (config, params)
+    from .dispatch import load
+
+    return load(path, format="tf-h5", task=task, strict=strict, config=config, dtype=dtype, rng=rng,
+                output_loading_info=output_loading_info, **hub)
 
 
 def _open_for_h5(path: str):
@@ -207,11 +207,7 @@ def save_keras(directory: str | os.PathLike, config: RemBertConfig, params: dict
     config.json there."""
     import h5py
 
-    task = resolve_task(params, task, config)
-    encoder = params["encoder"] if task != BASE else params
-    names = name_table(config, task, add_pooling_layer="pooler" in encoder)
-    tensors = stored_tensors(params, names, "keras", dtype=dtype, what="params")
-    check_no_extra_leaves(params, names, "params")
+    task, tensors = tensors_to_write(config, params, task, "tf-h5", dtype=dtype)
     bad = {t.dtype.name for t in tensors} - {"float32", "float16", "float64"}
     if bad:
         raise ValueError(f"Keras h5 stores float32/float16 weights, not {', '.join(sorted(bad))}; pass "

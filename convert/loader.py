@@ -7,6 +7,7 @@ there, what counts as another head's weights and what gets freshly initialised i
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterable
 
@@ -16,20 +17,13 @@ from rembert_jax.config import CONFIG_NAME, RemBertConfig
 
 from .assemble import LoadingInfo, assemble
 from .fresh import fresh_params
-from .names import ARCHITECTURES, BASE, TASK_POOLER, TASKS, check_task, name_table
+from .names import ARCHITECTURES, BASE, TASK_POOLER, TASKS, canonical_pytorch_key, check_task, name_table
 from .sources import TensorSource
+
+logger = logging.getLogger("rembert_jax.convert")
 
 _TASK_OF_ARCHITECTURE = {arch: task for task, arch in ARCHITECTURES.items()}
 _TASK_OF_ARCHITECTURE.update({f"TF{arch}": task for task, arch in ARCHITECTURES.items()})
-
-
-def local_checkpoint(path: str | os.PathLike, wanted, hub: dict) -> str:
-    """`path` itself when it exists locally, else the files of Hub id `path` in the Hugging Face
-    cache (fetched if needed); `hub` holds transformers' loading keywords (`revision=`, `cache_dir=`,
-    `token=`, `local_files_only=`, `subfolder=`, `force_download=`). See `rembert_jax.hub`."""
-    from rembert_jax.hub import HubOptions, resolve_path
-
-    return resolve_path(path, wanted, HubOptions(**hub))
 
 
 def config_beside(weights: str, config: RemBertConfig | None) -> RemBertConfig:
@@ -60,8 +54,7 @@ def detect_task(config: RemBertConfig, keys: Iterable[str], fmt: str = "pytorch"
     for arch in config.architectures or ():
         if arch in _TASK_OF_ARCHITECTURE:
             return _TASK_OF_ARCHITECTURE[arch]
-    if canonical is None:
-        from .pytorch import canonical_pytorch_key as canonical
+    canonical = canonical or canonical_pytorch_key
     keys = {canonical(k) for k in keys}
     heads = _head_keys(config, fmt, canonical)
     present = [task for task, head in heads.items() if head <= keys]
@@ -105,16 +98,56 @@ def load_source(source: TensorSource, config: RemBertConfig, fmt: str, *, task: 
     return params, info, task
 
 
+def for_task(params: dict, config: RemBertConfig, saved_task: str, task: str | None, *, source: str,
+             rng: jax.Array | int = 0, device: bool = False) -> tuple[RemBertConfig, dict, None, str]:
+    """A reader's result for `task` from a checkpoint that names its own (`saved_task`: "jax",
+    "train-step"): "auto" or the same task keep the tree; None / "base" take its encoder (pooler as
+    saved); another task gets a fresh head (and a pooler matched to the task), logged as transformers
+    logs newly initialised weights."""
+    if task in ("auto", saved_task):
+        _check_fits(config, params, saved_task, source)
+        return config, params, None, saved_task
+    task = BASE if task is None else task
+    check_task(task, allow_base=True)
+    encoder = params if saved_task == BASE else params["encoder"]
+    if task == BASE:
+        return config, encoder, None, BASE
+    pooler = TASK_POOLER[task]
+    fresh = [n for n in name_table(config, task, add_pooling_layer=pooler)
+             if n.part == "head" or (n.part == "pooler" and "pooler" not in encoder)]
+    made = fresh_params(config, task, fresh, rng)
+    if device:
+        made = to_device(made)
+    encoder = {k: v for k, v in encoder.items() if k != "pooler" or pooler}
+    if pooler and "pooler" not in encoder:
+        encoder["pooler"] = made["encoder"]["pooler"]
+    logger.warning("Some weights of %s were not initialized from the checkpoint at %s (which holds %s weights) and "
+                   "are newly initialized: %s. You should probably TRAIN this model on a down-stream task to be able "
+                   "to use it for predictions and inference.", ARCHITECTURES[task], source, saved_task,
+                   [n.pytorch for n in fresh])
+    return config, {"encoder": encoder, "head": made["head"]}, None, task
+
+
+def _check_fits(config: RemBertConfig, params: dict, task: str, source: str) -> None:
+    """ValueError naming `source` when the saved tree does not fit `config` (e.g. `num_labels`
+    changed), as a mis-shaped key is for the other readers; only shapes are compared."""
+    from .write_plan import tensors_to_write
+
+    try:
+        tensors_to_write(config, params, task, "jax")
+    except ValueError as e:
+        raise ValueError(f"{source}: {e}") from None
+
+
 def to_device(tree: dict, dtype=None) -> dict:
     """Host leaves (numpy, or lazy ones read by `np.asarray`) -> jax arrays, cast to `dtype` if given,
     one leaf at a time, each host copy dropped once it has moved (`device_put` is asynchronous:
     without waiting, every host array stays alive until all copies finish, and the peak is two
-    models). Leaves already on a device stay where they are."""
+    models). Leaves already on a device stay where they are; `tree` itself is left as it was."""
     import numpy as np
 
     out = {}
-    for key in list(tree):
-        value = tree.pop(key)
+    for key, value in tree.items():
         if isinstance(value, dict):
             out[key] = to_device(value, dtype)
         elif isinstance(value, jax.Array):

@@ -23,8 +23,9 @@ from rembert_jax.config import RemBertConfig
 from rembert_jax.heads.specs import TASK_POOLER, TASKS, head_specs
 from rembert_jax.params import param_specs
 
+from .formats import format_named
+
 BASE = "base"
-FORMATS = ("pytorch", "keras", "tf1")
 
 # transformers class of each task (the `architectures` entry of config.json) and the Keras
 # model-level name of its TF twin (snake_case of the class name, spec §5.1).
@@ -53,6 +54,11 @@ TF1_PREFIX = "bert/"
 IGNORED_PYTORCH_KEYS = ("embeddings.position_ids",)
 
 
+def canonical_pytorch_key(key: str) -> str:
+    """A key without transformers' `rembert.` base-model prefix (so base and task checkpoints compare)."""
+    return key[len(PYTORCH_PREFIX):] if key.startswith(PYTORCH_PREFIX) else key
+
+
 @dataclasses.dataclass(frozen=True)
 class Name:
     """One checkpoint tensor: our leaf `path` (slice `layer` of its stacked axis) in each format."""
@@ -67,11 +73,12 @@ class Name:
     keras_transposed: bool
     tf1_transposed: bool
 
+    # `fmt` is a format's name in the one table (`formats.TABLE`), which says the field its keys use.
     def key(self, fmt: str) -> str:
-        return getattr(self, fmt)
+        return getattr(self, format_named(fmt).keys)
 
     def transposed(self, fmt: str) -> bool:
-        return getattr(self, f"{fmt}_transposed")
+        return getattr(self, f"{format_named(fmt).keys}_transposed")
 
     def stored_shape(self, fmt: str) -> tuple[int, ...]:
         """The shape this tensor has in checkpoint format `fmt`."""

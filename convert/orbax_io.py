@@ -23,25 +23,19 @@ import contextlib
 import json
 import logging
 import os
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
 
 from rembert_jax.config import RemBertConfig
 
-from .assemble import (
-    check_no_extra_leaves,
-    check_weight_dtype,
-    get_leaf,
-    leaf_paths,
-    set_leaf,
-    stored_tensors,
-)
+from .assemble import check_weight_dtype, get_leaf, leaf_paths, set_leaf
 from .destination import write_failure
 from .files import atomic_directory
-from .names import BASE, name_table
-from .pytorch_save import resolve_task
+from .loader import for_task, to_device
+from .names import BASE
+from .write_plan import tensors_to_write
 
 META_NAME = "rembert.json"
 PARAMS_DIR = "params"
@@ -112,11 +106,7 @@ def save_orbax(directory: str | os.PathLike, config: RemBertConfig, params: dict
 
     The checkpoint is built beside `directory` and moved in only when complete. An existing
     non-empty `directory` is refused unless `force`, which replaces only rembert.json and params/."""
-    task = resolve_task(params, task, config)
-    encoder = params["encoder"] if task != BASE else params
-    names = name_table(config, task, add_pooling_layer="pooler" in encoder)
-    tensors = stored_tensors(params, names, "pytorch", what="params")  # shape check only: nothing is loaded
-    check_no_extra_leaves(params, names, "params")
+    task, tensors = tensors_to_write(config, params, task, "jax")  # shape check only: nothing is loaded
     ocp, _ = _checkpointer()
     writer = ocp.Checkpointer(ocp.PyTreeCheckpointHandler(use_ocdbt=False))
     parts = _plan_parts(params, part_bytes)
@@ -140,6 +130,23 @@ def save_orbax(directory: str | os.PathLike, config: RemBertConfig, params: dict
     return os.path.realpath(os.fspath(directory))
 
 
+def write_orbax(directory: str | os.PathLike, config: RemBertConfig, params: dict, *, task: str | None = None,
+                force: bool = False) -> str:
+    """The "jax" writer of `dispatch.save`: `save_orbax` from host, lazy or device leaves. orbax
+    snapshots numpy leaves before writing (a second copy) but writes CPU jax arrays from their own
+    buffers: give it jax arrays (moved leaf by leaf)."""
+    return save_orbax(directory, config, to_device(params), task=task, force=force)
+
+
+class SavedLeaf(NamedTuple):
+    """Where one leaf of our tree is stored: the orbax checkpoint directory, its path in that
+    checkpoint's tree, and orbax's array metadata (shape, dtype)."""
+
+    part: str
+    stored: tuple[str, ...]
+    meta: Any
+
+
 def _logical_axes(config: RemBertConfig, task: str, pooler: bool) -> dict:
     if task == BASE:
         from rembert_jax.params import logical_axes
@@ -150,8 +157,17 @@ def _logical_axes(config: RemBertConfig, task: str, pooler: bool) -> dict:
     return task_logical_axes(config, task)
 
 
-def _read_meta(directory: str) -> tuple[RemBertConfig, str, dict[tuple[str, ...], tuple[str, Any]]]:
-    """(config, task, {leaf path: (part directory, array metadata)})."""
+def tree_metadata(checkpoint: str) -> dict:
+    """orbax's array metadata tree of one pytree checkpoint directory (nothing else is read)."""
+    _, checkpointer = _checkpointer()
+    with _quiet_worker_errors():  # orbax warns that a CheckpointManager item has no _CHECKPOINT_METADATA of its own
+        metadata = checkpointer.metadata(checkpoint)
+    tree = getattr(metadata, "item_metadata", metadata)
+    return getattr(tree, "tree", tree)
+
+
+def _read_meta(directory: str) -> tuple[RemBertConfig, str, dict[tuple[str, ...], SavedLeaf]]:
+    """(config, task, {leaf path: where it is saved})."""
     meta_path = os.path.join(directory, META_NAME)
     if not os.path.isfile(meta_path) or not os.path.isdir(os.path.join(directory, PARAMS_DIR)):
         raise FileNotFoundError(f"{directory} is not an orbax RemBERT checkpoint: expected {META_NAME} and "
@@ -162,16 +178,13 @@ def _read_meta(directory: str) -> tuple[RemBertConfig, str, dict[tuple[str, ...]
         config, task, parts = RemBertConfig.from_dict(meta["config"]), meta["task"], meta["parts"]
     except (ValueError, KeyError, TypeError) as e:
         raise ValueError(f"{meta_path} is not a valid save_orbax description ({e})") from None
-    _, checkpointer = _checkpointer()
     leaves = {}
     for k, paths in enumerate(parts):
         part = os.path.join(directory, PARAMS_DIR, f"part-{k:05d}")
         if not os.path.isdir(part):
             raise FileNotFoundError(f"{directory}: part {part} named in {META_NAME} is missing")
         try:
-            metadata = checkpointer.metadata(part)
-            tree = getattr(metadata, "item_metadata", metadata)
-            tree = getattr(tree, "tree", tree)
+            tree = tree_metadata(part)
             found = {tuple(path.split("/")): get_leaf(tree, tuple(path.split("/"))) for path in paths}
         except Exception as e:  # noqa: BLE001 - orbax / tensorstore raise bare Exception, TypeError, KeyError...
             raise ValueError(f"{part}: its orbax metadata (_METADATA, an array's .zarray or manifest.ocdbt) is unreadable or lacks the "
@@ -179,13 +192,13 @@ def _read_meta(directory: str) -> tuple[RemBertConfig, str, dict[tuple[str, ...]
                              "truncated or corrupt") from None
         for path, m in found.items():
             check_weight_dtype(m.dtype, f"{part}: leaf {'/'.join(path)}")
-            leaves[path] = (part, m)
+            leaves[path] = SavedLeaf(part, path, m)
     return config, task, leaves
 
 
 def load_orbax(directory: str | os.PathLike, *, mesh: jax.sharding.Mesh | None = None, shardings=None,
                dtype=None) -> tuple[RemBertConfig, dict]:
-    """Restore `(config, params)` saved by `save_orbax`.
+    """Restore `(config, params)` saved by `save_orbax` (`rembert_jax.convert.load(format="jax")`).
 
     Args:
       mesh: lay the params out on this ("data", "fsdp", "tensor") mesh by their logical axes
@@ -194,13 +207,34 @@ def load_orbax(directory: str | os.PathLike, *, mesh: jax.sharding.Mesh | None =
         Neither: everything on the default device.
       dtype: restore every leaf as this dtype (e.g. "bfloat16"); None keeps the saved dtype.
     """
+    from .dispatch import load
+
+    return load(directory, format="jax", task="auto", mesh=mesh, shardings=shardings, dtype=dtype)
+
+
+def read_orbax(path: str | os.PathLike, *, task: str | None = None, config: RemBertConfig | None = None, dtype=None,
+               strict: bool = True, rng: jax.Array | int = 0, device: bool = False, mesh=None, shardings=None):
+    """The "jax" reader of `dispatch.load`: (config, params, None, task) of a `save_orbax` checkpoint;
+    leaves restored onto `mesh` / `shardings` / the default device with `device`, else lazy (`LazyLeaf`).
+    `strict` has nothing to check: the checkpoint holds exactly our tree."""
+    directory = os.path.abspath(os.fspath(path))
+    saved_config, saved_task, leaves = _read_meta(directory)
+    params = (restore_leaves(saved_config, saved_task, leaves, mesh=mesh, shardings=shardings, dtype=dtype)
+              if device else lazy_leaves(leaves, dtype))
+    return for_task(params, config or saved_config, saved_task, task, source=directory, rng=rng, device=device)
+
+
+def restore_leaves(config: RemBertConfig, task: str, leaves: dict[tuple[str, ...], SavedLeaf], *, mesh=None,
+                   shardings=None, dtype=None) -> dict:
+    """The params tree of `leaves` (our path -> where saved), restored as jax arrays laid out on `mesh`
+    by their logical axes, or on `shardings` (one for all or a tree), or on the default device; each
+    device reads only its own slices."""
     if mesh is not None and shardings is not None:
         raise ValueError("pass either mesh= or shardings=, not both")
-    ocp, checkpointer = _checkpointer()
-    directory = os.path.abspath(os.fspath(directory))
-    config, task, leaves = _read_meta(directory)
+    ocp, _ = _checkpointer()
     shapes: dict = {}
-    for path, (_, m) in leaves.items():
+    for path, saved in leaves.items():
+        m = saved.meta
         set_leaf(shapes, path, jax.ShapeDtypeStruct(tuple(m.shape), np.dtype(dtype) if dtype is not None else m.dtype))
     if mesh is not None:
         from rembert_jax.sharding import config_divisors, param_shardings
@@ -212,17 +246,19 @@ def load_orbax(directory: str | os.PathLike, *, mesh: jax.sharding.Mesh | None =
         shardings = jax.sharding.SingleDeviceSharding(jax.devices()[0])
     if isinstance(shardings, jax.sharding.Sharding):
         shardings = jax.tree_util.tree_map(lambda _: shardings, shapes)
+    checkpointer = ocp.Checkpointer(ocp.PyTreeCheckpointHandler())
     params: dict = {}
-    for part in dict.fromkeys(part for part, _ in leaves.values()):
-        paths = [p for p, (owner, _) in leaves.items() if owner == part]
-        target = {}
+    for part in dict.fromkeys(saved.part for saved in leaves.values()):
+        paths = [p for p, saved in leaves.items() if saved.part == part]
+        target: dict = {}
         for path in paths:
             s = get_leaf(shapes, path)
-            set_leaf(target, path, jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=get_leaf(shardings, path)))
-        restored = _restore(checkpointer, part, ocp.args.StandardRestore(target))
+            set_leaf(target, leaves[path].stored, jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=get_leaf(shardings, path)))
+        restored = _restore(checkpointer, part, ocp.args.PyTreeRestore(
+            item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target), partial_restore=True))
         for path in paths:
-            set_leaf(params, path, get_leaf(restored, path))
-    return config, _ordered_like(shapes, params)
+            set_leaf(params, path, get_leaf(restored, leaves[path].stored))
+    return _ordered_like(shapes, params)
 
 
 def _restore(checkpointer, part: str, args):
@@ -269,14 +305,14 @@ class LazyLeaf:
         return value.astype(dtype or self.dtype, copy=False)
 
 
-def lazy_orbax_params(directory: str | os.PathLike, *, dtype=None) -> tuple[RemBertConfig, str, dict]:
-    """`(config, task, tree of LazyLeaf)` of a `save_orbax` checkpoint: nothing is read yet."""
-    directory = os.path.abspath(os.fspath(directory))
-    config, task, leaves = _read_meta(directory)
+def lazy_leaves(leaves: dict[tuple[str, ...], SavedLeaf], dtype=None) -> dict:
+    """The params tree of `leaves` as `LazyLeaf`s (cast to `dtype` when read): nothing is read yet."""
     tree: dict = {}
-    for path, (part, m) in leaves.items():
-        set_leaf(tree, path, LazyLeaf(part, path, m.shape, dtype if dtype is not None else m.dtype, m.dtype))
-    return config, task, tree
+    for path, saved in leaves.items():
+        m = saved.meta
+        set_leaf(tree, path, LazyLeaf(saved.part, saved.stored, m.shape, dtype if dtype is not None else m.dtype,
+                                      m.dtype))
+    return tree
 
 
 def orbax_task(directory: str | os.PathLike) -> str:

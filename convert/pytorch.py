@@ -14,14 +14,9 @@ import jax
 from rembert_jax.config import RemBertConfig
 
 from .assemble import LoadingInfo
-from .loader import config_beside, load_source, local_checkpoint
-from .names import IGNORED_PYTORCH_KEYS, PYTORCH_PREFIX
+from .loader import config_beside, load_source
+from .names import IGNORED_PYTORCH_KEYS, canonical_pytorch_key
 from .sources import find_pytorch_weights, open_pytorch
-
-
-def canonical_pytorch_key(key: str) -> str:
-    """A key without transformers' `rembert.` base-model prefix (so base and task checkpoints compare)."""
-    return key[len(PYTORCH_PREFIX):] if key.startswith(PYTORCH_PREFIX) else key
 
 
 def _weights_file(path: str | os.PathLike) -> str:
@@ -35,13 +30,11 @@ def _weights_file(path: str | os.PathLike) -> str:
 
 
 def read_pytorch(path: str | os.PathLike, *, task: str | None = None, strict: bool = True,
-                 config: RemBertConfig | None = None, dtype=None, rng: jax.Array | int = 0, device: bool = False,
-                 **hub) -> tuple[RemBertConfig, dict, LoadingInfo, str]:
-    """`load_pytorch` with the loading info and the resolved task; numpy leaves unless `device`.
-    `hub`: transformers' loading keywords for a Hub id (see `load_pytorch`)."""
-    from rembert_jax.hub import PYTORCH_MODEL
-
-    weights = _weights_file(local_checkpoint(path, PYTORCH_MODEL, hub))
+                 config: RemBertConfig | None = None, dtype=None, rng: jax.Array | int = 0, device: bool = False
+                 ) -> tuple[RemBertConfig, dict, LoadingInfo, str]:
+    """The "pytorch" reader of `dispatch.load` (a local `path`): `load_pytorch` with the loading info
+    and the resolved task; numpy leaves unless `device`."""
+    weights = _weights_file(path)
     config = config_beside(weights, config)
     with open_pytorch(weights) as source:
         if source.metadata.get("format") == "tf":
@@ -81,6 +74,7 @@ def load_pytorch(path: str | os.PathLike, *, task: str | None = None, strict: bo
     default device one at a time as they are read (no host copy of the model), so loading peaks
     at about the checkpoint's size.
     """
-    config, params, info, _ = read_pytorch(path, task=task, strict=strict, config=config, dtype=dtype, rng=rng,
-                                           device=True, **hub)
-    return (config, params, info) if output_loading_info else (config, params)
+    from .dispatch import load
+
+    return load(path, format="pytorch", task=task, strict=strict, config=config, dtype=dtype, rng=rng,
+                output_loading_info=output_loading_info, **hub)

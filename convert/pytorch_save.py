@@ -12,37 +12,16 @@ import re
 
 from rembert_jax.config import RemBertConfig
 
-from .assemble import PROGRESS_MIN_ELEMENTS, check_no_extra_leaves, stored_tensors
+from .assemble import PROGRESS_MIN_ELEMENTS
 from .files import atomic_directory, parse_size, write_sharded_safetensors
-from .names import ARCHITECTURES, BASE, TASKS, check_task, name_table
+from .names import ARCHITECTURES
 from .sources import SAFETENSORS_INDEX_NAME, SAFETENSORS_NAME
+from .write_plan import tensors_to_write
 
 DEFAULT_MAX_SHARD_SIZE = "5GB"
 # Every name this writer can produce; with force=True only these are replaced in an existing folder
 # (a stale shard of an earlier sharded write included), never e.g. a pytorch_model.bin it did not write.
 _PRODUCED = re.compile(r"config\.json|model(-\d{5}-of-\d{5})?\.safetensors|model\.safetensors\.index\.json")
-
-
-def is_task_params(params: dict) -> bool:
-    return set(params) == {"encoder", "head"}
-
-
-def resolve_task(params: dict, task: str | None, config: RemBertConfig) -> str:
-    """The task a params tree is for: `task` if given (checked against the tree), else "base" for a
-    bare encoder tree, else the task named by `config.architectures`."""
-    if task is not None:
-        check_task(task, allow_base=True)
-        if (task == BASE) == is_task_params(params):
-            kind = "a task model {'encoder', 'head'}" if is_task_params(params) else "a bare encoder"
-            raise ValueError(f"params are {kind}, which doesn't fit task={task!r}")
-        return task
-    if not is_task_params(params):
-        return BASE
-    for arch in config.architectures or ():
-        for candidate, name in ARCHITECTURES.items():
-            if name == arch and candidate != BASE:
-                return candidate
-    raise ValueError(f"params hold a head: pass task= one of {', '.join(TASKS)}")
 
 
 def _dtype_name(tensors) -> str | None:
@@ -67,11 +46,7 @@ def save_pytorch(directory: str | os.PathLike, config: RemBertConfig, params: di
     """
     from tqdm.auto import tqdm
 
-    task = resolve_task(params, task, config)
-    encoder = params["encoder"] if task != BASE else params
-    names = name_table(config, task, add_pooling_layer="pooler" in encoder)
-    tensors = stored_tensors(params, names, "pytorch", dtype=dtype, what="params")
-    check_no_extra_leaves(params, names, "params")
+    task, tensors = tensors_to_write(config, params, task, "pytorch", dtype=dtype)
     items = [(t.name.pytorch, t) for t in tensors]
     out_config = config.replace(architectures=[ARCHITECTURES[task]], dtype=_dtype_name(tensors))
     total = sum(t.nbytes for t in tensors)

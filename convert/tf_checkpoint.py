@@ -19,13 +19,13 @@ import numpy as np
 
 from rembert_jax.config import CONFIG_NAME, RemBertConfig
 
-from .assemble import LoadingInfo, check_no_extra_leaves, stored_tensors
+from .assemble import LoadingInfo
 from .destination import write_failure
 from .files import atomic_directory, parse_size
 from .loader import load_source
-from .names import ARCHITECTURES, BASE, TF1_PREFIX, name_table
-from .pytorch_save import resolve_task
+from .names import ARCHITECTURES, TF1_PREFIX
 from .sources import TensorSource
+from .write_plan import tensors_to_write
 
 CHECKPOINT_PREFIX = "model.ckpt"
 _OPTIMIZER_PARTS = ("adam_m", "adam_v", "AdamWeightDecayOptimizer", "AdamWeightDecayOptimizer_1", "global_step")
@@ -89,7 +89,8 @@ def open_tf_checkpoint(prefix: str) -> TensorSource:
 def read_tf_checkpoint(path: str | os.PathLike, *, config: RemBertConfig | None = None, task: str | None = None,
                        strict: bool = True, dtype=None, rng: jax.Array | int = 0, device: bool = False
                        ) -> tuple[RemBertConfig, dict, LoadingInfo, str]:
-    """`load_tf_checkpoint` with the loading info and the resolved task; numpy leaves unless `device`."""
+    """The "tf-checkpoint" reader of `dispatch.load` (a local `path`): `load_tf_checkpoint` with the
+    loading info and the resolved task; numpy leaves unless `device`."""
     path = os.fspath(path)
     prefix = _checkpoint_prefix(path)
     if config is None:
@@ -100,7 +101,7 @@ def read_tf_checkpoint(path: str | os.PathLike, *, config: RemBertConfig | None 
         config = RemBertConfig.from_json_file(config_path)
     with open_tf_checkpoint(prefix) as source:
         params, info, task = load_source(
-            source, config, "tf1", task=task, canonical=canonical_tf1_name, ignored=_is_optimizer_state,
+            source, config, "tf-checkpoint", task=task, canonical=canonical_tf1_name, ignored=_is_optimizer_state,
             unused=lambda k: any(marker in k for marker in _HEAD_MARKERS),
             strict=strict, dtype=dtype, rng=rng, device=device)
     return config, params, info, task
@@ -113,8 +114,10 @@ def load_tf_checkpoint(path: str | os.PathLike, *, config: RemBertConfig | None 
     `path` is a directory (its `checkpoint` state file names the latest checkpoint, else
     `model.ckpt`) or a checkpoint prefix; the config comes from `config` or a config.json beside
     it. The rest is as `load_pytorch`."""
-    config, params, info, _ = read_tf_checkpoint(path, config=config, task=task, strict=strict, dtype=dtype, rng=rng, device=True)
-    return (config, params, info) if output_loading_info else (config, params)
+    from .dispatch import load
+
+    return load(path, format="tf-checkpoint", config=config, task=task, strict=strict, dtype=dtype, rng=rng,
+                output_loading_info=output_loading_info)
 
 
 def save_tf_checkpoint(directory: str | os.PathLike, config: RemBertConfig, params: dict, *, task: str | None = None,
@@ -124,11 +127,7 @@ def save_tf_checkpoint(directory: str | os.PathLike, config: RemBertConfig, para
 
     An existing non-empty `directory` is refused unless `force`, which replaces only those files."""
     tf = _tensorflow()
-    task = resolve_task(params, task, config)
-    encoder = params["encoder"] if task != BASE else params
-    names = name_table(config, task, add_pooling_layer="pooler" in encoder)
-    tensors = stored_tensors(params, names, "tf1", dtype=dtype, what="params")
-    check_no_extra_leaves(params, names, "params")
+    task, tensors = tensors_to_write(config, params, task, "tf-checkpoint", dtype=dtype)
     batches: list[list] = [[]]
     size = 0
     for tensor in tensors:

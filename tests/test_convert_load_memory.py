@@ -50,19 +50,19 @@ def test_loading_never_holds_the_model_on_the_host(wide_config, tmp_path):
 
 
 def test_convert_to_jax_reads_onto_the_device_and_round_trips(wide_config, tmp_path, monkeypatch):
-    from rembert_jax.convert import formats
+    from rembert_jax.convert import dispatch
 
     params = random_params(wide_config, "base")
     save_pytorch(tmp_path / "pt", wide_config, params)
     seen = {}
-    real = formats.read_checkpoint
+    real = dispatch.read_checkpoint
 
     def spy(*args, **kwargs):
         out = real(*args, **kwargs)
         seen["leaves"] = jax.tree_util.tree_leaves(out[1])
         return out
 
-    monkeypatch.setattr(formats, "read_checkpoint", spy)
+    monkeypatch.setattr(dispatch, "read_checkpoint", spy)
     convert_checkpoint(tmp_path / "pt", tmp_path / "jax", to="jax")
     assert seen["leaves"] and all(isinstance(x, jax.Array) for x in seen["leaves"])
     assert_trees_equal(params, load_orbax(tmp_path / "jax")[1])

@@ -135,11 +135,11 @@ def test_python_writers_refuse_a_non_empty_folder_naming_force_true(tiny_config,
 def test_an_unwritable_destination_is_refused_before_the_source_is_read(tiny_config, tmp_path, capsys,
                                                                         monkeypatch):
     """A regular file in the destination's path stops root too (chmod does not)."""
-    from rembert_jax.convert import formats
+    from rembert_jax.convert import dispatch
 
     save_pytorch(tmp_path / "src", tiny_config, random_params(tiny_config, "base"))
     (tmp_path / "a-file").write_text("")
-    monkeypatch.setattr(formats, "read_checkpoint", lambda *a, **k: pytest.fail("the source was read"))
+    monkeypatch.setattr(dispatch, "read_checkpoint", lambda *a, **k: pytest.fail("the source was read"))
     for dst in (tmp_path / "a-file" / "out", tmp_path / "a-file"):
         assert main(["convert", str(tmp_path / "src"), str(dst), "--to", "pytorch"]) == 2
         err = capsys.readouterr().err
@@ -150,7 +150,7 @@ def test_an_unwritable_destination_is_refused_before_the_source_is_read(tiny_con
 def test_a_read_only_filesystem_is_named_before_the_source_is_read(tiny_config, tmp_path, capsys, monkeypatch,
                                                                   target):
     """Root ignores permission bits, so a read-only mount (EROFS) is simulated where files are created."""
-    from rembert_jax.convert import destination, formats
+    from rembert_jax.convert import destination, dispatch
 
     save_pytorch(tmp_path / "src", tiny_config, random_params(tiny_config, "base"))
 
@@ -158,7 +158,7 @@ def test_a_read_only_filesystem_is_named_before_the_source_is_read(tiny_config, 
         raise OSError(errno.EROFS, os.strerror(errno.EROFS))
 
     monkeypatch.setattr(destination.tempfile, "mkstemp", read_only)
-    monkeypatch.setattr(formats, "read_checkpoint", lambda *a, **k: pytest.fail("the source was read"))
+    monkeypatch.setattr(dispatch, "read_checkpoint", lambda *a, **k: pytest.fail("the source was read"))
     assert main(["convert", str(tmp_path / "src"), str(tmp_path / "out"), "--to", target]) == 2
     assert f"cannot write {tmp_path / 'out'}: Read-only file system" in capsys.readouterr().err
 

@@ -29,11 +29,13 @@ from typing import Any
 import jax
 import orbax.checkpoint as ocp
 
+from rembert_jax.convert.formats import CONFIG_ITEM, STATE_ITEM  # the items convert's train-step reader opens
+
 from .fault_injection import ENV as _FAULT_ENV
 from .fault_injection import fault_point
 from .run_config import CheckpointSection
 
-_ITEMS = ("state", "data", "config")
+_ITEMS = (STATE_ITEM, "data", CONFIG_ITEM)
 _STEP_NAME = re.compile(r"\d+")
 SKIPPED_DIR = "checkpoints.skipped"  # next to the checkpoint directory: steps a resume could not restore
 

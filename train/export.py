@@ -1,8 +1,9 @@
 """Export a trained model as a directory that transformers loads unchanged.
 
 One directory holds `config.json` (with the label names), the weights in each requested format
-(`model.safetensors` for PyTorch `RemBertFor*.from_pretrained`, `tf_model.h5` for the TF classes)
-and the tokenizer files, like a model repository on the hub.
+(`model.safetensors` for PyTorch `RemBertFor*.from_pretrained`, `tf_model.h5` for the TF classes;
+any writable format of `rembert_jax.convert.formats`, written by `convert.save`) and the tokenizer
+files, like a model repository on the hub.
 """
 
 from __future__ import annotations
@@ -33,12 +34,11 @@ def export_model(cfg: RunConfig, config: RemBertConfig, params, data=None, *, lo
     written = {}
     for fmt in formats:  # force: the formats share the folder (and a resumed run re-exports into it);
         # each writer replaces only its own files there (config.json, its weights), never others
-        if fmt == "pytorch":
-            convert.save_pytorch(directory, config, params, task=cfg.task, force=True)
-        elif fmt == "tf":
-            convert.save_keras(directory, config, params, task=cfg.task, force=True)
-        else:
-            raise ValueError(f"export.formats: unknown format {fmt!r}; allowed: pytorch, tf")
+        try:
+            target = convert.format_named(fmt).name
+        except ValueError as e:
+            raise ValueError(f"export.formats: {e}") from None
+        convert.save(directory, config, params, format=target, task=cfg.task, force=True)
         written[fmt] = directory
         fault_point("export")
     if data is not None and getattr(data, "tokenizer", None) is not None and written:

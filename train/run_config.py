@@ -21,12 +21,12 @@ from typing import Any
 
 import yaml
 
+from rembert_jax.convert.formats import WRITABLE, WRITABLE_SPELLINGS  # export.formats: the one table's names
 from rembert_jax.packing import PER_TOKEN_TASKS
 
 TASKS = ("sequence_classification", "multiple_choice", "token_classification", "question_answering",
          "masked_lm", "causal_lm")
 SCHEDULES = ("linear", "cosine", "constant")
-EXPORT_FORMATS = ("pytorch", "tf")
 REMAT_CHOICES = ("none", "dots", "full")  # rembert_jax.encoder.REMAT_POLICIES (not imported: no jax here)
 
 
@@ -81,7 +81,7 @@ class CheckpointSection:
 
 @dataclasses.dataclass(frozen=True)
 class ExportSection:
-    formats: tuple = ()  # any of "pytorch", "tf"
+    formats: tuple = ()  # any of convert.formats.WRITABLE: "pytorch", "tf-h5" (or "tf"), "tf-checkpoint", "jax"
     dir: str | None = None  # default: <output_dir>/export
 
 
@@ -306,8 +306,8 @@ def _validate(cfg: RunConfig) -> None:
     need(c.keep >= 1, "checkpoint.keep", f"must be >= 1, got {c.keep}")
     need(c.keep_best >= 0, "checkpoint.keep_best", f"must be >= 0, got {c.keep_best}")
     need(c.best_mode in ("max", "min"), "checkpoint.best_mode", f"must be max or min, got {c.best_mode!r}")
-    bad = [f for f in cfg.export.formats if f not in EXPORT_FORMATS]
-    need(not bad, "export.formats", f"must be a list of {', '.join(EXPORT_FORMATS)}, got {list(cfg.export.formats)}")
+    bad = [f for f in cfg.export.formats if f not in WRITABLE_SPELLINGS]
+    need(not bad, "export.formats", f"must be a list of {', '.join(WRITABLE)} (tf = tf-h5), got {list(cfg.export.formats)}")
     d = cfg.distributed
     need(d.num_processes is None or d.num_processes >= 1, "distributed.num_processes",
          f"must be >= 1 or null, got {d.num_processes}")

@@ -1,9 +1,10 @@
 """The model a run starts from: its `RemBertConfig` and, when fine-tuning, its weights.
 
 `model.init_from` names weights in any format the converters read (a local path or a Hub id such as
-`google/rembert`, see `rembert_jax.hub`), detected from the files in the directory: transformers PyTorch (`model.safetensors`, sharded safetensors, `pytorch_model.bin`),
-Keras h5 (`tf_model.h5`) or an original TF checkpoint. A head the checkpoint lacks is freshly
-initialised. Without `init_from` the model is built from `model.config` (a preset, a config.json or
+`google/rembert`, see `rembert_jax.hub`), detected from the files by `rembert_jax.convert.formats`:
+transformers PyTorch (`model.safetensors`, sharded safetensors, `pytorch_model.bin`), Keras h5
+(`tf_model.h5`), an original TF checkpoint, an orbax checkpoint, or another run's checkpoint step (or
+its output_dir: the newest step that reads). A head the checkpoint lacks is freshly initialised. Without `init_from` the model is built from `model.config` (a preset, a config.json or
 a directory holding one) and trained from scratch.
 
 Either way the config is made to agree with the data: `num_labels` / `id2label` from the label
@@ -20,30 +21,16 @@ from rembert_jax import RemBertConfig
 
 from .run_config import RunConfig
 
-# convert.formats' names -> the loaders' names used here
-_LOADER_NAMES = {"pytorch": "pytorch", "tf-h5": "keras_h5", "tf-checkpoint": "tf1"}
 
+def weights_format(path: str, what: str = "model.init_from") -> str:
+    """The format (`rembert_jax.convert.formats` name) of the weights at `path`, a directory or a
+    weights file, detected as the adapters do (PyTorch preferred when a directory holds several)."""
+    from rembert_jax.convert.formats import detect_format
 
-def weights_format(path: str) -> str:
-    """"pytorch", "keras_h5" or "tf1" for the weights at `path` (a directory or a weights file),
-    detected by `convert.formats` (the adapters' detector; PyTorch preferred when a directory has several)."""
-    from rembert_jax.convert.formats import detect_format, formats_in_directory
-
-    if os.path.isdir(path):
-        found = [f for f in formats_in_directory(path) if f in _LOADER_NAMES]
-        if not found:
-            raise FileNotFoundError(
-                f"model.init_from: no weights found at {path!r}; expected transformers weights (model.safetensors, "
-                "pytorch_model.bin, tf_model.h5, or their sharded index) or a TF checkpoint (checkpoint / *.index)")
-        return _LOADER_NAMES["pytorch" if "pytorch" in found else found[0]]
     try:
-        fmt = detect_format(path)
-    except ValueError:
-        fmt = None
-    if fmt not in _LOADER_NAMES:
-        raise FileNotFoundError(f"model.init_from: cannot tell the weights format of {path!r} from its name; expected "
-                                "*.safetensors, *.bin, *.h5 (or their *.index.json) or a TF checkpoint prefix")
-    return _LOADER_NAMES[fmt]
+        return detect_format(path, prefer="pytorch")
+    except ValueError as e:
+        raise FileNotFoundError(f"{what}: {e}") from None
 
 
 def local_weights(location: str | os.PathLike, what: str) -> str:
@@ -55,10 +42,6 @@ def local_weights(location: str | os.PathLike, what: str) -> str:
         return resolve_path(location, MODEL)
     except (FileNotFoundError, PermissionError) as e:
         raise type(e)(f"{what}: {e}") from None
-
-
-def _config_path(path: str) -> str:
-    return path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
 
 
 def _with_data(config: RemBertConfig, cfg: RunConfig, data, *, from_scratch: bool) -> RemBertConfig:
@@ -99,16 +82,12 @@ def starting_model(cfg: RunConfig, data) -> tuple[RemBertConfig, dict | None]:
         return _with_data(config, cfg, data, from_scratch=True), None
 
     from rembert_jax import convert
+    from rembert_jax.convert.dispatch import checkpoint_config
 
     path = local_weights(m.init_from, "model.init_from")
     fmt = weights_format(path)
-    config = RemBertConfig.from_pretrained(_config_path(path))
+    config = checkpoint_config(path, fmt)
     if m.overrides:
         config = config.replace(**m.overrides)
     config = _with_data(config, cfg, data, from_scratch=False)
-    loader = {"pytorch": getattr(convert, "load_pytorch", None), "keras_h5": getattr(convert, "load_keras", None),
-              "tf1": getattr(convert, "load_tf_checkpoint", None)}[fmt]
-    if loader is None:
-        raise NotImplementedError(f"model.init_from: reading {fmt} weights is not available in this build")
-    config, params = loader(path, task=cfg.task, config=config, rng=cfg.train.seed)
-    return config, params
+    return convert.load(path, format=fmt, task=cfg.task, config=config, rng=cfg.train.seed)

@@ -3,10 +3,11 @@
     --checkpoint DIR        a run's checkpoint directory (<output_dir>/checkpoints), or one step's folder
                             in it; default: the run config's output_dir. The best checkpoint by
                             `checkpoint.best_metric` when there is one, else the latest; --step picks one.
-    --model DIR             weights in any format the converters read (e.g. an `export/` directory), or a
-                            Hub id (`google/rembert`, from the Hugging Face cache or downloaded)
+    --model DIR             weights in any format the converters read (e.g. an `export/` directory, another
+                            run's checkpoint step or output_dir), or a Hub id (`google/rembert`)
 
-A checkpoint stores the model config next to the train state, so nothing else is needed to read it.
+A checkpoint stores the model config next to the train state, so nothing else is needed to read it;
+its params are read by `rembert_jax.convert.load` (format "train-step"), never the optimizer state.
 """
 
 from __future__ import annotations
@@ -20,22 +21,19 @@ from .run_config import RunConfig
 
 def _checkpoint_root(path: str) -> tuple[str, int | None]:
     """(checkpoint directory, step) for a checkpoint directory or one of its step folders."""
+    from rembert_jax.convert.formats import is_train_step
+
     path = os.path.abspath(path)
-    name = os.path.basename(path.rstrip(os.sep))
-    if name.isdigit() and os.path.isdir(os.path.join(path, "state")):
-        return os.path.dirname(path), int(name)
+    if is_train_step(path):
+        return os.path.dirname(path.rstrip(os.sep)), int(os.path.basename(path.rstrip(os.sep)))
     return path, None
 
 
 def load_from_checkpoint(cfg: RunConfig, checkpoint: str | None = None, step: int | None = None):
     """(model config, params, description) from a run's checkpoint."""
-    import jax
-
-    from rembert_jax.heads import TaskModel
+    from rembert_jax import convert
 
     from .checkpoint import Checkpoints
-    from .optim import make_optimizer
-    from .state import abstract_train_state
     from .trainer import CHECKPOINT_DIR
 
     directory = checkpoint or os.path.join(cfg.output_dir, CHECKPOINT_DIR)
@@ -50,21 +48,19 @@ def load_from_checkpoint(cfg: RunConfig, checkpoint: str | None = None, step: in
             step = checkpoints.best_step()
         if step is None:
             raise FileNotFoundError(f"{directory} holds no checkpoint; train first or pass --model")
+        if step not in checkpoints.all_steps():
+            raise FileNotFoundError(f"no checkpoint for step {step} in {directory}; "
+                                    f"available steps: {checkpoints.all_steps()}")
         saved = checkpoints.restore_config(step)
         saved_run = RunConfig.from_dict(saved["run"], source=f"checkpoint {step}")
         if saved_run.task != cfg.task:
             raise ValueError(f"the checkpoint in {directory} was trained for task {saved_run.task!r} but the run "
                              f"config says task {cfg.task!r}: use that run's config (or task={saved_run.task})")
-        config = RemBertConfig.from_dict(saved["model"])
-        model = TaskModel(config, saved_run.task)
-        abstract_params = jax.eval_shape(model.init, jax.random.PRNGKey(0))
-        tx, _ = make_optimizer(saved_run.optim, abstract_params, total_steps=saved_run.train.steps,
-                               num_layers=config.num_hidden_layers)
-        abstract = abstract_train_state(abstract_params, tx, jax.random.PRNGKey(0))
-        state, _, _ = checkpoints.restore(abstract, step)
+        step_dir = checkpoints.step_dir(step)
     finally:
         checkpoints.close()
-    return config, state.params, f"checkpoint step {step} in {directory}"
+    config, params = convert.load(step_dir, format="train-step", task=saved_run.task)
+    return config, params, f"checkpoint step {step} in {directory}"
 
 
 def load_from_weights(cfg: RunConfig, model_dir: str):
@@ -74,9 +70,8 @@ def load_from_weights(cfg: RunConfig, model_dir: str):
     from .starting_model import local_weights, weights_format
 
     model_dir = local_weights(model_dir, "--model")
-    fmt = weights_format(model_dir)
-    loader = {"pytorch": convert.load_pytorch, "keras_h5": convert.load_keras, "tf1": convert.load_tf_checkpoint}[fmt]
-    config, params = loader(model_dir, task=cfg.task)
+    fmt = weights_format(model_dir, "--model")
+    config, params = convert.load(model_dir, format=fmt, task=cfg.task)
     return config, params, f"{fmt} weights in {os.path.abspath(model_dir)}"
 
 

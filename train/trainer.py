@@ -29,9 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from .run_config import RunConfig
+from rembert_jax.convert.formats import CHECKPOINTS_DIR as CHECKPOINT_DIR  # what train-step reads
 
-CHECKPOINT_DIR = "checkpoints"
+from .run_config import RunConfig
 
 
 class NonFiniteLossError(RuntimeError):

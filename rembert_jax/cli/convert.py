@@ -1,14 +1,17 @@
-"""`rembert-jax convert SRC DST --to {jax,pytorch,tf-h5,tf-checkpoint}`: convert weights.
+"""`rembert-jax convert SRC DST --to {pytorch,tf-h5,tf-checkpoint,jax}`: convert weights.
 
-The source format is detected (override with --from); --task picks or adds a head, --dtype casts.
-Heavy imports (jax, torch, tensorflow) happen inside `run`, never at import time.
+The source format is detected (override with --from; a training run's step or output_dir reads as
+train-step); --task picks or adds a head, --dtype casts. Format names are the one table's
+(`rembert_jax.convert.formats`, aliases included). Heavy imports (jax, torch, tensorflow) happen
+inside `run`, never at import time.
 """
 
 from __future__ import annotations
 
 import argparse
 
-_FORMATS = ("jax", "pytorch", "tf-h5", "tf-checkpoint")
+from rembert_jax.convert.formats import FORMATS, WRITABLE, format_named
+
 _TASKS = ("auto", "base", "masked_lm", "causal_lm", "sequence_classification", "multiple_choice",
           "token_classification", "question_answering")
 _DTYPES = {"fp32": "float32", "float32": "float32", "bf16": "bfloat16", "bfloat16": "bfloat16",
@@ -19,9 +22,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("src", help="source checkpoint: a directory, a weights file or a Hub id (google/rembert)")
     parser.add_argument("--revision", default=None, help="Hub id sources: the branch, tag or commit (default: main)")
     parser.add_argument("dst", help="destination directory")
-    parser.add_argument("--to", required=True, choices=_FORMATS, help="format to write (jax = orbax)")
-    parser.add_argument("--from", dest="source_format", choices=_FORMATS, default=None,
-                        help="source format (default: detected from the files)")
+    parser.add_argument("--to", required=True, type=_writable_format, metavar="{" + ",".join(WRITABLE) + "}",
+                        help="format to write (jax = orbax; tf is accepted for tf-h5)")
+    parser.add_argument("--from", dest="source_format", type=_format, default=None,
+                        metavar="{" + ",".join(FORMATS) + "}",
+                        help="source format (default: detected from the files; train-step = a training run's "
+                             "checkpoint step, or its output_dir for the newest step)")
     parser.add_argument("--task", choices=_TASKS, default="auto",
                         help="model to convert: 'auto' keeps the source's head, 'base' the bare encoder, a task "
                              "name loads (or freshly initialises) that head")
@@ -37,13 +43,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "writes (others are kept); never allowed when the destination holds the source")
 
 
+def _format(name: str) -> str:
+    """The table's name for `name` (an alias included); argparse reports the ValueError's message."""
+    try:
+        return format_named(name).name
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _writable_format(name: str) -> str:
+    fmt = _format(name)
+    if fmt not in WRITABLE:
+        raise argparse.ArgumentTypeError(f"{fmt} is read only; write one of {', '.join(WRITABLE)}")
+    return fmt
+
+
 def run(args: argparse.Namespace) -> int:
     import logging
     import sys
 
     from rembert_jax.config import RemBertConfig
     from rembert_jax.convert.destination import DestinationExistsError
-    from rembert_jax.convert.formats import convert_checkpoint
+    from rembert_jax.convert.dispatch import convert_checkpoint
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:

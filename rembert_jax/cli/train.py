@@ -7,6 +7,8 @@ import os
 import shlex
 import sys
 
+from rembert_jax.convert.formats import WRITABLE_SPELLINGS, format_named
+
 EPILOG = """examples:
   rembert-jax train configs/demo.yaml
   rembert-jax train configs/demo.yaml train.steps=100 optim.learning_rate=1e-3 output_dir=runs/quick
@@ -29,8 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", metavar="DIR",
                         help="starting weights in any format the converters read, or a Hub id such as "
                              "google/rembert (sets model.init_from)")
-    parser.add_argument("--export", nargs="+", choices=("pytorch", "tf"), metavar="FORMAT",
-                        help="export the final model as transformers weights: pytorch and/or tf (sets export.formats)")
+    parser.add_argument("--export", nargs="+", choices=WRITABLE_SPELLINGS, metavar="FORMAT",
+                        help="export the final model: pytorch and/or tf (= tf-h5) for transformers, or tf-checkpoint, "
+                             "jax (sets export.formats)")
     parser.add_argument("--output-dir", metavar="DIR", help="where the run writes everything (sets output_dir)")
 
 
@@ -122,12 +125,13 @@ def _report(result, config_path: str) -> str:
     for fmt, directory in result.export_dirs.items():
         lines.append(f"export ({fmt}): {directory}")
     lines.append("next:")
-    if result.export_dirs:
+    exported = {format_named(fmt).name for fmt in result.export_dirs}
+    if exported & {"pytorch", "tf-h5"}:  # what transformers loads
         directory = next(iter(result.export_dirs.values()))
         from rembert_jax.convert import ARCHITECTURES
 
         cls = ARCHITECTURES.get(result.task, "RemBertModel")
-        prefix = "" if "pytorch" in result.export_dirs else "TF"
+        prefix = "" if "pytorch" in exported else "TF"
         lines.append(f"  load it in transformers:  transformers.{prefix}{cls}.from_pretrained({directory!r})")
     lines.append(f"  evaluate:  rembert-jax eval {config_path} --checkpoint {result.checkpoint_dir}")
     if result.task not in ("masked_lm", "causal_lm"):
