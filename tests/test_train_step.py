@@ -155,8 +155,8 @@ def test_bf16_compute_keeps_fp32_master_weights(setup):
 
 
 def test_data_parallel_step_matches_one_device(setup):
+    from rembert_jax.train.placement import make_placement
     from rembert_jax.train.run_config import MeshSection
-    from rembert_jax.train.sharding import make_placement
     from rembert_jax.train.state import abstract_train_state
 
     config, model, params = setup
