@@ -50,7 +50,7 @@ def test_a_batch_the_devices_do_not_split_trains_on_fewer_and_says_so(setup):
     placement = _placement(setup, MeshSection(), 6, notes.append)
     assert dict(placement.mesh.shape) == {"data": 6, "fsdp": 1, "tensor": 1}  # the largest data axis 6 splits over
     assert notes == ["mesh data=6, fsdp=1, tensor=1: training on 6 of the 8 devices, 2 idle: train.batch_size=6 "
-                     "do not split over 8 devices; set them to multiples of 8 to use them all, or choose the mesh "
+                     "does not split over 8 devices; set it to a multiple of 8 to use them all, or choose the mesh "
                      "yourself (mesh.data=N)"]
     # Every batch size counts: 6 and 4 split together over 2 devices only.
     assert mesh_shape(MeshSection(), {"train.batch_size": 6, "train.eval_batch_size": 4}) == (2, 1, 1)

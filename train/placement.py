@@ -171,6 +171,7 @@ def _idle_devices_notice(mesh: MeshSection, shape: tuple[int, int, int], total: 
         need = core.data_parallel_size({**sizes, auto: total // rest})  # what -1 would get if the batches split
         short = [f"{k}={v}" for k, v in batch_sizes.items() if v % need]
         if short:
-            return (f"{line}: {' and '.join(short)} do not split over {need} devices; set them to multiples of "
-                    f"{need} to use them all, or choose the mesh yourself (mesh.{auto}=N)")
+            them = "it to a multiple" if len(short) == 1 else "them to multiples"
+            return (f"{line}: {' and '.join(short)} {'does' if len(short) == 1 else 'do'} not split over {need} "
+                    f"devices; set {them} of {need} to use them all, or choose the mesh yourself (mesh.{auto}=N)")
     return f"{line}: the other mesh axes ({rest} devices) do not divide the {total} devices"
