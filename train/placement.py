@@ -39,11 +39,6 @@ class Placement:
     params: object
     batch: NamedSharding  # one sharding applied to every batch leaf (leading axis split)
 
-    @property
-    def batch_divisor(self) -> int:
-        """Batch sizes must be a multiple of this (the devices the batch is split over)."""
-        return core.data_parallel_size(self.mesh.shape)
-
     def put_batch(self, batch):
         """A host batch (the whole global batch, numpy) onto the mesh, rows split. With several
         processes each one transfers only its own rows (all hosts must pass the same batch)."""
@@ -55,9 +50,6 @@ class Placement:
         rows = process_batch_rows(size, self.mesh)
         local = jax.tree_util.tree_map(lambda x: np.asarray(x)[rows], batch)
         return global_batch_from_local(local, self.mesh, size)
-
-    def put_state(self, state):
-        return jax.device_put(state, self.state)
 
     def fetch(self, tree):
         """Device arrays -> numpy on this host, also when they are split over several processes."""
