@@ -10,14 +10,13 @@ ever holding the whole batch.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding
 
-from .sharding import RULES, _mesh_axes_of, batch_shardings, batch_spec
+from .sharding import RULES, batch_shardings, batch_spec, data_parallel_size
 
 
 def initialize(coordinator_address: str | None = None, num_processes: int | None = None,
@@ -46,7 +45,7 @@ def process_batch_rows(global_batch_size: int, mesh: Mesh, *, rules: Mapping = R
     increasing order (duplicates from replication over "tensor" removed). For a mesh built over
     `jax.devices()` this is one contiguous block per process.
     """
-    data_ways = math.prod(mesh.shape[a] for a in _mesh_axes_of("batch", rules))
+    data_ways = data_parallel_size(mesh.shape, rules=rules)
     if global_batch_size < 1 or global_batch_size % data_ways:
         raise ValueError(f"global batch size {global_batch_size} must be a positive multiple of the "
                          f"{data_ways} data-parallel devices of the mesh {dict(mesh.shape)}")

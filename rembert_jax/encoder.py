@@ -33,6 +33,7 @@ from .cpu_paths import run_layers
 from .kernels import add_layer_norm, bias_gelu
 from .layers import activation, dense, dropout, embedding_lookup, layer_norm, matmul
 from .precision import FP32, DTypePolicy
+from .sharding import with_logical_constraint
 from .validation import INPUT_KEYS, validate_inputs
 
 __all__ = ["apply", "init_cache", "validate_inputs", "REMAT_POLICIES"]
@@ -121,7 +122,7 @@ def _forward(params, inputs, rng, encoder_states, encoder_mask, cache, *, config
     index = cache["index"] if cache is not None else jnp.zeros((), jnp.int32)  # PL
 
     x = _embed(params["embeddings"], inputs, index, config, None if rng is None else jax.random.fold_in(rng, L))
-    h = dense(x.astype(dtype), params["projection"])  # [B, S, H]
+    h = _hidden(dense(x.astype(dtype), params["projection"]))  # [B, S, H]
     batch, length = h.shape[:2]
 
     self_mask, kv_length = _self_attention_mask(inputs.get("attention_mask"), length, index, cache, config)
@@ -167,9 +168,9 @@ def _forward(params, inputs, rng, encoder_states, encoder_mask, cache, *, config
             h, ys["cross_attentions"] = _attention_block(h, q, k, v, cross_mask, None, p["cross_attention"],
                                                          keys[2], keys[3])
         # feed-forward: [B, S, H] -> [B, S, I] -> [B, S, H]
-        f = _intermediate(h, p["mlp"]["intermediate"])
+        f = with_logical_constraint(_intermediate(h, p["mlp"]["intermediate"]), ("batch", "length", "act_mlp"))
         f = dropout(linear(f, p["mlp"]["output"]), config.hidden_dropout_prob, keys[4])
-        h = add_layer_norm(f, h, p["mlp"]["ln"], config.layer_norm_eps)
+        h = _hidden(add_layer_norm(f, h, p["mlp"]["ln"], config.layer_norm_eps))
         if output_hidden_states:
             ys["hidden"] = h
         if not output_attentions:
@@ -236,8 +237,14 @@ def _as_array(x):
 
 
 def _heads(x: jax.Array, config: RemBertConfig) -> jax.Array:
-    """[B, S, H] -> [B, S, NH, D]."""
-    return x.reshape(*x.shape[:-1], config.num_attention_heads, config.head_dim)
+    """[B, S, H] -> [B, S, NH, D], laid out on the current mesh by the `act_heads` rule."""
+    x = x.reshape(*x.shape[:-1], config.num_attention_heads, config.head_dim)
+    return with_logical_constraint(x, ("batch", "length", "act_heads", None))
+
+
+def _hidden(h: jax.Array) -> jax.Array:
+    """Hidden states [B, S, H] laid out on the current mesh by the `batch`/`act_embed` rules."""
+    return with_logical_constraint(h, ("batch", "length", "act_embed"))
 
 
 def _embed(p, inputs, index, config: RemBertConfig, rng) -> jax.Array:

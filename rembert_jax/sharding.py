@@ -11,18 +11,23 @@ shard nothing, so the modes combine, e.g. `(2, 2, 2)`.
 A dimension that a mesh axis does not divide, or whose mesh axis is already taken by an earlier
 dimension of the same array, is replicated: the layout is always valid, only less split.
 
-    mesh = make_mesh(Parallelism.FSDP)                       # all devices on "fsdp"
+Activations follow the same table: the encoder marks its hidden states, attention heads and MLP
+activations with `with_logical_constraint` (the `batch`, `length` and `act_*` rules), which
+constrains them on the mesh set by `jax.set_mesh` and does nothing without one. The trainer's
+steps always run under a mesh (one device is a `(1, 1, 1)` mesh), so there is one sharding path.
+
+    mesh = make_mesh("fsdp")                                 # all devices on "fsdp"
     shardings = param_shardings(axes, shapes, mesh)          # same tree as the params
-    params = init_sharded(lambda r: init_params(cfg, r), rng, axes, mesh)
+    params = jax.jit(init, out_shardings=shardings)(rng)     # initialised straight into the layout
     state_sh = tree_shardings_like_params(state_shapes, params_sh, mesh)  # optimizer state too
+    with jax.set_mesh(mesh):                                 # activation constraints see the mesh
+        out = jitted_forward(params, shard_batch(batch, mesh))
 """
 
 from __future__ import annotations
 
-import enum
 import math
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 import jax
 import numpy as np
@@ -54,41 +59,18 @@ RULES: Mapping[str, str | tuple[str, ...] | None] = {
 }
 
 
-class Parallelism(enum.Enum):
-    """Where the devices go: all on one mesh axis, or an explicit mesh shape via `mesh_shape`."""
-
-    DATA = "data"
-    FSDP = "fsdp"
-    TENSOR = "tensor"
-
-    @classmethod
-    def parse(cls, value: str | Parallelism) -> Parallelism:
-        if isinstance(value, Parallelism):
-            return value
-        try:
-            return cls(value)
-        except ValueError:
-            raise ValueError(f"parallelism must be one of {[p.value for p in cls]}, got {value!r}") from None
-
-
-def mesh_shape(parallelism: str | Parallelism, num_devices: int | None = None) -> tuple[int, int, int]:
-    """The `(data, fsdp, tensor)` mesh shape putting all `num_devices` on one axis."""
-    n = jax.device_count() if num_devices is None else num_devices
-    axis = MESH_AXES.index(Parallelism.parse(parallelism).value)
-    return tuple(n if i == axis else 1 for i in range(3))  # type: ignore[return-value]
-
-
-def make_mesh(parallelism: str | Parallelism | Sequence[int] = Parallelism.DATA, *,
-              devices: Sequence[jax.Device] | None = None) -> Mesh:
+def make_mesh(parallelism: str | Sequence[int] = "data", *, devices: Sequence[jax.Device] | None = None) -> Mesh:
     """A `("data", "fsdp", "tensor")` mesh over `devices` (default: all devices of all hosts).
 
-    `parallelism` is a `Parallelism` (all devices on that axis) or an explicit `(data, fsdp,
+    `parallelism` is a mesh axis name (all devices on that axis) or an explicit `(data, fsdp,
     tensor)` shape whose product is the device count. Axes are `Auto`: XLA propagates shardings
-    from the parameters and the batch.
+    from the parameters, the batch and the activation constraints.
     """
     devices = list(jax.devices() if devices is None else devices)
-    if isinstance(parallelism, (str, Parallelism)):
-        shape = mesh_shape(parallelism, len(devices))
+    if isinstance(parallelism, str):
+        if parallelism not in MESH_AXES:
+            raise ValueError(f"parallelism must be one of {list(MESH_AXES)}, got {parallelism!r}")
+        shape = tuple(len(devices) if axis == parallelism else 1 for axis in MESH_AXES)
     else:
         shape = tuple(int(s) for s in parallelism)
         if len(shape) != 3 or any(s < 1 for s in shape):
@@ -115,7 +97,8 @@ def logical_to_spec(axes: Sequence[str | None], shape: Sequence[int], mesh: Mesh
 
     A mesh axis is used only when it divides the dimension (and `divisors[logical]`, e.g. the
     number of attention heads, so a head is never cut in two) and no earlier dimension of the
-    array took it; mesh axes of size one are left out. Anything else is replicated.
+    array took it; mesh axes of size one (or missing from `mesh`) are left out. Anything else is
+    replicated. `mesh` may be abstract (`jax.sharding.get_abstract_mesh()`).
     """
     if len(axes) != len(shape):
         raise ValueError(f"logical axes {tuple(axes)} do not match shape {tuple(shape)}")
@@ -125,7 +108,7 @@ def logical_to_spec(axes: Sequence[str | None], shape: Sequence[int], mesh: Mesh
     for logical, size in zip(axes, shape, strict=True):
         chosen = []
         for mesh_axis in _mesh_axes_of(logical, rules):
-            n = mesh.shape[mesh_axis]
+            n = mesh.shape.get(mesh_axis, 1)  # an axis the mesh lacks shards nothing
             split = n * math.prod(mesh.shape[a] for a in chosen)
             if n == 1 or mesh_axis in used or size % split or divisors.get(logical, split) % split:
                 continue
@@ -139,7 +122,7 @@ def logical_to_spec(axes: Sequence[str | None], shape: Sequence[int], mesh: Mesh
 
 def config_divisors(config) -> dict[str, int]:
     """Extra divisibility per logical axis for `config`: the `heads` dim is split by whole heads."""
-    return {"heads": config.num_attention_heads, "act_heads": config.num_attention_heads}
+    return {"heads": config.num_attention_heads}
 
 
 def _is_axes(x) -> bool:
@@ -160,16 +143,6 @@ def param_shardings(axes_tree, shapes_tree, mesh: Mesh, *, rules: Mapping = RULE
     specs = param_specs(axes_tree, shapes_tree, mesh, rules=rules, divisors=divisors)
     return jax.tree_util.tree_map(lambda s: NamedSharding(mesh, s), specs,
                                   is_leaf=lambda x: isinstance(x, PartitionSpec))
-
-
-def init_sharded(init_fn: Callable[[jax.Array], Any], rng: jax.Array, axes_tree, mesh: Mesh, *,
-                 rules: Mapping = RULES, divisors: Mapping[str, int] | None = None):
-    """Run `init_fn(rng)` straight into its sharded layout: shapes first (`jax.eval_shape`, no
-    FLOPs), shardings from the logical axes, then one jitted init with `out_shardings`, so the
-    full model never sits on one device."""
-    shapes = jax.eval_shape(init_fn, rng)
-    shardings = param_shardings(axes_tree, shapes, mesh, rules=rules, divisors=divisors)
-    return jax.jit(init_fn, out_shardings=shardings)(rng)
 
 
 def _dict_key_path(path) -> tuple[str, ...]:
@@ -223,9 +196,20 @@ def batch_spec(ndim: int, *, rules: Mapping = RULES) -> PartitionSpec:
     return PartitionSpec(target, *([None] * (ndim - 1))) if ndim else PartitionSpec()
 
 
+def batch_axes(*, rules: Mapping = RULES) -> tuple[str, ...]:
+    """The mesh axes a batch is split over (the `batch` rule: data and fsdp)."""
+    return _mesh_axes_of("batch", rules)
+
+
+def data_parallel_size(shape: Mapping[str, int], *, rules: Mapping = RULES) -> int:
+    """How many ways a batch is split on a mesh of this `shape` (`mesh.shape`): the product of
+    the sizes of its `batch_axes`. Batch sizes must be multiples of it."""
+    return math.prod(shape.get(a, 1) for a in batch_axes(rules=rules))
+
+
 def batch_shardings(batch, mesh: Mesh, *, rules: Mapping = RULES):
     """`NamedSharding`s for a batch dict (leading dim = examples), checking it divides evenly."""
-    n = math.prod(mesh.shape[a] for a in _mesh_axes_of("batch", rules))
+    n = data_parallel_size(mesh.shape, rules=rules)
 
     def one(path, x):
         shape = tuple(x.shape) if hasattr(x, "shape") else np.shape(x)
@@ -241,3 +225,17 @@ def batch_shardings(batch, mesh: Mesh, *, rules: Mapping = RULES):
 def shard_batch(batch, mesh: Mesh, *, rules: Mapping = RULES):
     """Place a host batch (the whole global batch, single host) onto the mesh, rows split."""
     return jax.device_put(batch, batch_shardings(batch, mesh, rules=rules))
+
+
+def with_logical_constraint(x: jax.Array, axes: Sequence[str | None], *, rules: Mapping = RULES) -> jax.Array:
+    """`x` constrained to the layout its logical `axes` get from `rules` on the current mesh.
+
+    The mesh is the one `jax.set_mesh` set (the trainer's steps always run under one). Nothing
+    happens without a mesh, on a one-device mesh, on a mesh with other axis names than ours
+    (someone else's layout), or with `Explicit` axes (there the sharding is part of the types).
+    """
+    mesh = jax.sharding.get_abstract_mesh()
+    if (mesh.empty or mesh.size == 1 or not set(mesh.axis_names) <= set(MESH_AXES)
+            or any(t != AxisType.Auto for t in mesh.axis_types)):
+        return x
+    return jax.lax.with_sharding_constraint(x, logical_to_spec(axes, x.shape, mesh, rules=rules))

@@ -67,8 +67,8 @@ def _worker(process_id: int, port: int, out_path: str) -> None:
     import jax
     import optax
 
+    from rembert_jax.train.placement import make_placement
     from rembert_jax.train.run_config import MeshSection
-    from rembert_jax.train.sharding import make_placement
     from rembert_jax.train.state import abstract_train_state
     from rembert_jax.train.step import make_train_step
 

@@ -1,4 +1,4 @@
-"""The rules table turns logical axes into PartitionSpecs: fallbacks, conflicts, errors, sharded init."""
+"""The rules table turns logical axes into PartitionSpecs: fallbacks, conflicts, errors."""
 
 import jax
 import numpy as np
@@ -11,7 +11,7 @@ from rembert_jax import sharding as S
 
 @pytest.fixture(scope="module")
 def meshes():
-    return {"data": S.make_mesh("data"), "fsdp": S.make_mesh(S.Parallelism.FSDP), "tensor": S.make_mesh("tensor"),
+    return {"data": S.make_mesh("data"), "fsdp": S.make_mesh("fsdp"), "tensor": S.make_mesh("tensor"),
             "2x2x2": S.make_mesh((2, 2, 2)), "fsdp2_tensor4": S.make_mesh((1, 2, 4))}
 
 
@@ -87,21 +87,6 @@ def test_full_size_rembert_layout_under_fsdp_and_tensor_parallelism(meshes):
     assert layers["mlp"]["output"]["kernel"] == P(None, "tensor", "fsdp")
     # 18 heads don't split 4 ways, so q/k/v only get fsdp
     assert layers["self_attention"]["query"]["kernel"] == P(None, "fsdp")
-
-
-def test_init_sharded_lands_in_the_layout_with_the_unsharded_values(tiny_config, meshes):
-    mesh = meshes["fsdp"]
-    config = tiny_config.replace(input_embedding_size=16)
-    init = lambda rng: init_params(config, rng)
-    params = S.init_sharded(init, jax.random.key(3), logical_axes(config), mesh)
-    expected = jax.jit(init)(jax.random.key(3))  # the same program, on one device
-    assert params["embeddings"]["word"].sharding.spec == P(None, "fsdp")
-    assert params["layers"]["self_attention"]["query"]["kernel"].sharding.spec == P(None, "fsdp")
-    # The same random draws, equal up to float32 rounding: XLA may fuse the sharded program's scaling
-    # of the draws differently (jax 0.12 differs from the one-device program by 1 ulp, 7.5e-9).
-    # Another draw would differ by O(1) relatively.
-    jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=0),
-                           params, expected)
 
 
 def test_optimizer_state_follows_its_parameters_and_counters_are_replicated(tiny_config, meshes):

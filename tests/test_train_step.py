@@ -155,8 +155,8 @@ def test_bf16_compute_keeps_fp32_master_weights(setup):
 
 
 def test_data_parallel_step_matches_one_device(setup):
+    from rembert_jax.train.placement import make_placement
     from rembert_jax.train.run_config import MeshSection
-    from rembert_jax.train.sharding import make_placement
     from rembert_jax.train.state import abstract_train_state
 
     config, model, params = setup
@@ -167,8 +167,8 @@ def test_data_parallel_step_matches_one_device(setup):
     tx, schedule = make_optimizer(optim, params, total_steps=10, num_layers=2)
     abstract = abstract_train_state(params, tx, jax.random.PRNGKey(1))  # the same tx as _compiled's
     placement = make_placement(MeshSection(data=4, fsdp=2), config=config, task=model.task, abstract_state=abstract)
-    state = placement.put_state(create_train_state(jax.tree_util.tree_map(jnp.copy, params), tx,
-                                                   jax.random.PRNGKey(1)))
+    state = jax.device_put(create_train_state(jax.tree_util.tree_map(jnp.copy, params), tx, jax.random.PRNGKey(1)),
+                           placement.state)
     step = make_train_step(model, tx, schedule, state_sharding=placement.state, batch_sharding=placement.batch)
     for batch in batches:
         state, _ = step(state, placement.put_batch(batch))

@@ -87,9 +87,10 @@ class ExportSection:
 
 @dataclasses.dataclass(frozen=True)
 class MeshSection:
-    """Devices per mesh axis (rembert_jax.sharding); -1 on one axis: all devices the others leave."""
+    """Devices per mesh axis (rembert_jax.sharding); -1 on one axis: all devices the others leave
+    (as many as the batch sizes split over; `train.placement.mesh_shape`). Default: every device on data."""
 
-    data: int = 1
+    data: int = -1
     fsdp: int = 1
     tensor: int = 1
 

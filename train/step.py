@@ -7,11 +7,14 @@ device scalars and the loop fetches them when it logs.
 
 Shardings are passed in, never derived here: `state_sharding` (a pytree of shardings matching the
 state, or one sharding for all of it) and `batch_sharding` (for every batch leaf, e.g. the batch
-axis split over the mesh's "data" axis). Without them the step runs on the default device.
+axis split over the mesh's "data" axis). There is always a mesh: the one of those shardings, or
+without them a one-device mesh with everything on the first device; each call runs under it
+(`jax.set_mesh`), so the model's activation constraints (`rembert_jax.sharding`) see it.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,6 +23,7 @@ import jax.numpy as jnp
 import optax
 
 from rembert_jax.compiler_options import jit
+from rembert_jax.sharding import make_mesh
 
 from .state import TrainState
 
@@ -45,11 +49,11 @@ def make_train_step(model, optimizer: optax.GradientTransformation, schedule: op
         }
         return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
-    if state_sharding is None and batch_sharding is None:
-        return jit(train_step, training=True, donate_argnums=(0,))
-    replicated = _replicated_like(batch_sharding if batch_sharding is not None else state_sharding)
-    return jit(train_step, training=True, donate_argnums=(0,), in_shardings=(state_sharding, batch_sharding),
-                   out_shardings=(state_sharding, replicated))
+    mesh, state_sharding, batch_sharding = _on_a_mesh(state_sharding, batch_sharding)
+    replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+    in_shardings = (state_sharding, batch_sharding)
+    return _under(mesh, jit(train_step, training=True, donate_argnums=(0,), in_shardings=in_shardings,
+                            out_shardings=(state_sharding, replicated)), in_shardings, donate=(True, False))
 
 
 def _accumulated(grads, opt_state):
@@ -69,14 +73,46 @@ def make_eval_step(model, *, params_sharding=None, batch_sharding=None):
         outputs = model.apply(params, batch, train=False)
         return {k: v for k, v in outputs.items() if k in EVAL_OUTPUT_KEYS and v is not None}
 
-    if params_sharding is None and batch_sharding is None:
-        return jit(eval_step)
-    return jit(eval_step, in_shardings=(params_sharding, batch_sharding))
+    mesh, params_sharding, batch_sharding = _on_a_mesh(params_sharding, batch_sharding)
+    in_shardings = (params_sharding, batch_sharding)
+    return _under(mesh, jit(eval_step, in_shardings=in_shardings), in_shardings, donate=(False, False))
 
 
-def _replicated_like(sharding):
-    leaf = jax.tree_util.tree_leaves(sharding)[0] if not isinstance(sharding, jax.sharding.Sharding) else sharding
-    mesh = getattr(leaf, "mesh", None)
-    if mesh is None:
-        return None
-    return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+def _on_a_mesh(*shardings):
+    """The mesh of `shardings` (None: unspecified) and the shardings; when none is given, a
+    one-device mesh with everything replicated on it (the first device, where jax puts arrays)."""
+    given = [leaf for s in shardings for leaf in jax.tree_util.tree_leaves(s)]
+    if given:
+        return given[0].mesh, *shardings
+    mesh = make_mesh((1, 1, 1), devices=jax.devices()[:1])
+    return mesh, *(jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()) for _ in shardings)
+
+
+def _under(mesh, jitted, in_shardings, *, donate):
+    """`jitted` called (and so traced) with `mesh` as the current mesh, its arguments first put on
+    their `in_shardings` where they are not (host arrays, arrays on the default device): traced with
+    arguments off the mesh, the first call would be traced again once its outputs come back."""
+
+    def placed(sharding, tree, donate):
+        if sharding is None:  # unspecified: jit takes the argument as it is
+            return tree
+
+        def one(x):
+            now = getattr(x, "sharding", None)  # on the device(s) but not on the mesh: placed too
+            if getattr(now, "mesh", None) == sharding.mesh and now.is_equivalent_to(sharding, x.ndim):
+                return x
+            return jax.device_put(x, sharding, donate=donate and isinstance(x, jax.Array))
+
+        return jax.tree.map(one, tree)
+
+    def each(shardings, tree, donate):  # `shardings`: one sharding, or a tree of them like `tree`
+        return jax.tree.map(lambda s, sub: placed(s, sub, donate), shardings, tree,
+                            is_leaf=lambda s: s is None or isinstance(s, jax.sharding.Sharding))
+
+    @functools.wraps(jitted)
+    def call(*args):
+        args = [each(s, a, d) for s, a, d in zip(in_shardings, args, donate, strict=True)]
+        with jax.set_mesh(mesh):
+            return jitted(*args)
+
+    return call

@@ -106,9 +106,9 @@ def _run(cfg: RunConfig, checkpoints, stop, *, resume: bool, log, started: float
     from .fault_injection import fault_point
     from .interrupts import RunInterrupted
     from .optim import make_optimizer
+    from .placement import make_placement
     from .run_data import open_run_data
     from .run_log import RunLog
-    from .sharding import make_placement
     from .starting_model import starting_model
     from .state import abstract_train_state
     from .step import make_eval_step, make_train_step
@@ -139,11 +139,9 @@ def _run(cfg: RunConfig, checkpoints, stop, *, resume: bool, log, started: float
                                   num_layers=model_config.num_hidden_layers)
     rng = jax.random.fold_in(jax.random.PRNGKey(cfg.train.seed), 1)  # dropout stream, apart from init
     abstract = abstract_train_state(shapes, tx, rng)
-    placement = make_placement(cfg.mesh, config=model_config, task=cfg.task, abstract_state=abstract)
-    for size, key in ((cfg.train.batch_size, "train.batch_size"), (cfg.eval_batch_size, "train.eval_batch_size")):
-        if size % placement.batch_divisor:
-            raise ValueError(f"{key}={size} must be a multiple of the {placement.batch_divisor} devices the "
-                             f"batch is split over (mesh {dict(placement.mesh.shape)})")
+    batch_sizes = {"train.batch_size": cfg.train.batch_size, "train.eval_batch_size": cfg.eval_batch_size}
+    placement = make_placement(cfg.mesh, config=model_config, task=cfg.task, abstract_state=abstract,
+                               batch_sizes=batch_sizes, log=log)
 
     # 4. fresh start or resume ------------------------------------------------------------------
     data_position = None
