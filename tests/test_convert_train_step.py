@@ -65,8 +65,8 @@ def test_a_run_directory_skips_a_newer_step_that_does_not_read(run, tmp_path, ca
 
 
 def test_rembert_jax_convert_reads_a_training_step(run, tmp_path, capsys):
-    from rembert_jax.convert import load_pytorch
     from rembert_jax.cli import main
+    from rembert_jax.convert import load_pytorch
 
     assert main(["convert", str(run / "out"), str(tmp_path / "pt"), "--to", "pytorch"]) == 0
     assert "(train-step, sequence_classification)" in capsys.readouterr().out
