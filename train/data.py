@@ -23,11 +23,13 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from rembert_jax.tasks import TRAINING_ORDER, get_task
+
 from .batching import BatchIterator, model_inputs
 from .data_files import DEMO_DIR, read_records, resolve_path
 from .data_hf import HFSource, read_dataset_records
 from .data_qa import encode_question_answering
-from .data_spec import TASKS, DataSpec
+from .data_spec import DataSpec
 from .data_tasks import (
     column,
     encode_language_modeling,
@@ -120,8 +122,8 @@ def load_task_dataset(spec: DataSpec | Mapping, tokenizer, split: str, *, task: 
     every split of a run maps labels to the same ids).
     """
     spec = spec if isinstance(spec, DataSpec) else DataSpec.from_mapping(spec)
-    if task not in TASKS:
-        raise ValueError(f"task is {task!r}; allowed: {list(TASKS)}")
+    if task not in TRAINING_ORDER:
+        raise ValueError(f"task is {task!r}; allowed: {list(TRAINING_ORDER)}")
     records, source = read_split(spec, split)
     token_ids = TokenIds.of(tokenizer)
     if task == "masked_lm" and token_ids.mask is None:
@@ -132,7 +134,7 @@ def load_task_dataset(spec: DataSpec | Mapping, tokenizer, split: str, *, task: 
     # batches carry no labels and only predictions can be made. Training always needs them.
     target = {"token_classification": spec.tags_column,
               "question_answering": spec.answers_column}.get(task, spec.label_column)
-    labeled = (split == "train" or task in ("masked_lm", "causal_lm")
+    labeled = (split == "train" or get_task(task).language_model
                or any(target in record for record in records))
     if task == "sequence_classification":
         if not spec.regression:

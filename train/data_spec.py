@@ -32,8 +32,6 @@ from collections.abc import Mapping
 from .data_files import FORMATS, read_text, resolve_path
 from .data_hf import HFSource, is_saved_dataset
 
-TASKS = ("sequence_classification", "multiple_choice", "token_classification", "question_answering",
-         "masked_lm", "causal_lm")
 SPLITS = ("train", "eval", "test")
 
 

@@ -20,6 +20,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from rembert_jax.tasks import REGISTRY
+
 
 def accuracy(predictions, references) -> float:
     predictions, references = _paired(predictions, references)
@@ -178,7 +180,7 @@ def compute_metrics(task: str, predictions, references, *, num_labels: int | Non
             raise ValueError("no references: nothing to score")
         return {"exact_match": float(np.mean([squad_exact_match(predictions[k], v) for k, v in references.items()])),
                 "f1": float(np.mean([squad_f1(predictions[k], v) for k, v in references.items()]))}
-    if task in ("masked_lm", "causal_lm"):
+    if task in REGISTRY and REGISTRY[task].language_model:
         loss = float(predictions)
         return {"loss": loss, "perplexity": perplexity(loss)}
     raise ValueError(f"task is {task!r}; no metrics defined for it")

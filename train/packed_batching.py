@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rembert_jax.packing import PER_TOKEN_TASKS, plan_rows
+from rembert_jax.packing import plan_rows
+from rembert_jax.tasks import check_packable
 
 from .batching import BatchIterator, _fill_padding_rows
 from .data_tasks import IGNORE_INDEX
@@ -29,9 +30,7 @@ class PackedBatchIterator(BatchIterator):
     """`BatchIterator` over packed rows (see the module docstring); same state and resume contract."""
 
     def __init__(self, dataset, batch_size: int, *, shuffle: bool = False, seed: int = 0, repeat: bool | None = None):
-        if dataset.task not in PER_TOKEN_TASKS:
-            raise ValueError(f"data.packing needs a per-token task {list(PER_TOKEN_TASKS)}; {dataset.task} has one "
-                             "label per example, so its examples cannot share a row")
+        check_packable(dataset.task, "data.packing")
         row_length = int(dataset.buckets[-1])  # max_length: every row is this long
         super().__init__(dataset, batch_size, buckets=(row_length,), shuffle=shuffle, seed=seed, repeat=repeat)
         self.row_length = row_length
