@@ -20,6 +20,7 @@ import numpy as np
 
 from rembert_jax import DTypePolicy, FrozenRemBertConfig, RemBertConfig
 from rembert_jax.config import freeze
+from rembert_jax.heads.compose import check_decoding
 from rembert_jax.tasks import LABEL_KEYS, get_task, task_of_architecture
 
 from . import _adapter_checkpoints as checkpoints
@@ -247,11 +248,7 @@ class RemBertAdapter:
         if cache is not None and past is not None:
             raise TypeError("pass the cache once: cache= or its older name past_key_values=, not both")
         cache = cache if cache is not None else past
-        if cache is not None and not get_task(self.task, allow_base=True).decoder:
-            raise TypeError(f"{type(self).__name__} takes no cache (only the model and the causal LM decode)")
-        if cache is not None and not self.config.is_decoder:
-            raise ValueError("a cache needs a decoder: build the model with is_decoder=True "
-                             "(from_pretrained(..., is_decoder=True))")
+        check_decoding(self.task, self.config, caller=type(self).__name__, cache=cache is not None)
         if cache is not None and not isinstance(cache, Mapping):
             raise ValueError("cache must be the `cache` returned by a previous call (or model.init_cache(...)); "
                              f"got {type(cache).__name__}")

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from rembert_jax import RemBertConfig
-from rembert_jax.heads.compose import DECODER_KEYS, flatten_choices
+from rembert_jax.heads.compose import DECODER_KEYS, check_decoding, flatten_choices
 from rembert_jax.tasks import get_task
 from rembert_jax.validation import INPUT_KEYS, validate_inputs
 
@@ -30,12 +30,10 @@ def validate_call(task: str, batch: dict[str, Any], config: RemBertConfig, *, ca
     if batch.get("input_ids") is not None and batch.get("inputs_embeds") is not None:
         raise ValueError("you cannot specify both input_ids and inputs_embeds; pass exactly one")
     spec = get_task(task, allow_base=True)
+    check_decoding(task, config, caller=spec.architecture, cross=any(k in batch for k in DECODER_KEYS))
     if not config.is_decoder:
         for key in DECODER_KEYS:
             batch.pop(key, None)
-    elif not spec.decoder and any(k in batch for k in DECODER_KEYS):
-        raise ValueError(f"encoder_hidden_states / encoder_attention_mask are only supported by RemBertModel and "
-                         f"RemBertForCausalLM in decoder mode, not by the {task} head")
 
     inputs = {k: batch[k] for k in INPUT_KEYS if k in batch}
     num_choices = None
@@ -48,8 +46,7 @@ def validate_call(task: str, batch: dict[str, Any], config: RemBertConfig, *, ca
         batch_size //= num_choices
 
     if logits_to_keep:
-        if not spec.generates:
-            raise TypeError("logits_to_keep is an argument of RemBertForCausalLM only")
+        check_decoding(task, config, caller=spec.architecture, logits_to_keep=logits_to_keep)
         if not 0 <= logits_to_keep <= length:
             raise ValueError(f"logits_to_keep must be in [0, sequence length={length}], got {logits_to_keep}")
         if "labels" in batch:

@@ -8,7 +8,9 @@ and `generate` (traced code: inputs are checked by the callers, on the host, bef
       head -> logits [B, S|k, ...] or start/end_logits  (the registry's `outputs`)
       multiple choice: inputs [B, C, S] flattened to [B*C, S] by `flatten_choices`, scores -> [B, C]
 
-`task_loss_of` applies the registry's loss to those outputs and the batch's targets.
+`task_loss_of` applies the registry's loss to those outputs and the batch's targets;
+`check_decoding` holds the guards of the decoder-only arguments (cache, cross-attention inputs,
+`logits_to_keep`, generation), for every caller.
 """
 
 from __future__ import annotations
@@ -21,12 +23,39 @@ import jax
 import numpy as np
 
 from rembert_jax import DTypePolicy, RemBertConfig
-from rembert_jax.tasks import BASE, get_task
+from rembert_jax.tasks import BASE, REGISTRY, get_task
 
 from .specs import head_module, task_loss
 
 DECODER_KEYS = ("encoder_hidden_states", "encoder_attention_mask")
 _CARRIED = ("cache", "hidden_states", "attentions", "cross_attentions")
+
+
+def check_decoding(task: str, config: RemBertConfig | None, *, caller: str, cache: bool = False, cross: bool = False,
+                   logits_to_keep: int = 0, generate: bool = False) -> None:
+    """Refuse, with a message naming the fix, a decoder-only argument where `task` (the registry's
+    `decoder` / `generates`) or `config.is_decoder` has no use for it. `caller` names the class
+    or function in the messages; each flag says what the call passes."""
+    spec = get_task(task, allow_base=True)
+    every = (BASE, *REGISTRY.values())
+    if generate and not spec.generates:
+        generator = next(t for t in every if t.generates)
+        raise ValueError(f"{caller} needs a TaskModel(config, {generator.name!r})")
+    if generate and not config.is_decoder:
+        raise ValueError(f"{caller} needs a decoder: build the model with config.replace(is_decoder=True) "
+                         "(without it RemBERT attends bidirectionally and has no KV cache)")
+    if cache and not spec.decoder:
+        raise TypeError(f"{caller} takes no cache (only the model and the causal LM decode)")
+    if cache and not config.is_decoder:
+        raise ValueError("a cache needs a decoder: build the model with is_decoder=True "
+                         "(from_pretrained(..., is_decoder=True))")
+    if cross and config.is_decoder and not spec.decoder:
+        names = " and ".join(t.architecture for t in every if t.decoder)
+        raise ValueError(f"encoder_hidden_states / encoder_attention_mask are only supported by {names} in "
+                         f"decoder mode, not by the {task} head")
+    if logits_to_keep and not spec.generates:
+        names = " and ".join(t.architecture for t in every if t.generates)
+        raise TypeError(f"logits_to_keep is an argument of {names} only")
 
 
 def flatten_choices(inputs: Mapping[str, Any]) -> tuple[dict[str, Any], int]:

@@ -32,9 +32,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from rembert_jax.compiler_options import jit
+from rembert_jax.tasks import BASE
 from rembert_jax.validation import validate_inputs
 
-from .compose import forward
+from .compose import check_decoding, forward
 from .sampling import next_token
 from .task_model import TaskModel
 
@@ -96,12 +97,9 @@ def _check_arguments(model, input_ids, attention_mask, token_type_ids, cross, *,
                      top_k, top_p, eos_token_id, pad_token_id, rng, use_cache, return_logits) -> tuple[_Settings, dict]:
     """Every argument checked on the host, with a message saying what is allowed: the static
     settings and the traced sampling values (0-d arrays)."""
-    if not isinstance(model, TaskModel) or not model.spec.generates:
-        raise ValueError("generate needs a TaskModel(config, 'causal_lm')")
-    config = model.config
-    if not config.is_decoder:
-        raise ValueError("generate needs a decoder: build the model with config.replace(is_decoder=True) "
-                         "(without it RemBERT attends bidirectionally and has no KV cache)")
+    is_model = isinstance(model, TaskModel)  # anything else is refused like a model that cannot generate
+    config = model.config if is_model else None
+    check_decoding(model.task if is_model else BASE.name, config, caller="generate", generate=True)
     inputs = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
     batch, length = validate_inputs({k: v for k, v in inputs.items() if v is not None}, config, **cross)
     if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:

@@ -61,7 +61,11 @@ def init_head(config: RemBertConfig, task: str, rng: jax.Array, policy: DTypePol
     """Fresh head params of `task` as transformers initialises them (N(0, initializer_range)
     kernels, zero biases, unit LayerNorm), as plain arrays."""
     head = head_module(task)(config, policy)
-    return nn.meta.unbox(head.init(rng, _example(config, task, policy.compute_dtype))["params"])
+    boxed = head.init(rng, _example(config, task, policy.compute_dtype))["params"]
+    # Plain values without a sharding constraint: the caller's jit places them. (nn.meta.unbox would, under
+    # a global mesh without Flax axis rules, constrain e.g. the [O, V] decoder to be replicated first.)
+    return jax.tree_util.tree_map(lambda box: box.unbox(apply_constraint=False), boxed,
+                                  is_leaf=lambda x: isinstance(x, nn.Partitioned))
 
 
 @functools.lru_cache(maxsize=64)

@@ -142,12 +142,6 @@ class TaskModel:
         outputs = self.apply(params, batch, train=rng is not None, rng=rng)
         return outputs["loss"], outputs
 
-    def apply_head(self, head_params: Params, hidden: jax.Array, *, rng: jax.Array | None = None) -> Any:
-        """The head alone on encoder features ([B, H] pooled for seq-cls / multiple choice, else
-        [B, S, H]); dropout when `rng` is given."""
-        rngs = {"dropout": rng} if rng is not None else {}
-        return self.head.apply({"params": head_params}, hidden, deterministic=rng is None, rngs=rngs)
-
     # --------------------------------------------------------------- helpers
 
     def _batch_shape(self, batch: Mapping[str, Any]) -> tuple[int, int]:

@@ -52,6 +52,11 @@ class Task:
         return self.labels == "token_ids"
 
     @property
+    def masks_inputs(self) -> bool:
+        """Training masks input tokens and scores only those (the masked LM; needs a [MASK] token)."""
+        return self.language_model and not self.shifted
+
+    @property
     def generates(self) -> bool:
         """A decoder with the LM head: `generate` and `logits_to_keep` (the causal LM)."""
         return self.decoder and self.language_model

@@ -74,12 +74,13 @@ class EvalAccumulator:
         if not data.labeled:
             raise ValueError(f"{data.source} has no targets (no {self._target_name()!r} column): "
                              "it can be predicted on, not scored")
-        if task == "question_answering":
+        kind = get_task(task).labels
+        if kind == "span":
             answers, _ = self._qa_answers()
             references = {str(e.get("id", i)): list(e[data.spec.answers_column]["text"])
                           for i, e in enumerate(data.examples)}
             return {**out, **compute_metrics(task, answers, references)}
-        if task == "token_classification":
+        if kind == "token_classes":
             predicted, gold = self._word_tags()
             return {**out, **compute_metrics(task, predicted, gold)}
         logits = np.stack([self._rows[i]["logits"] for i in range(len(data))])  # [N, NL] or [N, C]
@@ -97,11 +98,12 @@ class EvalAccumulator:
             raise ValueError(f"{task} has no per-example predictions to write; use metrics()")
         self._check_complete()
         ids = [e.get("id", i) for i, e in enumerate(data.examples)]
-        if task == "question_answering":
+        kind = get_task(task).labels
+        if kind == "span":
             answers, nbest = self._qa_answers()
             return [{"id": i, "prediction": answers[str(i)],
                      "score": nbest[str(i)][0]["score"] if nbest[str(i)] else None} for i in ids]
-        if task == "token_classification":
+        if kind == "token_classes":
             predicted, _ = self._word_tags(all_words=True)
             return [{"id": i, "prediction": tags} for i, tags in zip(ids, predicted, strict=True)]
         rows = []
@@ -118,9 +120,7 @@ class EvalAccumulator:
         return rows
 
     def _target_name(self) -> str:
-        spec = self.dataset.spec
-        return {"token_classification": spec.tags_column,
-                "question_answering": spec.answers_column}.get(self.dataset.task, spec.label_column)
+        return self.dataset.spec.target_column(self.dataset.task)
 
     def _check_complete(self) -> None:
         missing = len(self.dataset) - len(self._rows)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from rembert_jax.packing import plan_rows
-from rembert_jax.tasks import check_packable
+from rembert_jax.tasks import check_packable, get_task
 
 from .batching import BatchIterator, _fill_padding_rows
 from .data_tasks import IGNORE_INDEX
@@ -78,9 +78,10 @@ class PackedBatchIterator(BatchIterator):
         """(input ids, labels) of one example, exactly as the unpacked iterator makes them."""
         data = self.dataset
         ids = np.asarray(feature["input_ids"], np.int32)
-        if data.task == "masked_lm":
+        spec = get_task(data.task)
+        if spec.masks_inputs:
             return self.mask_example(feature["input_ids"], index)
-        if data.task == "causal_lm":
+        if spec.language_model:  # causal LM
             return ids, ids.copy()  # the model shifts, and ignores each example's first label (rembert_jax.packing)
         if "labels" in feature:  # token classification
             return ids, np.asarray(feature["labels"], np.int32)
