@@ -59,18 +59,20 @@ def check_decoding(task: str, config: RemBertConfig | None, *, caller: str, cach
 
 
 def flatten_choices(inputs: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
-    """Multiple-choice inputs [B, C, S] (inputs_embeds [B, C, S, E]) -> [B*C, S(, E)] after checking
-    they agree; also the number of choices C."""
+    """Multiple-choice inputs [B, C, S] (inputs_embeds [B, C, S, E], a 3-D mask [B, C, S, K]) ->
+    [B*C, ...] after checking they agree; also the number of choices C."""
     main = "input_ids" if "input_ids" in inputs else "inputs_embeds"
-    lead = tuple(np.shape(inputs[main])[:3])
-    if len(np.shape(inputs[main])) != (3 if main == "input_ids" else 4):
+    shape = np.shape(inputs[main])
+    if len(shape) != (3 if main == "input_ids" else 4):
         want = "[batch, num_choices, length]" + ("" if main == "input_ids" else " + [input_embedding_size]")
-        raise ValueError(f"multiple choice {main} must have shape {want}, got {list(np.shape(inputs[main]))}")
+        raise ValueError(f"multiple choice {main} must have shape {want}, got {list(shape)}")
+    lead = tuple(shape[:2])
     flat = {}
     for key, value in inputs.items():
         shape = np.shape(value)
-        if key != main and key != "inputs_embeds" and tuple(shape) != lead:
-            raise ValueError(f"multiple choice {key} must have shape {list(lead)} like {main}, got {list(shape)}")
+        if len(shape) < 3 or tuple(shape[:2]) != lead:
+            raise ValueError(f"multiple choice {key} must have shape [batch={lead[0]}, num_choices={lead[1]}, "
+                             f"length, ...] like {main}, got {list(shape)}")
         value = value if hasattr(value, "reshape") else np.asarray(value)
         flat[key] = value.reshape((-1, *shape[2:]))
     return flat, int(lead[1])

@@ -37,9 +37,13 @@ class Task:
     outputs: tuple[str, ...] = ("logits",)  # the head's outputs, in the order the head returns them
     pooled: bool = False  # the head reads pooler_output [B, H] (else last_hidden_state [B, S, H])
     choices: bool = False  # inputs are [B, C, S], flattened to [B*C, S] for the encoder
-    decoder: bool = False  # takes a KV cache, cross-attention and logits_to_keep (with is_decoder)
+    decoder: bool = False  # takes a KV cache and cross-attention inputs (with config.is_decoder)
     shifted: bool = False  # the logits at t predict the label at t + 1 (causal LM)
     keras_dropout: str | None = None  # the config field of the Keras head's Dropout layer, if it has one
+
+    def __post_init__(self):
+        if self.labels not in (None, *LABEL_KINDS):
+            raise ValueError(f"Task {self.name!r}: labels must be one of {LABEL_KINDS}, got {self.labels!r}")
 
     @property
     def per_token(self) -> bool:
