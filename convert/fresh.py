@@ -1,8 +1,8 @@
 """Fresh weights for the parts a checkpoint lacks (a head on top of a base checkpoint, say).
 
 Initialised as transformers does (normal(initializer_range) kernels, zero biases, unit
-LayerNorm, zero padding row): the encoder through `rembert_jax.params`, a head through
-`rembert_jax.heads.head_specs` and the same initialiser.
+LayerNorm, zero padding row): the encoder through `rembert_jax.params`, a head by its own Flax
+module (`rembert_jax.heads.init_head`, the one place head weights are declared).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import jax
 import numpy as np
 
 from rembert_jax.config import RemBertConfig
-from rembert_jax.heads import head_specs
+from rembert_jax.heads import init_head
 from rembert_jax.params import init_from_specs, init_params, param_specs
 
 from .names import BASE, Name
@@ -43,6 +43,6 @@ def fresh_params(config: RemBertConfig, task: str, names: Sequence[Name], rng: j
             return encoder
         out["encoder"] = encoder
     if need_head:
-        head = init_from_specs(head_specs(config, task), head_rng, std=config.initializer_range)
+        head = init_head(config, task, head_rng)
         out["head"] = jax.tree_util.tree_map(np.asarray, head)
     return out

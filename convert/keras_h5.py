@@ -17,6 +17,7 @@ import jax
 import numpy as np
 
 from rembert_jax.config import CONFIG_NAME, RemBertConfig
+from rembert_jax.tasks import get_task
 
 from .assemble import LoadingInfo
 from .files import atomic_directory
@@ -36,10 +37,6 @@ TF2_WEIGHTS_NAME = "tf_model.h5"
 TF2_WEIGHTS_INDEX_NAME = "tf_model.h5.index.json"
 _HDF5_OBJECT_HEADER_LIMIT = 64512  # Keras splits longer attributes into name0, name1, ...
 _KERAS_VERSION = b"2.15.0"
-
-
-# Tasks whose transformers 4.x Keras class has a weightless top-level Dropout before its classifier.
-_CLASSIFIER_DROPOUT_TASKS = ("sequence_classification", "multiple_choice", "token_classification")
 
 
 def _keras_dropout_layer_name(config: RemBertConfig) -> str:
@@ -216,7 +213,8 @@ def save_keras(directory: str | os.PathLike, config: RemBertConfig, params: dict
     layers: dict[str, list] = {}
     for tensor in tensors:
         layers.setdefault(keras_layer_name(tensor.name.keras), []).append(tensor)
-    if task in _CLASSIFIER_DROPOUT_TASKS:  # Keras order: rembert, dropout_N, classifier
+    # transformers 4.x Keras classifiers have a weightless top-level Dropout: rembert, dropout_N, classifier
+    if get_task(task, allow_base=True).keras_dropout:
         layers = {"rembert": layers.pop("rembert"), _keras_dropout_layer_name(config): [], **layers}
     total = sum(t.nbytes for t in tensors)
     with atomic_directory(directory, produces=lambda f: f in (TF2_WEIGHTS_NAME, CONFIG_NAME), force=force,

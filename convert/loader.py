@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 import jax
 
 from rembert_jax.config import CONFIG_NAME, RemBertConfig
+from rembert_jax.tasks import task_of_architecture
 
 from .assemble import LoadingInfo, assemble
 from .fresh import fresh_params
@@ -21,9 +22,6 @@ from .names import ARCHITECTURES, BASE, TASK_POOLER, TASKS, canonical_pytorch_ke
 from .sources import TensorSource
 
 logger = logging.getLogger("rembert_jax.convert")
-
-_TASK_OF_ARCHITECTURE = {arch: task for task, arch in ARCHITECTURES.items()}
-_TASK_OF_ARCHITECTURE.update({f"TF{arch}": task for task, arch in ARCHITECTURES.items()})
 
 
 def config_beside(weights: str, config: RemBertConfig | None) -> RemBertConfig:
@@ -52,8 +50,8 @@ def detect_task(config: RemBertConfig, keys: Iterable[str], fmt: str = "pytorch"
     choice from sequence classification (a classifier on a pooler is taken as sequence
     classification, one without as token classification)."""
     for arch in config.architectures or ():
-        if arch in _TASK_OF_ARCHITECTURE:
-            return _TASK_OF_ARCHITECTURE[arch]
+        if (task := task_of_architecture(arch)) is not None:
+            return task
     canonical = canonical or canonical_pytorch_key
     keys = {canonical(k) for k in keys}
     heads = _head_keys(config, fmt, canonical)

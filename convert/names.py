@@ -19,34 +19,21 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 
+from rembert_jax import tasks
 from rembert_jax.config import RemBertConfig
-from rembert_jax.heads.specs import TASK_POOLER, TASKS, head_specs
+from rembert_jax.heads.specs import head_specs
 from rembert_jax.params import param_specs
+from rembert_jax.tasks import TASK_POOLER, TASKS, check_task  # noqa: F401 (TASKS: re-exported by convert)
 
 from .formats import format_named
 
-BASE = "base"
+BASE = tasks.BASE.name
 
 # transformers class of each task (the `architectures` entry of config.json) and the Keras
-# model-level name of its TF twin (snake_case of the class name, spec §5.1).
-ARCHITECTURES = {
-    BASE: "RemBertModel",
-    "masked_lm": "RemBertForMaskedLM",
-    "causal_lm": "RemBertForCausalLM",
-    "sequence_classification": "RemBertForSequenceClassification",
-    "multiple_choice": "RemBertForMultipleChoice",
-    "token_classification": "RemBertForTokenClassification",
-    "question_answering": "RemBertForQuestionAnswering",
-}
-KERAS_MODEL_NAMES = {
-    BASE: "tf_rem_bert_model",
-    "masked_lm": "tf_rem_bert_for_masked_lm",
-    "causal_lm": "tf_rem_bert_for_causal_lm",
-    "sequence_classification": "tf_rem_bert_for_sequence_classification",
-    "multiple_choice": "tf_rem_bert_for_multiple_choice",
-    "token_classification": "tf_rem_bert_for_token_classification",
-    "question_answering": "tf_rem_bert_for_question_answering",
-}
+# model-level name of its TF twin (snake_case of the class name, spec §5.1): views of the registry.
+_ALL = (tasks.BASE, *tasks.REGISTRY.values())
+ARCHITECTURES = {task.name: task.architecture for task in _ALL}
+KERAS_MODEL_NAMES = {task.name: task.keras_model_name for task in _ALL}
 PYTORCH_PREFIX = "rembert."  # transformers' base_model_prefix inside task models
 KERAS_MAIN_LAYER = "rembert"
 TF1_PREFIX = "bert/"
@@ -179,26 +166,14 @@ def _linear_head(module: str, tf1_scope: str) -> dict:
     }}
 
 
-_HEAD_NAMES = {
-    "masked_lm": _LM_HEAD,
-    "causal_lm": _LM_HEAD,
-    "sequence_classification": _linear_head("classifier", ""),
-    "multiple_choice": _linear_head("classifier", ""),
-    "token_classification": _linear_head("classifier", ""),
-    "question_answering": _linear_head("qa_outputs", "cls/squad/"),
-}
+# Keyed by the head modules' own parameter names (every head's tree is a subset of this one).
+_HEAD_NAMES = {**_LM_HEAD, **_linear_head("classifier", ""), **_linear_head("qa_outputs", "cls/squad/")}
 
 
 def head_shapes(config: RemBertConfig, task: str) -> dict:
     """The head param tree of `task` (`rembert_jax.heads.head_specs`) with each leaf replaced by its shape."""
     check_task(task)
     return _shapes_of(head_specs(config, task))
-
-
-def check_task(task: str, *, allow_base: bool = False) -> None:
-    allowed = (BASE, *TASKS) if allow_base else TASKS
-    if task not in allowed:
-        raise ValueError(f"unknown task {task!r}; choose one of {', '.join(allowed)}")
 
 
 def _walk(tree: dict, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], object]]:
@@ -260,7 +235,7 @@ def name_table(config: RemBertConfig, task: str = BASE, *, add_pooling_layer: bo
         num_layers=config.num_hidden_layers, what="encoder",
     )
     if is_task:
-        names += _names(_HEAD_NAMES[task], head_shapes(config, task), path_prefix=("head",),
+        names += _names(_HEAD_NAMES, head_shapes(config, task), path_prefix=("head",),
                         pt_prefix="", keras_prefix="", tf1_prefix="", num_layers=1, what=f"{task} head")
     return tuple(names)
 

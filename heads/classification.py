@@ -14,7 +14,7 @@ import jax.numpy as jnp
 from rembert_jax import DTypePolicy, RemBertConfig
 from rembert_jax.precision import FP32
 
-from .lm_head import dense_init
+from .lm_head import dense
 
 
 def _dropout_classifier(module: nn.Module, features: jax.Array, num_outputs: int, deterministic: bool) -> jax.Array:
@@ -22,8 +22,7 @@ def _dropout_classifier(module: nn.Module, features: jax.Array, num_outputs: int
     directly under `classifier/`)."""
     config, policy = module.config, module.policy
     features = nn.Dropout(config.classifier_dropout_prob)(features, deterministic=deterministic)
-    logits = nn.Dense(num_outputs, dtype=policy.compute_dtype, param_dtype=policy.param_dtype,
-                      kernel_init=dense_init(config), name="classifier")(features)
+    logits = dense(config, policy, num_outputs, ("embed", "labels"), "classifier")(features)
     return logits.astype(jnp.float32)
 
 

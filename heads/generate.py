@@ -32,8 +32,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from rembert_jax.compiler_options import jit
+from rembert_jax.tasks import BASE
 from rembert_jax.validation import validate_inputs
 
+from .compose import check_decoding, forward
 from .sampling import next_token
 from .task_model import TaskModel
 
@@ -95,12 +97,9 @@ def _check_arguments(model, input_ids, attention_mask, token_type_ids, cross, *,
                      top_k, top_p, eos_token_id, pad_token_id, rng, use_cache, return_logits) -> tuple[_Settings, dict]:
     """Every argument checked on the host, with a message saying what is allowed: the static
     settings and the traced sampling values (0-d arrays)."""
-    if not isinstance(model, TaskModel) or model.task != "causal_lm":
-        raise ValueError("generate needs a TaskModel(config, 'causal_lm')")
-    config = model.config
-    if not config.is_decoder:
-        raise ValueError("generate needs a decoder: build the model with config.replace(is_decoder=True) "
-                         "(without it RemBERT attends bidirectionally and has no KV cache)")
+    is_model = isinstance(model, TaskModel)  # anything else is refused like a model that cannot generate
+    config = model.config if is_model else None
+    check_decoding(model.task if is_model else BASE.name, config, caller="generate", generate=True)
     inputs = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
     batch, length = validate_inputs({k: v for k, v in inputs.items() if v is not None}, config, **cross)
     if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
@@ -155,7 +154,7 @@ def _prompt_mask(input_ids: np.ndarray, attention_mask, settings: _Settings) -> 
 @partial(jit, static_argnames=("model", "settings"))
 def _generate(model: TaskModel, settings: _Settings, params, prompt, prompt_mask, prompt_types, cross, rng,
               sampling):
-    from rembert_jax import encoder, init_cache
+    from rembert_jax import init_cache
 
     config, policy, N = model.config, model.policy, settings.max_new_tokens
     B, S = prompt.shape
@@ -168,27 +167,24 @@ def _generate(model: TaskModel, settings: _Settings, params, prompt, prompt_mask
     def positions_of(m):  # transformers: cumsum(mask) - 1, padding slots get 1
         return jnp.where(m == 0, 1, jnp.cumsum(m, axis=-1) - 1)
 
-    def run(inputs, cache=None, encoder_states=None):
+    def logits_of(inputs, cache=None, encoder_states=None, **keep):  # [B, 1, H] -> [B, V]: one position only
         inputs = {k: v for k, v in inputs.items() if v is not None}
-        return encoder.apply(params["encoder"], inputs, config=config, policy=policy, cache=cache, validate=False,
-                             encoder_hidden_states=encoder_states,
-                             encoder_attention_mask=cross["encoder_attention_mask"])
-
-    def head_logits(hidden):  # [B, 1, H] -> [B, V]: the LM head on the last position only
-        return model.apply_head(params["head"], hidden)[:, 0]
+        cross_inputs = {"encoder_hidden_states": encoder_states,
+                        "encoder_attention_mask": cross["encoder_attention_mask"]}
+        out = forward(model.task, config, policy, params, inputs, cache=cache, cross=cross_inputs, **keep)
+        return out.get("cache"), out["logits"][:, 0]
 
     def uncached_logits(tokens, mask, last):  # recompute all T slots; unwritten ones are masked
-        out = run({"input_ids": tokens, "attention_mask": mask, "position_ids": positions_of(mask),
-                   "token_type_ids": types}, encoder_states=cross["encoder_hidden_states"])
-        return head_logits(jax.lax.dynamic_slice_in_dim(out["last_hidden_state"], last, 1, axis=1))
+        return logits_of({"input_ids": tokens, "attention_mask": mask, "position_ids": positions_of(mask),
+                          "token_type_ids": types}, encoder_states=cross["encoder_hidden_states"], keep_at=last)[1]
 
     # Prefill: the prompt's keys/values into a cache of T slots, logits of its last position.
     if settings.use_cache:
-        out = run({"input_ids": prompt, "attention_mask": mask, "position_ids": positions_of(prompt_mask),
-                   "token_type_ids": prompt_types},
-                  cache=init_cache(config, B, T, dtype=policy.compute_dtype),
-                  encoder_states=cross["encoder_hidden_states"])  # cross keys/values enter the cache here
-        cache, logits = out["cache"], head_logits(out["last_hidden_state"][:, -1:])
+        cache, logits = logits_of({"input_ids": prompt, "attention_mask": mask,
+                                   "position_ids": positions_of(prompt_mask), "token_type_ids": prompt_types},
+                                  cache=init_cache(config, B, T, dtype=policy.compute_dtype),
+                                  encoder_states=cross["encoder_hidden_states"],  # cross keys/values cached here
+                                  logits_to_keep=1)
     else:
         cache, logits = None, uncached_logits(tokens, mask, S - 1)
 
@@ -220,9 +216,9 @@ def _generate(model: TaskModel, settings: _Settings, params, prompt, prompt_mask
         if settings.use_cache:
             token = jax.lax.dynamic_slice_in_dim(tokens, last, 1, axis=1)  # [B, 1]
             step_types = None if types is None else jax.lax.dynamic_slice_in_dim(types, last, 1, axis=1)
-            out = run({"input_ids": token, "attention_mask": mask, "position_ids": next_position + step - 1,
-                       "token_type_ids": step_types}, cache=cache)
-            cache, logits = out["cache"], head_logits(out["last_hidden_state"])
+            cache, logits = logits_of({"input_ids": token, "attention_mask": mask,
+                                       "position_ids": next_position + step - 1, "token_type_ids": step_types},
+                                      cache=cache)
         else:
             logits = uncached_logits(tokens, mask, last)
         tokens, mask, unfinished, all_logits = choose(step, logits, tokens, mask, unfinished, all_logits)

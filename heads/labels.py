@@ -14,17 +14,9 @@ import jax
 import numpy as np
 
 from rembert_jax import RemBertConfig
+from rembert_jax.tasks import get_task
 
 from .losses import IGNORE_INDEX, resolve_problem_type
-
-LABEL_KEYS = {
-    "masked_lm": ("labels",),
-    "causal_lm": ("labels",),
-    "sequence_classification": ("labels",),
-    "multiple_choice": ("labels",),
-    "token_classification": ("labels",),
-    "question_answering": ("start_positions", "end_positions"),
-}
 
 
 def _concrete(x) -> np.ndarray | None:
@@ -58,9 +50,10 @@ def _check_shape(name: str, labels, expected: tuple[int, ...], meaning: str) -> 
 
 def has_labels(task: str, batch: Mapping[str, Any]) -> bool:
     """Whether `batch` carries the targets of `task` (QA needs both positions or neither)."""
-    present = [key in batch and batch[key] is not None for key in LABEL_KEYS[task]]
+    keys = get_task(task).label_keys
+    present = [key in batch and batch[key] is not None for key in keys]
     if any(present) and not all(present):
-        raise ValueError("question_answering needs both start_positions and end_positions (or neither)")
+        raise ValueError(f"{task} needs both {' and '.join(keys)} (or neither)")
     return all(present)
 
 
@@ -68,22 +61,23 @@ def validate_labels(task: str, batch: Mapping[str, Any], config: RemBertConfig, 
                     length: int, num_choices: int | None = None) -> None:
     """Check the targets of `task` in `batch` against the inputs' [batch_size, length]."""
     B, S = batch_size, length
-    if task in ("masked_lm", "causal_lm"):
+    kind = get_task(task).labels
+    if kind == "token_ids":
         labels = batch["labels"]
         _check_shape("labels", labels, (B, S), "one token id per input position")
         _check_classes("labels", labels, config.vocab_size, f"vocab_size={config.vocab_size}")
-    elif task == "token_classification":
+    elif kind == "token_classes":
         labels = batch["labels"]
         _check_shape("labels", labels, (B, S), "one class per input position")
         _check_classes("labels", labels, config.num_labels, f"num_labels={config.num_labels}")
-    elif task == "multiple_choice":
+    elif kind == "choice":
         labels = batch["labels"]
         _check_shape("labels", labels, (B,), "the index of the right choice per example")
         _check_classes("labels", labels, num_choices, f"num_choices={num_choices}")
-    elif task == "sequence_classification":
+    elif kind == "classes":
         _validate_sequence_labels(batch["labels"], config, B)
-    else:
-        for name in LABEL_KEYS[task]:
+    else:  # a span
+        for name in get_task(task).label_keys:
             positions = batch[name]
             if tuple(np.shape(positions)) not in ((B,), (B, 1)):
                 raise ValueError(f"{name} must have shape [{B}] or [{B}, 1], got {list(np.shape(positions))}")

@@ -19,9 +19,13 @@ from rembert_jax.layers import activation
 from rembert_jax.precision import FP32
 
 
-def dense_init(config: RemBertConfig):
-    """PyTorch's reference init for head Linear weights: N(0, initializer_range), not truncated."""
-    return nn.initializers.normal(stddev=config.initializer_range)
+def dense(config: RemBertConfig, policy: DTypePolicy, features: int, axes: tuple[str, str], name: str) -> nn.Dense:
+    """A head Dense, declared once: its logical axes ([in, out]) and transformers' init for Linear
+    (kernel N(0, initializer_range), not truncated; zero bias)."""
+    normal = nn.initializers.normal(stddev=config.initializer_range)
+    return nn.Dense(features, dtype=policy.compute_dtype, param_dtype=policy.param_dtype, name=name,
+                    kernel_init=nn.with_logical_partitioning(normal, axes),
+                    bias_init=nn.with_logical_partitioning(nn.initializers.zeros_init(), axes[1:]))
 
 
 class LMHead(nn.Module):
@@ -34,12 +38,11 @@ class LMHead(nn.Module):
     def __call__(self, hidden: jax.Array, *, deterministic: bool = True) -> jax.Array:
         del deterministic  # the LM head has no dropout
         config, policy = self.config, self.policy
-        dense = lambda features, name: nn.Dense(
-            features, dtype=policy.compute_dtype, param_dtype=policy.param_dtype,
-            kernel_init=dense_init(config), name=name)
-        z = dense(config.output_embedding_size, "dense")(hidden)  # [.., O]
+        z = dense(config, policy, config.output_embedding_size, ("embed", "embed_out"), "dense")(hidden)  # [.., O]
         z = activation(config.hidden_act)(z)
         z = nn.LayerNorm(epsilon=config.layer_norm_eps, use_fast_variance=False, dtype=policy.compute_dtype,
-                         param_dtype=policy.param_dtype, name="ln")(z)
-        logits = dense(config.vocab_size, "decoder")(z)  # [.., V]
+                         param_dtype=policy.param_dtype, name="ln",
+                         scale_init=nn.with_logical_partitioning(nn.initializers.ones_init(), ("embed_out",)),
+                         bias_init=nn.with_logical_partitioning(nn.initializers.zeros_init(), ("embed_out",)))(z)
+        logits = dense(config, policy, config.vocab_size, ("embed_out", "vocab"), "decoder")(z)  # [.., V]
         return logits.astype(jnp.float32)

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from rembert_jax import DTypePolicy, RemBertConfig
 from rembert_jax.precision import FP32
 
-from .lm_head import dense_init
+from .lm_head import dense
 
 
 class QuestionAnsweringHead(nn.Module):
@@ -22,7 +22,6 @@ class QuestionAnsweringHead(nn.Module):
     @nn.compact
     def __call__(self, hidden: jax.Array, *, deterministic: bool = True) -> tuple[jax.Array, jax.Array]:
         del deterministic  # no dropout in this head
-        logits = nn.Dense(2, dtype=self.policy.compute_dtype, param_dtype=self.policy.param_dtype,
-                          kernel_init=dense_init(self.config), name="qa_outputs")(hidden)  # [B, S, 2]
+        logits = dense(self.config, self.policy, 2, ("embed", "labels"), "qa_outputs")(hidden)  # [B, S, 2]
         logits = logits.astype(jnp.float32)
         return logits[..., 0], logits[..., 1]

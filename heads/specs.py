@@ -1,9 +1,11 @@
-"""The head parameter table: every head weight's shape, logical axes and reference initialiser.
+"""The head parameter table, read off the Flax modules: they declare each weight once.
 
-Like `rembert_jax.params.param_specs` for the encoder, this is the one place a head parameter's
-shape and sharding names are written down; the Flax modules create exactly this tree (a test
-checks it) and sharding / conversion read it. Logical axes: `embed` (H), `embed_out` (O, the LM
-head's `output_embedding_size`), `vocab` (V), `labels` (the classifier outputs).
+Each head module creates its weights with `nn.with_logical_partitioning` (shape, logical axes and
+transformers' initialiser in one call); everything else derives from it: `head_specs` from
+`jax.eval_shape(head.init)`, `init_head` from `head.init`. Which module and loss a task uses is
+written in the task registry (`rembert_jax.tasks`) as "module:attr" strings, resolved here.
+Logical axes: `embed` (H), `embed_out` (O, the LM head's `output_embedding_size`), `vocab` (V),
+`labels` (the classifier outputs).
 
     masked_lm, causal_lm:          dense/{kernel [H, O], bias [O]}, ln/{scale, bias} [O],
                                    decoder/{kernel [O, V], bias [V]}
@@ -15,56 +17,72 @@ head's `output_embedding_size`), `vocab` (V), `labels` (the classifier outputs).
 
 from __future__ import annotations
 
+import functools
+import importlib
+from collections.abc import Callable
+
+import flax.linen as nn
 import jax
 
-from rembert_jax import RemBertConfig
-from rembert_jax.params import ParamSpec, dense_spec, layer_norm_spec, param_specs
+from rembert_jax import DTypePolicy, RemBertConfig
+from rembert_jax.config import FrozenRemBertConfig, freeze
+from rembert_jax.params import ParamSpec, param_specs
+from rembert_jax.precision import FP32
+from rembert_jax.tasks import BASE, TASK_POOLER, TASKS, check_task, get_task
 
-TASKS = (
-    "masked_lm",
-    "causal_lm",
-    "sequence_classification",
-    "multiple_choice",
-    "token_classification",
-    "question_answering",
-)
-
-# Whether transformers' class for the task builds its encoder with the pooler (spec §3 table).
-TASK_POOLER = {
-    "base": True,
-    "masked_lm": False,
-    "causal_lm": False,
-    "sequence_classification": True,
-    "multiple_choice": True,
-    "token_classification": False,
-    "question_answering": False,
-}
+__all__ = ["TASKS", "TASK_POOLER", "check_task", "head_module", "task_loss", "init_head", "head_specs",
+           "task_specs", "task_logical_axes"]
 
 
-def check_task(task: str) -> str:
-    """`task` if it names one of the six heads, else a ValueError listing them."""
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r} (the bare encoder is rembert_jax.apply)")
-    return task
+def _resolve(reference: str):
+    module, _, attr = reference.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def head_module(task: str) -> type[nn.Module]:
+    """The Flax Linen class of `task`'s head (the registry's `head`)."""
+    return _resolve(get_task(task).head)
+
+
+def task_loss(task: str) -> Callable[..., jax.Array]:
+    """transformers' PyTorch loss of `task` (the registry's `loss`), called as
+    `loss(*outputs, *targets)` in the registry's `outputs` / `label_keys` order (+ `config=`
+    for the losses that read it)."""
+    return _resolve(get_task(task).loss)
+
+
+def _example(config: RemBertConfig, task: str, dtype) -> jax.Array:
+    """What the head reads: pooled [1, H] or per token [1, 1, H]."""
+    H = config.hidden_size
+    return jax.numpy.zeros((1, H) if get_task(task).pooled else (1, 1, H), dtype)
+
+
+def init_head(config: RemBertConfig, task: str, rng: jax.Array, policy: DTypePolicy = FP32) -> dict:
+    """Fresh head params of `task` as transformers initialises them (N(0, initializer_range)
+    kernels, zero biases, unit LayerNorm), as plain arrays."""
+    head = head_module(task)(config, policy)
+    boxed = head.init(rng, _example(config, task, policy.compute_dtype))["params"]
+    # Plain values without a sharding constraint: the caller's jit places them. (nn.meta.unbox would, under
+    # a global mesh without Flax axis rules, constrain e.g. the [O, V] decoder to be replicated first.)
+    return jax.tree_util.tree_map(lambda box: box.unbox(apply_constraint=False), boxed,
+                                  is_leaf=lambda x: isinstance(x, nn.Partitioned))
+
+
+@functools.lru_cache(maxsize=64)
+def _abstract_head(config: FrozenRemBertConfig, task: str) -> dict:
+    """The head's params as `nn.Partitioned` boxes of `ShapeDtypeStruct` (nothing allocated)."""
+    head = head_module(task)(config, FP32)
+    return jax.eval_shape(head.init, jax.random.key(0), _example(config, task, FP32.compute_dtype))["params"]
 
 
 def head_specs(config: RemBertConfig, task: str) -> dict:
-    """The nested table of `ParamSpec` for the head of `task` ({} for "base")."""
-    if task == "base":
+    """The nested table of `ParamSpec` for the head of `task` ({} for "base"), read off the module."""
+    if task == BASE.name:
         return {}
     check_task(task)
-    H, V, O_ = config.hidden_size, config.vocab_size, config.output_embedding_size  # O_: spec O
-    if task in ("masked_lm", "causal_lm"):
-        return {
-            "dense": dense_spec(H, O_, "embed", "embed_out"),
-            "ln": layer_norm_spec(O_, "embed_out"),
-            "decoder": dense_spec(O_, V, "embed_out", "vocab"),
-        }
-    if task in ("sequence_classification", "token_classification"):
-        return {"classifier": dense_spec(H, config.num_labels, "embed", "labels")}
-    if task == "multiple_choice":
-        return {"classifier": dense_spec(H, 1, "embed", "labels")}
-    return {"qa_outputs": dense_spec(H, 2, "embed", "labels")}
+    return jax.tree_util.tree_map(lambda box: ParamSpec(tuple(box.value.shape), tuple(box.names), "head"),
+                                  _abstract_head(freeze(config), task),
+                                  is_leaf=lambda x: isinstance(x, nn.Partitioned))
 
 
 def task_specs(config: RemBertConfig, task: str) -> dict:

@@ -10,7 +10,8 @@ Batches are mappings with the tokenizer's keys (`input_ids` or `inputs_embeds`, 
 `end_positions` for question answering. Causal LM batches may add `encoder_hidden_states` /
 `encoder_attention_mask` (a decoder with cross-attention). Multiple-choice inputs are
 [B, C, S] (`inputs_embeds` [B, C, S, E]); they are flattened to [B*C, ...] for the encoder and
-the scores reshaped to [B, C], as transformers does.
+the scores reshaped to [B, C], as transformers does. The forward pass itself is `compose.forward`,
+shared with the adapter classes and `generate`; the task's facts come from `rembert_jax.tasks`.
 """
 
 from __future__ import annotations
@@ -29,28 +30,15 @@ from rembert_jax.attention import IMPLEMENTATIONS
 from rembert_jax.compiler_options import jit
 from rembert_jax.config import freeze
 from rembert_jax.encoder import REMAT_POLICIES, segment_starts
-from rembert_jax.packing import PER_TOKEN_TASKS
 from rembert_jax.precision import FP32
+from rembert_jax.tasks import TASK_POOLER, Task, check_packable, get_task
 from rembert_jax.validation import INPUT_KEYS, check_keys, validate_inputs
 
-from . import losses
-from .classification import MultipleChoiceHead, SequenceClassificationHead, TokenClassificationHead
-from .labels import LABEL_KEYS, has_labels, validate_labels
-from .lm_head import LMHead
-from .qa import QuestionAnsweringHead
-from .specs import TASK_POOLER, check_task
+from .compose import DECODER_KEYS, flatten_choices, forward, task_loss_of
+from .labels import has_labels, validate_labels
+from .specs import head_module, init_head
 
-_HEADS: dict[str, type[nn.Module]] = {
-    "masked_lm": LMHead,
-    "causal_lm": LMHead,
-    "sequence_classification": SequenceClassificationHead,
-    "multiple_choice": MultipleChoiceHead,
-    "token_classification": TokenClassificationHead,
-    "question_answering": QuestionAnsweringHead,
-}
 _ENCODER_KEYS = INPUT_KEYS
-_DECODER_KEYS = ("encoder_hidden_states", "encoder_attention_mask")
-_POOLED_TASKS = ("sequence_classification", "multiple_choice")
 Params = dict[str, Any]
 
 
@@ -71,21 +59,26 @@ class TaskModel:
     attention_impl: str = "auto"
 
     def __post_init__(self):
-        check_task(self.task)
+        get_task(self.task)
         object.__setattr__(self, "config", freeze(self.config))  # hashable: TaskModel is a jit static argument
         object.__setattr__(self, "policy", DTypePolicy.from_name(self.policy))
         if self.remat not in REMAT_POLICIES:
             raise ValueError(f"remat must be one of {tuple(REMAT_POLICIES)}, got {self.remat!r}")
         if self.attention_impl not in IMPLEMENTATIONS:
             raise ValueError(f"attention_impl must be one of {IMPLEMENTATIONS}, got {self.attention_impl!r}")
-        if self.task == "question_answering" and self.config.num_labels != 2:
-            raise ValueError(f"question_answering needs config.num_labels == 2 (start and end logits), "
+        if self.spec.labels == "span" and self.config.num_labels != 2:
+            raise ValueError(f"{self.task} needs config.num_labels == 2 (start and end logits), "
                              f"got {self.config.num_labels}")
+
+    @property
+    def spec(self) -> Task:
+        """The task's entry in the registry (`rembert_jax.tasks`)."""
+        return get_task(self.task)
 
     @property
     def head(self) -> nn.Module:
         """The Flax Linen head module (owns only the head's weights)."""
-        return _HEADS[self.task](self.config, self.policy)
+        return head_module(self.task)(self.config, self.policy)
 
     @property
     def add_pooling_layer(self) -> bool:
@@ -106,9 +99,7 @@ class TaskModel:
 
     def init_head(self, rng: jax.Array) -> Params:
         """Fresh head params only (e.g. for a checkpoint that has none)."""
-        H = self.config.hidden_size
-        example = jax.numpy.zeros((1, H) if self.task in _POOLED_TASKS else (1, 1, H), self.policy.compute_dtype)
-        return self.head.init(rng, example)["params"]
+        return init_head(self.config, self.task, rng, self.policy)
 
     # ----------------------------------------------------------------- apply
 
@@ -130,10 +121,10 @@ class TaskModel:
         if has_labels(self.task, batch):
             validate_labels(self.task, batch, self.config, batch_size=batch_size, length=length,
                             num_choices=num_choices)
-            targets = {key: batch[key] for key in LABEL_KEYS[self.task]}
-            if self.task == "causal_lm" and "segment_ids" in inputs:
+            targets = {key: batch[key] for key in self.spec.label_keys}
+            if self.spec.shifted and "segment_ids" in inputs:
                 targets["labels"] = _cut_at_segment_starts(targets["labels"], inputs["segment_ids"])
-        if self.task in _POOLED_TASKS and "pooler" not in params["encoder"]:
+        if self.spec.pooled and "pooler" not in params["encoder"]:
             raise ValueError(f"{self.task} needs the pooler: params['encoder'] has no 'pooler' "
                              "(initialise with add_pooling_layer=True)")
         dropout = train and rng is not None
@@ -147,15 +138,9 @@ class TaskModel:
         Training mode (dropout) exactly when `rng` is given.
         """
         if not has_labels(self.task, batch):
-            raise ValueError(f"batch has no targets for {self.task}: add {' and '.join(LABEL_KEYS[self.task])}")
+            raise ValueError(f"batch has no targets for {self.task}: add {' and '.join(self.spec.label_keys)}")
         outputs = self.apply(params, batch, train=rng is not None, rng=rng)
         return outputs["loss"], outputs
-
-    def apply_head(self, head_params: Params, hidden: jax.Array, *, rng: jax.Array | None = None) -> Any:
-        """The head alone on encoder features ([B, H] pooled for seq-cls / multiple choice, else
-        [B, S, H]); dropout when `rng` is given."""
-        rngs = {"dropout": rng} if rng is not None else {}
-        return self.head.apply({"params": head_params}, hidden, deterministic=rng is None, rngs=rngs)
 
     # --------------------------------------------------------------- helpers
 
@@ -165,55 +150,18 @@ class TaskModel:
         return shape[0], shape[-1]  # not int(): symbolic under jax.export (a SavedModel's any-length inputs)
 
     def _encoder_inputs(self, batch: Mapping[str, Any]) -> tuple[dict, dict, int | None]:
-        allowed = _ENCODER_KEYS + LABEL_KEYS[self.task] + (_DECODER_KEYS if self.task == "causal_lm" else ())
+        allowed = _ENCODER_KEYS + self.spec.label_keys + (DECODER_KEYS if self.spec.decoder else ())
         check_keys(batch, allowed, f"the {self.task} batch")
         if batch.get("input_ids") is None and batch.get("inputs_embeds") is None:
             raise ValueError("batch must contain input_ids or inputs_embeds")
-        if batch.get("segment_ids") is not None and self.task not in PER_TOKEN_TASKS:
-            raise ValueError(f"{self.task} cannot take packed rows (segment_ids): its labels are one per row; "
-                             f"packing suits the per-token tasks {list(PER_TOKEN_TASKS)}")
+        if batch.get("segment_ids") is not None:
+            check_packable(self.task, "segment_ids (packed rows)")
         inputs = {k: batch[k] for k in _ENCODER_KEYS if batch.get(k) is not None}
-        extras = {k: batch[k] for k in _DECODER_KEYS if batch.get(k) is not None}
-        if self.task != "multiple_choice":
+        extras = {k: batch[k] for k in DECODER_KEYS if batch.get(k) is not None}
+        if not self.spec.choices:
             return inputs, extras, None
-        # [B, C, S] (inputs_embeds [B, C, S, E]) -> [B*C, S(, E)]
-        lead = np.shape(inputs["input_ids"] if "input_ids" in inputs else inputs["inputs_embeds"][..., 0])
-        if len(lead) != 3:
-            raise ValueError(f"multiple_choice inputs must have shape [batch, num_choices, length], got {list(lead)}")
-        flat = {}
-        for key, value in inputs.items():
-            trailing = np.shape(value)[2:]
-            if np.shape(value)[:2] != lead[:2]:
-                raise ValueError(f"multiple_choice {key} must start with [batch={lead[0]}, num_choices={lead[1]}], "
-                                 f"got {list(np.shape(value))}")
-            flat[key] = jax.numpy.reshape(value, (-1, *trailing))
-        return flat, extras, int(lead[1])
-
-    def _head_outputs(self, head_params: Params, encoded: Mapping[str, Any], num_choices: int | None,
-                      rng: jax.Array | None) -> dict[str, Any]:
-        features = encoded["pooler_output" if self.task in _POOLED_TASKS else "last_hidden_state"]
-        result = self.apply_head(head_params, features, rng=rng)
-        if self.task == "question_answering":
-            return {"start_logits": result[0], "end_logits": result[1]}
-        if self.task == "multiple_choice":
-            result = result.reshape(-1, num_choices)  # [B*C] -> [B, C]
-        return {"logits": result}
-
-    def _loss(self, outputs: Mapping[str, Any], batch: Mapping[str, Any]) -> jax.Array:
-        task = self.task
-        if task == "question_answering":
-            return losses.question_answering_loss(outputs["start_logits"], outputs["end_logits"],
-                                                  batch["start_positions"], batch["end_positions"])
-        logits, labels = outputs["logits"], batch["labels"]
-        if task == "masked_lm":
-            return losses.masked_lm_loss(logits, labels)
-        if task == "causal_lm":
-            return losses.causal_lm_loss(logits, labels)
-        if task == "sequence_classification":
-            return losses.sequence_classification_loss(logits, labels, self.config)
-        if task == "multiple_choice":
-            return losses.multiple_choice_loss(logits, labels)
-        return losses.token_classification_loss(logits, labels)
+        flat, num_choices = flatten_choices(inputs)  # [B, C, S] -> [B*C, S]
+        return flat, extras, num_choices
 
 
 def _cut_at_segment_starts(labels, segment_ids):
@@ -232,17 +180,9 @@ def _init(model: TaskModel, rng: jax.Array) -> Params:
 def _forward(model: TaskModel, params: Params, inputs: dict, extras: dict, targets: dict, rng: jax.Array | None, *,
              num_choices: int | None, output_hidden_states: bool, output_attentions: bool) -> dict[str, Any]:
     """Encoder, head and loss as one jitted function (inputs already validated on the host)."""
-    from rembert_jax import encoder
-
-    encoder_rng, head_rng = jax.random.split(rng) if rng is not None else (None, None)
-    encoded = encoder.apply(params["encoder"], inputs, config=model.config, policy=model.policy,
-                            train=rng is not None, rng=encoder_rng, output_hidden_states=output_hidden_states,
-                            output_attentions=output_attentions, validate=False, remat=model.remat,
-                            attention_impl=model.attention_impl, **extras)
-    outputs = model._head_outputs(params["head"], encoded, num_choices, head_rng)
+    outputs = forward(model.task, model.config, model.policy, params, inputs, rng=rng, cross=extras,
+                      num_choices=num_choices, remat=model.remat, attention_impl=model.attention_impl,
+                      output_hidden_states=output_hidden_states, output_attentions=output_attentions)
     if targets:
-        outputs["loss"] = model._loss(outputs, targets)
-    for key in ("hidden_states", "attentions", "cross_attentions"):
-        if encoded.get(key) is not None:
-            outputs[key] = encoded[key]
+        outputs["loss"] = task_loss_of(model.task, model.config, outputs, targets)
     return outputs

@@ -26,9 +26,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-# Tasks whose labels are per token, so examples can share a row (heads.TaskModel, data.packing).
-PER_TOKEN_TASKS = ("masked_lm", "causal_lm", "token_classification")
-
 
 @dataclasses.dataclass(frozen=True)
 class PackedBatch:

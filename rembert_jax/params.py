@@ -39,7 +39,9 @@ class ParamSpec:
 
     shape: tuple[int, ...]
     axes: tuple[str, ...]
-    init: str  # "normal" (N(0, initializer_range)), "zeros", "ones", "embedding" (normal, pad row 0)
+    # "normal" (N(0, initializer_range)), "zeros", "ones", "embedding" (normal, pad row 0); "head": the
+    # Flax head module's own initialiser (rembert_jax.heads.init_head)
+    init: str
 
 
 def dense_spec(n_in: int, n_out: int, in_axis: str, out_axis: str, layers: int | None = None) -> dict:

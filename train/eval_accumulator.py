@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from rembert_jax.tasks import get_task
+
 from .data.task_features import IGNORE_INDEX, split_words
 from .metrics import compute_metrics
 from .qa_postprocess import postprocess_qa_predictions
@@ -35,18 +37,18 @@ class EvalAccumulator:
         if "loss" in outputs:
             self._loss_sum += float(outputs["loss"]) * int(keep.sum())
             self._loss_weight += int(keep.sum())
-        task = self.dataset.task
-        if task in ("masked_lm", "causal_lm"):
+        spec = get_task(self.dataset.task)
+        if spec.language_model:
             self._add_language_modeling(np.asarray(outputs["logits"])[keep], np.asarray(batch["labels"])[keep])
             return
-        for name in ("logits", "start_logits", "end_logits"):
+        for name in spec.outputs:
             if name in outputs:
                 values = np.asarray(outputs[name], np.float32)[keep]
                 for index, value in zip(indices, values, strict=True):
                     self._rows.setdefault(int(index), {})[name] = value
 
     def _add_language_modeling(self, logits: np.ndarray, labels: np.ndarray) -> None:
-        if self.dataset.task == "causal_lm":  # position t predicts token t + 1
+        if get_task(self.dataset.task).shifted:  # position t predicts token t + 1
             logits, labels = logits[:, :-1], labels[:, 1:]
         scored = labels != IGNORE_INDEX  # [B, S]
         logits = logits[scored].astype(np.float64)  # [T, V]
@@ -62,7 +64,7 @@ class EvalAccumulator:
         out: dict[str, float] = {}
         if self._loss_weight:
             out["loss"] = self._loss_sum / self._loss_weight
-        if task in ("masked_lm", "causal_lm"):
+        if get_task(task).language_model:
             if not self._token_count:
                 raise ValueError(f"{data.source}: no scored tokens were seen; nothing to evaluate")
             out.update(compute_metrics(task, self._nll_sum / self._token_count, None))
@@ -72,12 +74,13 @@ class EvalAccumulator:
         if not data.labeled:
             raise ValueError(f"{data.source} has no targets (no {self._target_name()!r} column): "
                              "it can be predicted on, not scored")
-        if task == "question_answering":
+        kind = get_task(task).labels
+        if kind == "span":
             answers, _ = self._qa_answers()
             references = {str(e.get("id", i)): list(e[data.spec.answers_column]["text"])
                           for i, e in enumerate(data.examples)}
             return {**out, **compute_metrics(task, answers, references)}
-        if task == "token_classification":
+        if kind == "token_classes":
             predicted, gold = self._word_tags()
             return {**out, **compute_metrics(task, predicted, gold)}
         logits = np.stack([self._rows[i]["logits"] for i in range(len(data))])  # [N, NL] or [N, C]
@@ -91,15 +94,16 @@ class EvalAccumulator:
     def predictions(self) -> list[dict]:
         """Per example (file order): its id when the record has one, and the decoded prediction."""
         data, task = self.dataset, self.dataset.task
-        if task in ("masked_lm", "causal_lm"):
+        if get_task(task).language_model:
             raise ValueError(f"{task} has no per-example predictions to write; use metrics()")
         self._check_complete()
         ids = [e.get("id", i) for i, e in enumerate(data.examples)]
-        if task == "question_answering":
+        kind = get_task(task).labels
+        if kind == "span":
             answers, nbest = self._qa_answers()
             return [{"id": i, "prediction": answers[str(i)],
                      "score": nbest[str(i)][0]["score"] if nbest[str(i)] else None} for i in ids]
-        if task == "token_classification":
+        if kind == "token_classes":
             predicted, _ = self._word_tags(all_words=True)
             return [{"id": i, "prediction": tags} for i, tags in zip(ids, predicted, strict=True)]
         rows = []
@@ -116,9 +120,7 @@ class EvalAccumulator:
         return rows
 
     def _target_name(self) -> str:
-        spec = self.dataset.spec
-        return {"token_classification": spec.tags_column,
-                "question_answering": spec.answers_column}.get(self.dataset.task, spec.label_column)
+        return self.dataset.spec.target_column(self.dataset.task)
 
     def _check_complete(self) -> None:
         missing = len(self.dataset) - len(self._rows)

@@ -20,6 +20,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from rembert_jax.tasks import REGISTRY
+
 
 def accuracy(predictions, references) -> float:
     predictions, references = _paired(predictions, references)
@@ -161,16 +163,17 @@ def compute_metrics(task: str, predictions, references, *, num_labels: int | Non
     question_answering     {id: answer text}, {id: [gold answer texts]} -> exact_match, f1 (fractions)
     masked_lm / causal_lm  predictions: mean token NLL (references unused) -> loss, perplexity
     """
-    if task in ("sequence_classification", "multiple_choice"):
+    kind = REGISTRY[task].labels if task in REGISTRY else None
+    if kind in ("classes", "choice"):
         if num_labels == 1:
             p, r = _paired(predictions, references, dtype=np.float64)
             return {"pearson": pearson(p, r), "spearman": spearman(p, r), "mse": float(np.mean((p - r) ** 2))}
         return {"accuracy": accuracy(predictions, references),
                 "macro_f1": macro_f1(predictions, references, num_labels),
                 "matthews_corrcoef": matthews_corrcoef(predictions, references)}
-    if task == "token_classification":
+    if kind == "token_classes":
         return entity_scores(predictions, references)
-    if task == "question_answering":
+    if kind == "span":
         missing = sorted(set(references) - set(predictions))
         if missing:
             raise ValueError(f"no prediction for {len(missing)} question(s), e.g. id {missing[0]!r}")
@@ -178,7 +181,7 @@ def compute_metrics(task: str, predictions, references, *, num_labels: int | Non
             raise ValueError("no references: nothing to score")
         return {"exact_match": float(np.mean([squad_exact_match(predictions[k], v) for k, v in references.items()])),
                 "f1": float(np.mean([squad_f1(predictions[k], v) for k, v in references.items()]))}
-    if task in ("masked_lm", "causal_lm"):
+    if kind == "token_ids":
         loss = float(predictions)
         return {"loss": loss, "perplexity": perplexity(loss)}
     raise ValueError(f"task is {task!r}; no metrics defined for it")

@@ -22,10 +22,9 @@ from typing import Any
 import yaml
 
 from rembert_jax.convert.formats import WRITABLE, WRITABLE_SPELLINGS  # export.formats: the one table's names
-from rembert_jax.packing import PER_TOKEN_TASKS
+from rembert_jax.tasks import TRAINING_ORDER as TASKS
+from rembert_jax.tasks import check_packable
 
-TASKS = ("sequence_classification", "multiple_choice", "token_classification", "question_answering",
-         "masked_lm", "causal_lm")
 SCHEDULES = ("linear", "cosine", "constant")
 REMAT_CHOICES = ("none", "dots", "full")  # rembert_jax.encoder.REMAT_POLICIES (not imported: no jax here)
 
@@ -275,9 +274,8 @@ def _validate(cfg: RunConfig) -> None:
             raise ValueError(f"{key} {message}")
 
     need(cfg.task in TASKS, "task", f"must be one of {', '.join(TASKS)}, got {cfg.task!r}")
-    need(not cfg.data.get("packing") or cfg.task in PER_TOKEN_TASKS, "data.packing",
-         f"needs a per-token task ({', '.join(PER_TOKEN_TASKS)}); {cfg.task} has one label per example, "
-         "so its examples cannot share a row: set data.packing=false")
+    if cfg.data.get("packing"):
+        check_packable(cfg.task, "data.packing", remedy=": set data.packing=false")
     m, o, t, c = cfg.model, cfg.optim, cfg.train, cfg.checkpoint
     need(m.config is not None or m.init_from is not None, "model.config",
          "or model.init_from must be set (a preset such as 'tiny', a config.json, or a weights directory)")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 
 from rembert_jax import RemBertConfig
+from rembert_jax.tasks import get_task
 
 from .run_config import RunConfig
 
@@ -46,12 +47,13 @@ def local_weights(location: str | os.PathLike, what: str) -> str:
 
 def _with_data(config: RemBertConfig, cfg: RunConfig, data, *, from_scratch: bool) -> RemBertConfig:
     changes: dict = {}
-    if data.label_names is not None and cfg.task in ("sequence_classification", "token_classification"):
+    task = get_task(cfg.task)
+    if data.label_names is not None and task.sized_by_num_labels:
         changes["id2label"] = dict(enumerate(data.label_names))
         changes["num_labels"] = len(data.label_names)
-    elif cfg.task == "sequence_classification" and getattr(data.train or data.eval or data.test, "regression", False):
+    elif task.labels == "classes" and getattr(data.train or data.eval or data.test, "regression", False):
         changes.update(num_labels=1, problem_type="regression", id2label=None)
-    elif cfg.task == "question_answering":
+    elif task.labels == "span":  # start and end logits
         changes.update(num_labels=2, id2label=None)
     vocab = len(data.tokenizer)
     if from_scratch:

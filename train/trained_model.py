@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 
 from rembert_jax import RemBertConfig
+from rembert_jax.tasks import get_task
 
 from .run_config import RunConfig
 
@@ -77,6 +78,6 @@ def load_from_weights(cfg: RunConfig, model_dir: str):
 
 def with_model_labels(cfg: RunConfig, config: RemBertConfig) -> RunConfig:
     """The run config with `data.labels` set to the model's label names (the ids the head was trained on)."""
-    if cfg.task in ("sequence_classification", "token_classification") and config.problem_type != "regression":
+    if get_task(cfg.task).sized_by_num_labels and config.problem_type != "regression":
         return cfg.replace(**{"data.labels": [config.id2label[i] for i in range(config.num_labels)]})
     return cfg

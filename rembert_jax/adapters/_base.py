@@ -20,10 +20,12 @@ import numpy as np
 
 from rembert_jax import DTypePolicy, FrozenRemBertConfig, RemBertConfig
 from rembert_jax.config import freeze
+from rembert_jax.heads.compose import check_decoding
+from rembert_jax.tasks import LABEL_KEYS, get_task, task_of_architecture
 
 from . import _checkpoints as checkpoints
 from . import _io as io
-from ._compute import LABEL_KEYS, compiled_forward, compute_config
+from ._compute import compiled_forward, compute_config
 from ._validation import validate_call
 
 logger = logging.getLogger("rembert_jax.convert")
@@ -37,7 +39,6 @@ _FLAGS = ("output_attentions", "output_hidden_states", "return_dict", "use_cache
 # Config fields that size the weights: they cannot change under a built model.
 _WEIGHT_FIELDS = ("vocab_size", "hidden_size", "num_hidden_layers", "input_embedding_size", "output_embedding_size",
                   "intermediate_size", "max_position_embeddings", "type_vocab_size", "add_cross_attention")
-_LABEL_SIZED_TASKS = ("sequence_classification", "token_classification")
 
 
 def as_config(config) -> RemBertConfig:
@@ -69,6 +70,14 @@ class RemBertAdapter:
 
     main_input_name: ClassVar[str] = "input_ids"
 
+    def __init_subclass__(cls, **kwargs):
+        """A class named after a transformers class (`RemBertForMaskedLM`, `TFRemBertModel`, ...)
+        gets that class's task from the registry (`rembert_jax.tasks`); other subclasses inherit it."""
+        super().__init_subclass__(**kwargs)
+        task = task_of_architecture(cls.__name__)
+        if task is not None:
+            cls.task = task
+
     def __init__(self, config, params: Any = None, *, policy: DTypePolicy | str = "fp32", seed: int = 0,
                  add_pooling_layer: bool | None = None):
         """`Class(config)`: random weights initialised as transformers does (or the given `params`).
@@ -78,11 +87,12 @@ class RemBertAdapter:
         """
         self.config = as_config(config)
         self._built = freeze(self.config)  # ValueError naming the fields, before any weight exists
-        if self.task == "masked_lm" and self.config.is_decoder:  # transformers' warnings, word for word
-            logger.warning("If you want to use `RemBertForMaskedLM` make sure `config.is_decoder=False` for "
+        spec = get_task(self.task, allow_base=True)
+        if spec.language_model and not spec.decoder and self.config.is_decoder:  # transformers' warnings
+            logger.warning(f"If you want to use `{spec.architecture}` make sure `config.is_decoder=False` for "
                            "bi-directional self-attention.")
-        if self.task == "causal_lm" and not self.config.is_decoder:
-            logger.warning("If you want to use `RemBertForCausalLM` as a standalone, add `is_decoder=True.`")
+        if spec.generates and not self.config.is_decoder:
+            logger.warning(f"If you want to use `{spec.architecture}` as a standalone, add `is_decoder=True.`")
         self.policy = DTypePolicy.from_name(policy)
         self._rng = jax.random.key(seed)
         if params is None:
@@ -114,7 +124,8 @@ class RemBertAdapter:
     def _frozen_config(self) -> FrozenRemBertConfig:
         """`self.config` as the core reads it, checked against the weights it has to fit."""
         config = freeze(self.config)
-        names = _WEIGHT_FIELDS + (("num_labels",) if self.task in _LABEL_SIZED_TASKS else ())
+        sized = get_task(self.task, allow_base=True).sized_by_num_labels
+        names = _WEIGHT_FIELDS + (("num_labels",) if sized else ())
         for name in names:
             now, built = getattr(config, name), getattr(self._built, name)
             if now != built:
@@ -194,7 +205,7 @@ class RemBertAdapter:
         logits_to_keep = int(flags["logits_to_keep"] or 0)
 
         cache = self._cache_argument(named)
-        use_cache = (self.task in ("base", "causal_lm") and config.is_decoder
+        use_cache = (get_task(self.task, allow_base=True).decoder and config.is_decoder
                      and _flag(flags["use_cache"], config.use_cache))
         past = validate_call(self.task, batch, config, cache=cache, loss_style=self._loss_style,
                              logits_to_keep=logits_to_keep)
@@ -237,11 +248,7 @@ class RemBertAdapter:
         if cache is not None and past is not None:
             raise TypeError("pass the cache once: cache= or its older name past_key_values=, not both")
         cache = cache if cache is not None else past
-        if cache is not None and self.task not in ("base", "causal_lm"):
-            raise TypeError(f"{type(self).__name__} takes no cache (only the model and the causal LM decode)")
-        if cache is not None and not self.config.is_decoder:
-            raise ValueError("a cache needs a decoder: build the model with is_decoder=True "
-                             "(from_pretrained(..., is_decoder=True))")
+        check_decoding(self.task, self.config, caller=type(self).__name__, cache=cache is not None)
         if cache is not None and not isinstance(cache, Mapping):
             raise ValueError("cache must be the `cache` returned by a previous call (or model.init_cache(...)); "
                              f"got {type(cache).__name__}")

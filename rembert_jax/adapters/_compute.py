@@ -5,9 +5,9 @@ own cache then holds one executable per input shape and structure, so a repeated
 same shape reuses the compiled code. `TRACE_COUNTS` counts how often each function was traced
 (a test pins that repeated calls don't re-trace).
 
-    task "base":       encoder.apply (with cache / cross-attention for decoders)
-    task "causal_lm":  encoder.apply + the LM head on the kept positions (cache, cross-attention)
-    other tasks:       heads.TaskModel.apply (multiple choice flattens [B, C, S] itself)
+    every task:  `rembert_jax.heads.compose.forward`, the one composition of the encoder and a head
+                 (the bare encoder for "base"; cache, cross-attention and `logits_to_keep` for the
+                 decoders; multiple-choice inputs [B, C, S] flattened by `flatten_choices`)
 
 Losses are transformers' PyTorch losses (`loss_style="pytorch"`, via the heads) or the Keras
 heads' per-example losses (`loss_style="tf"`, spec §3.3).
@@ -26,13 +26,12 @@ import jax.numpy as jnp
 
 from rembert_jax import DTypePolicy, FrozenRemBertConfig
 from rembert_jax.compiler_options import jit
+from rembert_jax.tasks import LABEL_KEYS, get_task
 from rembert_jax.validation import INPUT_KEYS
 
 from . import _tf_losses as tf_losses
 
 TRACE_COUNTS: collections.Counter = collections.Counter()
-LABEL_KEYS = ("labels", "start_positions", "end_positions")
-_DECODER_KEYS = ("encoder_hidden_states", "encoder_attention_mask")
 
 
 # Config fields that never change the computation: models read from different directories
@@ -67,52 +66,22 @@ def compiled_forward(task: str, config: FrozenRemBertConfig, policy: DTypePolicy
             return _task_forward(params, batch, rng if train else None)
 
     def _task_forward(params, batch, rng):
-        if task in ("base", "causal_lm"):
-            return _decoder_forward(task, config, policy, params, batch, rng, flags, loss_style, logits_to_keep)
-        from rembert_jax.heads.task_model import TaskModel
+        from rembert_jax.heads import compose
 
+        spec = get_task(task, allow_base=True)
         model_config = config
-        if loss_style == "tf" and task == "token_classification":
+        if loss_style == "tf" and spec.keras_dropout not in (None, "classifier_dropout_prob"):
             # Keras' token-classification head drops out with hidden_dropout_prob (spec §3).
-            model_config = dataclasses.replace(config, classifier_dropout_prob=config.hidden_dropout_prob)
-        model = TaskModel(model_config, task, policy)
-        labels = {k: batch[k] for k in LABEL_KEYS if k in batch}
-        if loss_style == "tf":
-            batch = {k: v for k, v in batch.items() if k not in LABEL_KEYS}
-        out = model.apply(params, batch, train=train, rng=rng, **flags)
-        if loss_style == "tf" and labels:
-            out["loss"] = tf_losses.tf_loss(task, out, labels)
+            model_config = dataclasses.replace(config, classifier_dropout_prob=getattr(config, spec.keras_dropout))
+        inputs = {k: batch[k] for k in INPUT_KEYS if k in batch}
+        inputs, num_choices = compose.flatten_choices(inputs) if spec.choices else (inputs, None)
+        out = compose.forward(task, model_config, policy, params, inputs, rng=rng, cache=batch.get("cache"),
+                      cross={k: batch.get(k) for k in compose.DECODER_KEYS}, num_choices=num_choices,
+                      logits_to_keep=logits_to_keep, **flags)
+        targets = {k: batch[k] for k in LABEL_KEYS if k in batch}
+        if targets:
+            out["loss"] = (tf_losses.tf_loss(task, out, targets) if loss_style == "tf"
+                           else compose.task_loss_of(task, model_config, out, targets))
         return out
 
     return jit(forward)
-
-
-def _decoder_forward(task, config, policy, params, batch, rng, flags, loss_style, logits_to_keep):
-    """The bare encoder, or the causal LM composed from the encoder and the LM head (so the KV
-    cache, cross-attention and `logits_to_keep` reach the encoder)."""
-    from rembert_jax import encoder
-
-    inputs = {k: batch[k] for k in INPUT_KEYS if k in batch}
-    extras = {k: batch.get(k) for k in _DECODER_KEYS}
-    encoder_params = params if task == "base" else params["encoder"]
-    encoded = encoder.apply(encoder_params, inputs, config=config, policy=policy, train=rng is not None, rng=rng, cache=batch.get("cache"), validate=False, **extras, **flags)
-    if task == "base":
-        return encoded
-
-    from rembert_jax.heads import losses
-    from rembert_jax.heads.task_model import TaskModel
-
-    hidden = encoded["last_hidden_state"]  # [B, S, H]
-    if logits_to_keep:
-        hidden = hidden[:, -logits_to_keep:]  # [B, k, H]: transformers' logits_to_keep
-    model = TaskModel(config, task, policy)
-    out = {"logits": model.apply_head(params["head"], hidden)}  # [B, S or k, V]; the LM head has no dropout
-    for name in ("cache", "hidden_states", "attentions", "cross_attentions"):
-        if encoded.get(name) is not None:
-            out[name] = encoded[name]
-    if "labels" in batch:
-        if loss_style == "tf":
-            out["loss"] = tf_losses.tf_loss(task, out, {"labels": batch["labels"]})
-        else:
-            out["loss"] = losses.causal_lm_loss(out["logits"], jnp.asarray(batch["labels"]))
-    return out

@@ -26,13 +26,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rembert_jax.tasks import BASE, get_task
+
 from ._compute import compiled_forward, compute_config
 
 logger = logging.getLogger("rembert_jax.convert")
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 # TensorFlow picks the variant of the device it runs on (the program has no platform-specific parts).
 _PLATFORMS = ("cpu", "cuda")
-_FIELDS = {"base": ("last_hidden_state", "pooler_output"), "question_answering": ("start_logits", "end_logits")}
+_BASE_FIELDS = ("last_hidden_state", "pooler_output")
 
 
 def save_saved_model(model, directory: str) -> str:
@@ -45,14 +47,15 @@ def save_saved_model(model, directory: str) -> str:
     forward = compiled_forward(model.task, compute_config(config), model.policy, train=False,
                                output_attentions=config.output_attentions,
                                output_hidden_states=config.output_hidden_states, loss_style="tf")
-    fields = list(_FIELDS.get(model.task, ("logits",)))
+    spec = get_task(model.task, allow_base=True)
+    fields = list(_BASE_FIELDS if spec is BASE else spec.outputs)
     if model.task == "base" and "pooler" not in model.params:
         fields.remove("pooler_output")
     fields += [name for name, on in (("hidden_states", config.output_hidden_states),
                                      ("attentions", config.output_attentions)) if on]
 
     def serve(params, inputs):
-        if model.task == "multiple_choice":
+        if spec.choices:
             # Every choice is scored on its own, so [B, C, S] runs as B*C rows of one choice each:
             # the number of choices stays symbolic (the head reads it as a Python int).
             B, C, S = inputs["input_ids"].shape
@@ -62,7 +65,7 @@ def save_saved_model(model, directory: str) -> str:
             out = forward(params, inputs, None)
         return {name: jnp.stack(out[name]) if isinstance(out[name], tuple) else out[name] for name in fields}
 
-    dims = "(b, c, s)" if model.task == "multiple_choice" else "(b, s)"
+    dims = "(b, c, s)" if spec.choices else "(b, s)"
     # Serving only: no gradient (jax2tf would export the VJP as well, for every signature).
     tf_serve = jax2tf.convert(serve, polymorphic_shapes=[None, dict.fromkeys(_INPUTS, dims)],
                               polymorphic_constraints=(f"s <= {config.max_position_embeddings}",),

@@ -30,6 +30,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from rembert_jax.tasks import get_task
+
 from . import _io as io
 from . import _outputs as outputs
 from ._base import RemBertAdapter
@@ -103,7 +105,7 @@ class TFRemBertPreTrainedModel(RemBertAdapter):
         """The Keras classes' serving inputs: int32 [batch, length] ([batch, choices, length] for
         multiple choice) `tf.TensorSpec`s of input_ids, attention_mask and token_type_ids."""
         tf = _require_tensorflow(type(self).__name__)
-        shape = [None, None, None] if self.task == "multiple_choice" else [None, None]
+        shape = [None, None, None] if get_task(self.task, allow_base=True).choices else [None, None]
         return {name: tf.TensorSpec(shape, tf.int32, name=name)
                 for name in ("input_ids", "attention_mask", "token_type_ids")}
 
@@ -178,7 +180,6 @@ class _LMHead:
 
 
 class TFRemBertModel(TFRemBertPreTrainedModel):
-    task = "base"
     _ARGS = (*_INPUTS, *_DECODER, *_OUTPUT_FLAGS)
     _output_class = outputs.TFBaseModelOutputWithPoolingAndCrossAttentions
 
@@ -187,31 +188,26 @@ class TFRemBertModel(TFRemBertPreTrainedModel):
 
 
 class TFRemBertForMaskedLM(_TFLMMixin, TFRemBertPreTrainedModel):
-    task = "masked_lm"
     _ARGS = (*_INPUTS, *_OUTPUT_FLAGS, "labels")
     _output_class = outputs.TFMaskedLMOutput
 
 
 class TFRemBertForCausalLM(GenerationMixin, _TFLMMixin, TFRemBertPreTrainedModel):
-    task = "causal_lm"
     _ARGS = (*_INPUTS, *_DECODER, *_OUTPUT_FLAGS, "labels")
     _output_class = outputs.TFCausalLMOutputWithCrossAttentions
 
 
 class TFRemBertForSequenceClassification(TFRemBertPreTrainedModel):
-    task = "sequence_classification"
     _ARGS = (*_INPUTS, *_OUTPUT_FLAGS, "labels")
     _output_class = outputs.TFSequenceClassifierOutput
 
 
 class TFRemBertForMultipleChoice(TFRemBertPreTrainedModel):
-    task = "multiple_choice"
     _ARGS = (*_INPUTS, *_OUTPUT_FLAGS, "labels")
     _output_class = outputs.TFMultipleChoiceModelOutput
 
 
 class TFRemBertForTokenClassification(TFRemBertPreTrainedModel):
-    task = "token_classification"
     _ARGS = (*_INPUTS, *_OUTPUT_FLAGS, "labels")
     _output_class = outputs.TFTokenClassifierOutput
 
@@ -226,7 +222,6 @@ class TFRemBertForTokenClassification(TFRemBertPreTrainedModel):
 
 
 class TFRemBertForQuestionAnswering(TFRemBertPreTrainedModel):
-    task = "question_answering"
     _ARGS = (*_INPUTS, *_OUTPUT_FLAGS, "start_positions", "end_positions")
     _output_class = outputs.TFQuestionAnsweringModelOutput
 

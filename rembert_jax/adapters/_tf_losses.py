@@ -19,6 +19,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from rembert_jax.tasks import get_task
+
 
 def _sparse_ce(logits: jax.Array, labels: jax.Array) -> jax.Array:
     """Keras SparseCategoricalCrossentropy(from_logits=True, reduction=NONE): [..., C] -> [...]."""
@@ -33,18 +35,19 @@ def _masked_token_loss(logits: jax.Array, labels: jax.Array, keep: jax.Array) ->
 
 def tf_loss(task: str, outputs: Mapping[str, Any], labels: Mapping[str, Any]) -> jax.Array:
     """The Keras head's loss of `task` from its logits and targets."""
-    if task == "question_answering":
-        start = _sparse_ce(outputs["start_logits"], jnp.reshape(labels["start_positions"], (-1,)))
-        end = _sparse_ce(outputs["end_logits"], jnp.reshape(labels["end_positions"], (-1,)))
+    spec = get_task(task)
+    if spec.labels == "span":
+        start, end = (_sparse_ce(outputs[out], jnp.reshape(labels[key], (-1,)))
+                      for out, key in zip(spec.outputs, spec.label_keys, strict=True))
         return (start + end) / 2.0  # [B]
     logits, target = outputs["logits"], jnp.asarray(labels["labels"])
-    if task in ("masked_lm", "causal_lm"):
-        if task == "causal_lm":  # logits at t predict the label at t + 1
+    if spec.language_model:
+        if spec.shifted:  # logits at t predict the label at t + 1
             logits, target = logits[:, :-1], target[:, 1:]
         return _masked_token_loss(logits, target, target != -100)
-    if task == "token_classification":
+    if spec.labels == "token_classes":
         return _masked_token_loss(logits, target, target >= 0)
-    if task == "sequence_classification" and logits.shape[-1] == 1:
+    if spec.labels == "classes" and logits.shape[-1] == 1:
         if target.ndim == 1:
             target = target[:, None]  # [B] -> [B, 1]
         return jnp.mean(optax.squared_error(logits.astype(jnp.float32), target.astype(jnp.float32)), axis=-1)

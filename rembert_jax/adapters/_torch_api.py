@@ -120,7 +120,6 @@ class RemBertPreTrainedModel(RemBertAdapter):
 class RemBertModel(RemBertPreTrainedModel):
     """The bare encoder: `last_hidden_state`, `pooler_output` (and, as a decoder, `cache`)."""
 
-    task = "base"
     _ARGS = (*_INPUTS, *_DECODER, "cache", "use_cache", *_OUTPUT_FLAGS)
     _output_class = outputs.BaseModelOutputWithPoolingAndCrossAttentions
 
@@ -129,7 +128,6 @@ class RemBertModel(RemBertPreTrainedModel):
 
 
 class RemBertForMaskedLM(RemBertPreTrainedModel):
-    task = "masked_lm"
     _ARGS = (*_INPUTS, *_DECODER, "labels", *_OUTPUT_FLAGS)
     _output_class = outputs.MaskedLMOutput
 
@@ -137,7 +135,6 @@ class RemBertForMaskedLM(RemBertPreTrainedModel):
 class RemBertForCausalLM(GenerationMixin, RemBertPreTrainedModel):
     """The LM head as a decoder (build it with `is_decoder=True`); `generate` decodes under jit."""
 
-    task = "causal_lm"
     _ARGS = (*_INPUTS, *_DECODER, "cache", "labels", "use_cache", *_OUTPUT_FLAGS, "logits_to_keep")
     _output_class = outputs.CausalLMOutputWithCrossAttentions
 
@@ -146,7 +143,6 @@ class RemBertForSequenceClassification(RemBertPreTrainedModel):
     """`problem_type` is resolved on the first call with labels and written back into `config`,
     as transformers does."""
 
-    task = "sequence_classification"
     _ARGS = (*_INPUTS, "labels", *_OUTPUT_FLAGS)
     _output_class = outputs.SequenceClassifierOutput
 
@@ -160,18 +156,15 @@ class RemBertForSequenceClassification(RemBertPreTrainedModel):
 class RemBertForMultipleChoice(RemBertPreTrainedModel):
     """Inputs [B, C, S] (inputs_embeds [B, C, S, E]); logits [B, C]; labels [B] in [0, C)."""
 
-    task = "multiple_choice"
     _ARGS = (*_INPUTS, "labels", *_OUTPUT_FLAGS)
     _output_class = outputs.MultipleChoiceModelOutput
 
 
 class RemBertForTokenClassification(RemBertPreTrainedModel):
-    task = "token_classification"
     _ARGS = (*_INPUTS, "labels", *_OUTPUT_FLAGS)
     _output_class = outputs.TokenClassifierOutput
 
 
 class RemBertForQuestionAnswering(RemBertPreTrainedModel):
-    task = "question_answering"
     _ARGS = (*_INPUTS, "start_positions", "end_positions", *_OUTPUT_FLAGS)
     _output_class = outputs.QuestionAnsweringModelOutput

@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 
 from rembert_jax.convert.formats import FORMATS, WRITABLE, format_named
+from rembert_jax.tasks import BASE, TASKS
 
-_TASKS = ("auto", "base", "masked_lm", "causal_lm", "sequence_classification", "multiple_choice",
-          "token_classification", "question_answering")
+_TASKS = ("auto", BASE.name, *TASKS)
 _DTYPES = {"fp32": "float32", "float32": "float32", "bf16": "bfloat16", "bfloat16": "bfloat16",
            "fp16": "float16", "float16": "float16"}
 
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         config = RemBertConfig.from_pretrained(args.config) if args.config else None
         source_format, task = convert_checkpoint(
             args.src, args.dst, to=args.to, source_format=args.source_format,
-            task=None if args.task == "base" else args.task, dtype=_DTYPES.get(args.dtype),
+            task=None if args.task == BASE.name else args.task, dtype=_DTYPES.get(args.dtype),
             config=config, strict=not args.non_strict, force=args.force, max_shard_size=args.max_shard_size,
             **({"revision": args.revision} if args.revision else {}))
     except DestinationExistsError as e:

@@ -8,6 +8,7 @@ import os
 import sys
 
 from rembert_jax.atomic_write import write_text_atomic
+from rembert_jax.tasks import get_task
 
 from ._common import add_model_arguments, say
 
@@ -26,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         cfg, config, params, source, data, dataset = load_model_and_data(args, split="test", input_file=args.input)
         _refuse_overwriting_the_input(cfg.data["test"], args.output)
-        if cfg.task in ("masked_lm", "causal_lm"):
+        if get_task(cfg.task).language_model:
             raise ValueError(f"predict writes per-example predictions, which {cfg.task} has none of; "
                              "use rembert-jax eval for its perplexity")
     except (FileNotFoundError, PermissionError, ValueError) as e:  # PermissionError: a gated Hub repo

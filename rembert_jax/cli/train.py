@@ -111,6 +111,8 @@ def _how_to_continue(cfg, config_path: str, overrides: list[str]) -> str:
 
 
 def _report(result, config_path: str) -> str:
+    from rembert_jax.tasks import get_task
+
     lines = [f"trained {result.step} steps in {result.seconds:.0f} s"]
     for name, metrics in (("eval split", result.eval_metrics), ("test split", result.test_metrics)):
         if metrics:
@@ -128,12 +130,10 @@ def _report(result, config_path: str) -> str:
     exported = {format_named(fmt).name for fmt in result.export_dirs}
     if exported & {"pytorch", "tf-h5"}:  # what transformers loads
         directory = next(iter(result.export_dirs.values()))
-        from rembert_jax.convert import ARCHITECTURES
-
-        cls = ARCHITECTURES.get(result.task, "RemBertModel")
+        cls = get_task(result.task).architecture
         prefix = "" if "pytorch" in exported else "TF"
         lines.append(f"  load it in transformers:  transformers.{prefix}{cls}.from_pretrained({directory!r})")
     lines.append(f"  evaluate:  rembert-jax eval {config_path} --checkpoint {result.checkpoint_dir}")
-    if result.task not in ("masked_lm", "causal_lm"):
+    if not get_task(result.task).language_model:
         lines.append(f"  predict:   rembert-jax predict {config_path} --input FILE.jsonl --output predictions.jsonl")
     return "\n".join(lines)

@@ -28,6 +28,8 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from rembert_jax.tasks import get_task
+
 from .masking import mask_tokens
 from .task_features import IGNORE_INDEX
 
@@ -132,10 +134,11 @@ class BatchIterator:
             "weight": np.array([1.0] * len(indices) + [0.0] * padding_rows, np.float32),
             "index": np.array(list(indices) + [-1] * padding_rows, np.int32),
         }
-        if data.task == "multiple_choice":
+        kind = get_task(data.task).labels
+        if get_task(data.task).choices:
             batch.update(self._collate_choices(features, seq_len, num_rows))
             return batch
-        if data.task == "sequence_classification" and data.regression and "labels" in features[0]:
+        if kind == "classes" and data.regression and "labels" in features[0]:
             # MSE has no ignore index: padding rows repeat real rows (weight 0) instead of made-up targets.
             features = features + [features[i % len(features)] for i in range(padding_rows)]
         ids = np.full((num_rows, seq_len), data.token_ids.pad, np.int32)  # [B, S]
@@ -151,29 +154,28 @@ class BatchIterator:
 
     def _targets(self, features, indices, ids, mask, num_rows: int, seq_len: int) -> dict:
         data = self.dataset
-        task = data.task
-        if task == "sequence_classification" and "labels" in features[0]:
+        spec = get_task(data.task)
+        if spec.labels == "classes" and "labels" in features[0]:
             if data.regression:  # padding rows already repeat real rows (see collate)
                 return {"labels": np.array([f["labels"] for f in features], np.float32)}
             return {"labels": np.array([f["labels"] for f in features] + [IGNORE_INDEX] * (num_rows - len(features)),
                                        np.int32)}
-        if task == "token_classification" and "labels" in features[0]:
+        if spec.labels == "token_classes" and "labels" in features[0]:
             labels = np.full((num_rows, seq_len), IGNORE_INDEX, np.int32)  # [B, S]
             for row, feature in enumerate(features):
                 labels[row, :len(feature["labels"])] = feature["labels"]
             return {"labels": labels}
-        if task == "question_answering" and "start_positions" in features[0]:
+        if spec.labels == "span" and spec.label_keys[0] in features[0]:
             # Padding rows point past the sequence: transformers' QA loss ignores index S.
             pad = [seq_len] * (num_rows - len(features))
-            return {"start_positions": np.array([f["start_positions"] for f in features] + pad, np.int32),
-                    "end_positions": np.array([f["end_positions"] for f in features] + pad, np.int32)}
-        if task == "masked_lm":
+            return {key: np.array([f[key] for f in features] + pad, np.int32) for key in spec.label_keys}
+        if spec.masks_inputs:
             labels = np.full((num_rows, seq_len), IGNORE_INDEX, np.int32)  # [B, S]
             for row, (feature, index) in enumerate(zip(features, indices, strict=True)):
                 n = len(feature["input_ids"])
                 ids[row, :n], labels[row, :n] = self.mask_example(feature["input_ids"], index)
             return {"labels": labels}
-        if task == "causal_lm":
+        if spec.language_model:  # causal LM
             labels = np.where(mask == 1, ids, IGNORE_INDEX).astype(np.int32)  # [B, S]; the model shifts
             labels[len(features):] = IGNORE_INDEX
             return {"labels": labels}

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rembert_jax.packing import PER_TOKEN_TASKS, plan_rows
+from rembert_jax.packing import plan_rows
+from rembert_jax.tasks import check_packable, get_task
 
 from .batching import BatchIterator, fill_padding_rows
 from .task_features import IGNORE_INDEX
@@ -29,9 +30,7 @@ class PackedBatchIterator(BatchIterator):
     """`BatchIterator` over packed rows (see the module docstring); same state and resume contract."""
 
     def __init__(self, dataset, batch_size: int, *, shuffle: bool = False, seed: int = 0, repeat: bool | None = None):
-        if dataset.task not in PER_TOKEN_TASKS:
-            raise ValueError(f"data.packing needs a per-token task {list(PER_TOKEN_TASKS)}; {dataset.task} has one "
-                             "label per example, so its examples cannot share a row")
+        check_packable(dataset.task, "data.packing")
         row_length = int(dataset.buckets[-1])  # max_length: every row is this long
         super().__init__(dataset, batch_size, buckets=(row_length,), shuffle=shuffle, seed=seed, repeat=repeat)
         self.row_length = row_length
@@ -79,9 +78,10 @@ class PackedBatchIterator(BatchIterator):
         """(input ids, labels) of one example, exactly as the unpacked iterator makes them."""
         data = self.dataset
         ids = np.asarray(feature["input_ids"], np.int32)
-        if data.task == "masked_lm":
+        spec = get_task(data.task)
+        if spec.masks_inputs:
             return self.mask_example(feature["input_ids"], index)
-        if data.task == "causal_lm":
+        if spec.language_model:  # causal LM
             return ids, ids.copy()  # the model shifts, and ignores each example's first label (rembert_jax.packing)
         if "labels" in feature:  # token classification
             return ids, np.asarray(feature["labels"], np.int32)

@@ -23,11 +23,13 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from rembert_jax.tasks import TRAINING_ORDER, get_task
+
 from .batching import BatchIterator, model_inputs
 from .files import DEMO_DIR, read_records, resolve_path
 from .hf import HFSource, read_dataset_records
 from .qa import encode_question_answering
-from .spec import TASKS, DataSpec
+from .spec import DataSpec
 from .task_features import (
     column,
     encode_language_modeling,
@@ -92,7 +94,7 @@ class TaskDataset:
     @property
     def num_labels(self) -> int | None:
         """What the model config's num_labels must be (None where the head has no label count)."""
-        if self.task == "sequence_classification" and self.regression:
+        if get_task(self.task).labels == "classes" and self.regression:
             return 1
         return None if self.label_names is None else len(self.label_names)
 
@@ -120,37 +122,38 @@ def load_task_dataset(spec: DataSpec | Mapping, tokenizer, split: str, *, task: 
     every split of a run maps labels to the same ids).
     """
     spec = spec if isinstance(spec, DataSpec) else DataSpec.from_mapping(spec)
-    if task not in TASKS:
-        raise ValueError(f"task is {task!r}; allowed: {list(TASKS)}")
+    if task not in TRAINING_ORDER:
+        raise ValueError(f"task is {task!r}; allowed: {list(TRAINING_ORDER)}")
     records, source = read_split(spec, split)
     token_ids = TokenIds.of(tokenizer)
-    if task == "masked_lm" and token_ids.mask is None:
-        raise ValueError("masked_lm needs a tokenizer with a [MASK] token")
+    facts = get_task(task)  # the registry's entry (`spec` is the data section)
+    kind = facts.labels
+    if facts.masks_inputs and token_ids.mask is None:
+        raise ValueError(f"{task} needs a tokenizer with a [MASK] token")
     label_names, offsets = None, None
     feature_example = np.arange(len(records))
     # Evaluation / prediction files may come without targets (every row lacks the column): then the
     # batches carry no labels and only predictions can be made. Training always needs them.
-    target = {"token_classification": spec.tags_column,
-              "question_answering": spec.answers_column}.get(task, spec.label_column)
-    labeled = (split == "train" or task in ("masked_lm", "causal_lm")
+    target = spec.target_column(task)
+    labeled = (split == "train" or facts.language_model
                or any(target in record for record in records))
-    if task == "sequence_classification":
+    if kind == "classes":
         if not spec.regression:
             label_names = _label_names(spec, target, split, records if labeled else None, source, task)
         features = encode_sequence_classification(records, spec, tokenizer, label_names, source, labeled=labeled)
-    elif task == "token_classification":
+    elif kind == "token_classes":
         label_names = _label_names(spec, target, split, records if labeled else None, source, task)
         features = encode_token_classification(records, spec, tokenizer, label_names, source, labeled=labeled)
-    elif task == "multiple_choice":
+    elif kind == "choice":
         features = encode_multiple_choice(records, spec, tokenizer, source, labeled=labeled)
-    elif task == "question_answering":
+    elif kind == "span":
         features, feature_example, offsets = encode_question_answering(records, spec, tokenizer, source,
                                                                       labeled=labeled)
     else:
         features = encode_language_modeling(records, spec, tokenizer, source)
     if not features:
         raise ValueError(f"{source}: no features were produced from {len(records)} records")
-    lengths = np.array([max(len(ids) for ids in f["input_ids"]) if task == "multiple_choice"
+    lengths = np.array([max(len(ids) for ids in f["input_ids"]) if facts.choices
                         else len(f["input_ids"]) for f in features], np.int64)
     return TaskDataset(task=task, split=split, source=source, features=features, examples=records, labeled=labeled,
                        feature_example=feature_example, lengths=lengths, token_ids=token_ids,
@@ -175,8 +178,9 @@ def _label_names(spec: DataSpec, column_name: str, split: str, records, source: 
             raise ValueError(f"data.labels is not set and there is no data.train to take the label set from; "
                              f"set data.labels to the list of {task} labels")
         records, source = read_split(spec, "train")
-    key = "tags_column" if task == "token_classification" else "label_column"
+    per_word = get_task(task).labels == "token_classes"
+    key = "tags_column" if per_word else "label_column"
     values = column(records, column_name, source, task=task, key=key)
-    if task == "token_classification":
+    if per_word:
         values = [tag for tags in split_words(values, source, column_name) for tag in tags]
     return infer_label_names(values, source, column_name)

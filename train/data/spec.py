@@ -29,11 +29,11 @@ import dataclasses
 import json
 from collections.abc import Mapping
 
+from rembert_jax.tasks import get_task
+
 from .files import FORMATS, read_text, resolve_path
 from .hf import HFSource, is_saved_dataset
 
-TASKS = ("sequence_classification", "multiple_choice", "token_classification", "question_answering",
-         "masked_lm", "causal_lm")
 SPLITS = ("train", "eval", "test")
 
 
@@ -131,6 +131,11 @@ class DataSpec:
             lengths.append(length)
             length *= 2
         return (*lengths, self.max_length)
+
+    def target_column(self, task: str) -> str:
+        """The column holding `task`'s targets: tags per word, QA answers, else the label."""
+        kind = get_task(task).labels
+        return {"token_classes": self.tags_column, "span": self.answers_column}.get(kind, self.label_column)
 
     def label_list(self) -> tuple[str, ...] | None:
         """The label set given by `labels` (a list, or a JSON file holding one); None when not given."""
