@@ -103,17 +103,18 @@ def torch_device() -> str:
 
 
 def hf_model(config: RemBertConfig, task: str = "base", *, seed: int = 0):
-    """transformers' PyTorch model for `task` ("base" or "sequence_classification"), random init,
+    """transformers' PyTorch model for `task` (its class from the task registry), random init,
     eval mode, fp32, on the GPU when there is one."""
     import torch
     import transformers
 
-    classes = {"base": "RemBertModel", "sequence_classification": "RemBertForSequenceClassification"}
+    from rembert_jax.tasks import get_task
+
     data = config.to_dict()
     data.pop("model_type", None)
     torch.manual_seed(seed)
     with torch.device(torch_device()):  # initialise on the device: 2.3 GB on the CPU is slow
-        model = getattr(transformers, classes[task])(transformers.RemBertConfig(**data))
+        model = getattr(transformers, get_task(task, allow_base=True).architecture)(transformers.RemBertConfig(**data))
     return model.eval()
 
 

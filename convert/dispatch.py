@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import os
 
+from rembert_jax.tasks import BASE
+
 from .formats import TABLE, detect_format, format_named
 
 
@@ -122,10 +124,10 @@ def convert_checkpoint(src, dst, *, to: str, source_format: str | None = None, t
     src = _local(src, source_format, None, hub)
     source = format_named(source_format or detect_format(src))
     check_destination(dst, force=force, sources=[src])
-    asked = "auto" if source.self_describing and task not in (None, "base") else task
+    asked = "auto" if source.self_describing and task not in (None, BASE.name) else task
     config, params, _, found = read_checkpoint(src, source.name, task=asked, config=config, dtype=dtype,
                                                strict=strict, device=target.name == "jax" and not source.self_describing)
-    if task not in (None, "base", "auto", found):
+    if task not in (None, BASE.name, "auto", found):
         raise ValueError(f"{src} holds a {found} model, not {task}; convert it with --task auto or base")
     shard = {"max_shard_size": max_shard_size} if "max_shard_size" in target.options else {}  # else no shards
     save(dst, config, params, format=target.name, task=found, force=force, **shard)

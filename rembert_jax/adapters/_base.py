@@ -21,7 +21,7 @@ import numpy as np
 from rembert_jax import DTypePolicy, FrozenRemBertConfig, RemBertConfig
 from rembert_jax.config import freeze
 from rembert_jax.heads.compose import check_decoding
-from rembert_jax.tasks import LABEL_KEYS, get_task, task_of_architecture
+from rembert_jax.tasks import BASE, LABEL_KEYS, get_task, task_of_architecture
 
 from . import _checkpoints as checkpoints
 from . import _io as io
@@ -158,9 +158,9 @@ class RemBertAdapter:
         keras_first = cls._weights_format == checkpoints.KERAS_H5
         path = resolve_path(pretrained_model_name_or_path, MODEL_KERAS_FIRST if keras_first else MODEL, options)
         fmt = checkpoints.detect_format(path, prefer=checkpoints.KERAS_H5 if keras_first else checkpoints.PYTORCH)
-        add_pooling_layer = kwargs.pop("add_pooling_layer", True) if cls.task == "base" else None
+        add_pooling_layer = kwargs.pop("add_pooling_layer", True) if cls.task == BASE.name else None
         config, params = checkpoints.load(path, cls.task, kwargs, fmt, rng=seed)
-        if cls.task == "base":
+        if cls.task == BASE.name:
             params = checkpoints.match_pooler(params, config, add_pooling_layer, source=path, rng=seed)
         model = cls(config, params, policy=_loading_policy(policy, dtype, config, params), seed=seed)
         model.training = False  # transformers returns loaded models in eval mode
@@ -268,7 +268,7 @@ class RemBertAdapter:
         if return_dict:
             return result
         values = result.to_tuple()
-        if self.task == "base" and result.pooler_output is None:
+        if self.task == BASE.name and result.pooler_output is None:
             # transformers keeps pooler_output's slot in the tuple even when there is no pooler.
             values = values[:1] + (None,) + values[1:]
         return values
@@ -285,7 +285,7 @@ class RemBertAdapter:
         `exclude_embeddings` leaves out the word, position and token-type tables)."""
         total = sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(self.params))
         if exclude_embeddings:
-            encoder = self.params if self.task == "base" else self.params["encoder"]
+            encoder = self.params if self.task == BASE.name else self.params["encoder"]
             tables = encoder["embeddings"]
             total -= sum(int(np.prod(tables[name].shape)) for name in ("word", "position", "token_type"))
         return total
@@ -299,7 +299,7 @@ class RemBertAdapter:
 def _initializer(task: str, config: FrozenRemBertConfig, policy: DTypePolicy, pooler: bool):
     """One jitted initialiser per model kind: a single compiled program instead of one dispatch
     (and compilation) per parameter, reused by every model built from the same config."""
-    if task == "base":
+    if task == BASE.name:
         from rembert_jax import init_params
 
         return jax.jit(lambda rng: init_params(config, rng, add_pooling_layer=pooler, dtype=policy.param_dtype))

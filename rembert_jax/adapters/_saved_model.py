@@ -49,7 +49,7 @@ def save_saved_model(model, directory: str) -> str:
                                output_hidden_states=config.output_hidden_states, loss_style="tf")
     spec = get_task(model.task, allow_base=True)
     fields = list(_BASE_FIELDS if spec is BASE else spec.outputs)
-    if model.task == "base" and "pooler" not in model.params:
+    if model.task == BASE.name and "pooler" not in model.params:
         fields.remove("pooler_output")
     fields += [name for name, on in (("hidden_states", config.output_hidden_states),
                                      ("attentions", config.output_attentions)) if on]

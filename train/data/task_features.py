@@ -89,14 +89,20 @@ def _as_features(encoded: dict) -> list[dict]:
     ]
 
 
-def encode_sequence_classification(records, spec: DataSpec, tokenizer, label_names, source: str, *,
-                                   labeled: bool = True) -> list[dict]:
-    task = "sequence classification"
+def texts_and_pairs(records: list[dict], spec: DataSpec, source: str, task: str) -> tuple[list[str], list[str] | None]:
+    """The `text_column` strings of `records`, and the `text_pair_column` strings when one is set."""
     texts = require_texts(column(records, spec.text_column, source, task=task, key="text_column"), source, spec.text_column)
     pairs = None
     if spec.text_pair_column:
         pairs = require_texts(column(records, spec.text_pair_column, source, task=task, key="text_pair_column"),
-                         source, spec.text_pair_column)
+                              source, spec.text_pair_column)
+    return texts, pairs
+
+
+def encode_sequence_classification(records, spec: DataSpec, tokenizer, label_names, source: str, *,
+                                   labeled: bool = True) -> list[dict]:
+    task = "sequence classification"
+    texts, pairs = texts_and_pairs(records, spec, source, task)
     raw_labels = column(records, spec.label_column, source, task=task, key="label_column") if labeled else None
     features = _as_features(_tokenize(tokenizer, texts, pairs, spec))
     if raw_labels is None:
@@ -207,9 +213,5 @@ def align_labels_to_pieces(word_ids: Sequence[int | None], word_labels: Sequence
 def encode_language_modeling(records, spec: DataSpec, tokenizer, source: str) -> list[dict]:
     """Token ids for masked / causal LM; the targets are made per batch (`masking`, or labels = inputs)."""
     task = "language modeling"
-    texts = require_texts(column(records, spec.text_column, source, task=task, key="text_column"), source, spec.text_column)
-    pairs = None
-    if spec.text_pair_column:
-        pairs = require_texts(column(records, spec.text_pair_column, source, task=task, key="text_pair_column"),
-                         source, spec.text_pair_column)
+    texts, pairs = texts_and_pairs(records, spec, source, task)
     return _as_features(_tokenize(tokenizer, texts, pairs, spec))
