@@ -41,23 +41,23 @@ def check_side(name: str, value: str) -> str:
 
 
 def resolve_padding(padding) -> str:
-    if padding is True:
-        return "longest"
-    if padding is False or padding is None:
-        return "do_not_pad"
-    if isinstance(padding, str) and padding in PADDING:
-        return padding
-    raise ValueError(f"padding must be True, False or one of {PADDING}, got {padding!r}")
+    return _strategy(padding, "padding", when_true="longest", when_off="do_not_pad", allowed=PADDING)
 
 
 def resolve_truncation(truncation) -> str:
-    if truncation is True:
-        return "longest_first"
-    if truncation is False or truncation is None:
-        return "do_not_truncate"
-    if isinstance(truncation, str) and truncation in TRUNCATION:
-        return truncation
-    raise ValueError(f"truncation must be True, False or one of {TRUNCATION}, got {truncation!r}")
+    return _strategy(truncation, "truncation", when_true="longest_first", when_off="do_not_truncate",
+                     allowed=TRUNCATION)
+
+
+def _strategy(value, name: str, *, when_true: str, when_off: str, allowed) -> str:
+    """transformers' strategy argument: True, False/None, or one of the `allowed` names."""
+    if value is True:
+        return when_true
+    if value is False or value is None:
+        return when_off
+    if isinstance(value, str) and value in allowed:
+        return value
+    raise ValueError(f"{name} must be True, False or one of {allowed}, got {value!r}")
 
 
 def resolve_lengths(
