@@ -23,19 +23,22 @@ def apply_temperature(logits: jax.Array, temperature) -> jax.Array:
     return logits / jnp.asarray(temperature, logits.dtype)  # x / 1.0 == x exactly
 
 
-def apply_top_k(logits: jax.Array, top_k) -> jax.Array:
-    """Keep the `top_k` largest logits of each row [B, V] (0 or >= V keeps all)."""
+def apply_top_k(logits: jax.Array, top_k, order: jax.Array | None = None) -> jax.Array:
+    """Keep the `top_k` largest logits of each row [B, V] (0 or >= V keeps all). `order`: the
+    row's ascending `argsort`, if the caller has it already."""
     V = logits.shape[-1]
     k = jnp.asarray(top_k, jnp.int32)
+    order = jnp.argsort(logits, axis=-1) if order is None else order  # [B, V] ascending
     rank = jnp.full(logits.shape[:-1] + (1,), V - jnp.clip(k, 1, V))  # [B, 1]: the k-th largest, ascending
-    kth = jnp.take_along_axis(jnp.sort(logits, axis=-1), rank, axis=-1)  # [B, 1]
+    kth = jnp.take_along_axis(logits, jnp.take_along_axis(order, rank, axis=-1), axis=-1)  # [B, 1]
     return jnp.where((k > 0) & (k < V) & (logits < kth), _FILTERED, logits)
 
 
-def apply_top_p(logits: jax.Array, top_p) -> jax.Array:
-    """Nucleus filtering of each row [B, V] (top_p = 1.0 keeps all)."""
+def apply_top_p(logits: jax.Array, top_p, order: jax.Array | None = None) -> jax.Array:
+    """Nucleus filtering of each row [B, V] (top_p = 1.0 keeps all). `order`: the row's ascending
+    `argsort`, if the caller has it already."""
     p = jnp.asarray(top_p, jnp.float32)
-    order = jnp.argsort(logits, axis=-1)  # ascending (stable), like transformers
+    order = jnp.argsort(logits, axis=-1) if order is None else order  # ascending (stable), like transformers
     sorted_logits = jnp.take_along_axis(logits, order, axis=-1)
     cumulative = jnp.cumsum(jax.nn.softmax(sorted_logits, axis=-1), axis=-1)
     # top_p >= 1 removes nothing (not even tokens whose probability underflows to 0)
@@ -54,7 +57,14 @@ def warp_logits(logits: jax.Array, temperature=1.0, top_k=0, top_p=1.0) -> jax.A
     V = logits.shape[-1]
     top_k, top_p = jnp.asarray(top_k, jnp.int32), jnp.asarray(top_p, jnp.float32)
     filtering = ((top_k > 0) & (top_k < V)) | (top_p < 1.0)
-    return jax.lax.cond(filtering, lambda x: apply_top_p(apply_top_k(x, top_k), top_p), lambda x: x, logits)
+
+    def both(x):
+        # One sort serves both: top-k only sets the smallest logits to -inf, so the ascending order
+        # of the row stays an ascending order of the filtered row (-inf entries have probability 0).
+        order = jnp.argsort(x, axis=-1)  # [B, V]
+        return apply_top_p(apply_top_k(x, top_k, order), top_p, order)
+
+    return jax.lax.cond(filtering, both, lambda x: x, logits)
 
 
 def next_token(logits: jax.Array, rng: jax.Array | None, *, do_sample: bool, temperature=1.0, top_k=0,

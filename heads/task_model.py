@@ -36,6 +36,7 @@ from rembert_jax.validation import INPUT_KEYS, check_keys, validate_inputs
 
 from .compose import DECODER_KEYS, flatten_choices, forward, task_loss_of
 from .labels import has_labels, validate_labels
+from .losses import IGNORE_INDEX
 from .specs import head_module, init_head
 
 _ENCODER_KEYS = INPUT_KEYS
@@ -168,7 +169,7 @@ def _cut_at_segment_starts(labels, segment_ids):
     """Causal LM on packed rows: the loss shifts labels by one along the row, so the last token of
     one sequence would be trained to predict the first token of the next. Those labels (every
     sequence start) become -100, ignored, as they would be with each sequence in its own row."""
-    return jax.numpy.where(segment_starts(segment_ids), -100, labels)
+    return jax.numpy.where(segment_starts(segment_ids), IGNORE_INDEX, labels)
 
 
 @partial(jit, static_argnums=0)

@@ -66,7 +66,6 @@ class RemBertAdapter:
     _output_class: ClassVar[type]
     _loss_style: ClassVar[str]
     _weights_format: ClassVar[str]
-    _has_pooler: ClassVar[bool]
 
     main_input_name: ClassVar[str] = "input_ids"
 
@@ -305,7 +304,7 @@ def _initializer(task: str, config: FrozenRemBertConfig, policy: DTypePolicy, po
         return jax.jit(lambda rng: init_params(config, rng, add_pooling_layer=pooler, dtype=policy.param_dtype))
     from rembert_jax.heads.task_model import TaskModel
 
-    return jax.jit(TaskModel(config, task, policy).init)
+    return TaskModel(config, task, policy).init  # jitted already (heads.task_model._init)
 
 
 def _pop_dtype(kwargs: dict):

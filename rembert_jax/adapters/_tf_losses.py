@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from rembert_jax.heads.losses import IGNORE_INDEX
 from rembert_jax.tasks import get_task
 
 
@@ -44,7 +45,7 @@ def tf_loss(task: str, outputs: Mapping[str, Any], labels: Mapping[str, Any]) ->
     if spec.language_model:
         if spec.shifted:  # logits at t predict the label at t + 1
             logits, target = logits[:, :-1], target[:, 1:]
-        return _masked_token_loss(logits, target, target != -100)
+        return _masked_token_loss(logits, target, target != IGNORE_INDEX)
     if spec.labels == "token_classes":
         return _masked_token_loss(logits, target, target >= 0)
     if spec.labels == "classes" and logits.shape[-1] == 1:
