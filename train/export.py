@@ -23,22 +23,18 @@ def export_dir(cfg: RunConfig) -> str:
     return os.path.abspath(cfg.export.dir or os.path.join(cfg.output_dir, EXPORT_DIR))
 
 
-def export_model(cfg: RunConfig, config: RemBertConfig, params, data=None, *, log: Callable[[str], None] = print,
-                 formats: tuple[str, ...] | None = None, directory: str | None = None) -> dict[str, str]:
-    """Write `params` of `cfg.task` in each of `formats` (default `cfg.export.formats`); {format: directory}."""
+def export_model(cfg: RunConfig, config: RemBertConfig, params, data=None, *,
+                 log: Callable[[str], None] = print) -> dict[str, str]:
+    """Write `params` of `cfg.task` in each of `cfg.export.formats` (checked, aliases included, when
+    the run config was read; `convert.save` resolves the aliases); {format: directory}."""
     from rembert_jax import convert
 
-    formats = tuple(cfg.export.formats if formats is None else formats)
-    directory = os.path.abspath(directory or export_dir(cfg))
+    directory = export_dir(cfg)
     os.makedirs(directory, exist_ok=True)
     written = {}
-    for fmt in formats:  # force: the formats share the folder (and a resumed run re-exports into it);
+    for fmt in cfg.export.formats:  # force: the formats share the folder (and a resumed run re-exports into it);
         # each writer replaces only its own files there (config.json, its weights), never others
-        try:
-            target = convert.format_named(fmt).name
-        except ValueError as e:
-            raise ValueError(f"export.formats: {e}") from None
-        convert.save(directory, config, params, format=target, task=cfg.task, force=True)
+        convert.save(directory, config, params, format=fmt, task=cfg.task, force=True)
         written[fmt] = directory
         fault_point("export")
     if data is not None and getattr(data, "tokenizer", None) is not None and written:

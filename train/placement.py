@@ -34,10 +34,17 @@ from .run_config import MeshSection
 class Placement:
     """The mesh, and the shardings on it of the TrainState (a tree like it) and of batches."""
 
-    mesh: jax.sharding.Mesh
-    state: object
-    params: object
+    state: object  # a TrainState of shardings
     batch: NamedSharding  # one sharding applied to every batch leaf (leading axis split)
+
+    @property
+    def mesh(self) -> jax.sharding.Mesh:
+        return self.batch.mesh
+
+    @property
+    def params(self):
+        """The shardings of the parameters (those of the state's params)."""
+        return self.state.params
 
     def put_batch(self, batch):
         """A host batch (the whole global batch, numpy) onto the mesh, rows split. With several
@@ -144,8 +151,7 @@ def make_placement(mesh: MeshSection, *, config, task: str, abstract_state,
     params = core.param_shardings(task_logical_axes(config, task), abstract_state.params, jax_mesh,
                                   divisors=core.config_divisors(config))
     state = core.tree_shardings_like_params(abstract_state, params, jax_mesh)
-    return Placement(mesh=jax_mesh, state=state, params=params,
-                     batch=NamedSharding(jax_mesh, core.batch_spec(1)))
+    return Placement(state=state, batch=NamedSharding(jax_mesh, core.batch_spec(1)))
 
 
 def _idle_devices_notice(mesh: MeshSection, shape: tuple[int, int, int], total: int,

@@ -84,8 +84,18 @@ def _on_a_mesh(*shardings):
     given = [leaf for s in shardings for leaf in jax.tree_util.tree_leaves(s)]
     if given:
         return given[0].mesh, *shardings
-    mesh = make_mesh((1, 1, 1), devices=jax.devices()[:1])
-    return mesh, *(jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()) for _ in shardings)
+    return default_mesh(), *(replicated() for _ in shardings)
+
+
+def default_mesh() -> jax.sharding.Mesh:
+    """The mesh of a step made without shardings: one device, the first (where jax puts arrays)."""
+    return make_mesh((1, 1, 1), devices=jax.devices()[:1])
+
+
+def replicated() -> jax.sharding.NamedSharding:
+    """Everything whole on `default_mesh()`: where a step made without shardings wants its
+    arguments (put them there once, or each call puts them there again)."""
+    return jax.sharding.NamedSharding(default_mesh(), jax.sharding.PartitionSpec())
 
 
 def _under(mesh, jitted, in_shardings, *, donate):

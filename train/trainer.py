@@ -82,9 +82,9 @@ def train(cfg: RunConfig, *, resume: bool = False, log=print) -> TrainResult:
         if unfinished:  # the manager removes them; say so, they are what a killed save leaves
             log(f"ignoring {len(unfinished)} unfinished checkpoint save(s) in {ckpt_dir} (a save that was "
                 f"interrupted; the checkpoints before it are complete): {', '.join(unfinished)}")
-        if not resume and finished_steps(ckpt_dir):
+        if not resume and (finished := finished_steps(ckpt_dir)):
             raise FileExistsError(f"{ckpt_dir} already holds checkpoints: continue that run with --resume (latest "
-                                  f"step {finished_steps(ckpt_dir)[-1]}), or choose another output_dir "
+                                  f"step {finished[-1]}), or choose another output_dir "
                                   "(output_dir=runs/NEW)")
         os.makedirs(ckpt_dir, exist_ok=True)
         with StopSignals() as stop, Checkpoints(ckpt_dir, cfg.checkpoint) as checkpoints:
@@ -164,8 +164,11 @@ def _run(cfg: RunConfig, checkpoints, stop, *, resume: bool, log, started: float
     eval_step = make_eval_step(model, params_sharding=placement.params, batch_sharding=placement.batch)
     batches = data.train_iterator(data_position)
 
-    def evaluate(params) -> dict[str, float]:
-        return data.evaluate(lambda batch: placement.fetch(eval_step(params, placement.put_batch(batch))))
+    def evaluate(params, *dataset) -> dict[str, float]:  # the eval split, or the one given
+        return data.evaluate(lambda batch: placement.fetch(eval_step(params, placement.put_batch(batch))), *dataset)
+
+    # what every checkpoint records besides the state (the same for the whole run)
+    configs = {"run_config": cfg.to_dict(), "model_config": model_config.to_dict()}
 
     # 5. loop ----------------------------------------------------------------------------------
     progress = _progress_bar(cfg, start_step)
@@ -229,9 +232,8 @@ def _run(cfg: RunConfig, checkpoints, stop, *, resume: bool, log, started: float
             if do_save:
                 metrics = dict(eval_metrics) if do_eval else None
                 _check_best_metric(cfg, metrics)
-                checkpoints.save(step, state, data_position=batches.position(), run_config=cfg.to_dict(),
-                                 model_config=model_config.to_dict(),
-                                 metrics=metrics, force=True)
+                checkpoints.save(step, state, data_position=batches.position(), metrics=metrics, force=True,
+                                 **configs)
                 last_good = step
             if synced:
                 window_start = time.perf_counter()  # throughput counts training only, not evals or saves
@@ -243,8 +245,7 @@ def _run(cfg: RunConfig, checkpoints, stop, *, resume: bool, log, started: float
             # Preemption: the grace period before SIGKILL (30 s by default on Slurm and Kubernetes) is
             # for saving. The save is the periodic one (its only blocking part is the copy to the host),
             # and if SIGKILL still comes first, its unfinished temporary is ignored on resume.
-            checkpoints.save(step, state, data_position=batches.position(), run_config=cfg.to_dict(),
-                             model_config=model_config.to_dict(), force=True)
+            checkpoints.save(step, state, data_position=batches.position(), force=True, **configs)
             last_good = step
     finally:
         progress.close()
@@ -258,8 +259,7 @@ def _run(cfg: RunConfig, checkpoints, stop, *, resume: bool, log, started: float
     test_metrics: dict[str, float] = {}
     if data.test is not None and data.test.labeled:
         # The test split is never looked at during training: the unbiased held-out number.
-        test_metrics = data.evaluate(lambda batch: placement.fetch(eval_step(state.params, placement.put_batch(batch))),
-                                     data.test)
+        test_metrics = evaluate(state.params, data.test)
         log(_format_eval(step, test_metrics).replace(": eval ", ": test "))
     params = placement.fetch(state.params)
     export_dirs = {}

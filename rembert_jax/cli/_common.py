@@ -55,8 +55,9 @@ def make_runner(cfg, config, params):
     import jax
 
     from rembert_jax.heads import TaskModel
-    from rembert_jax.train.step import make_eval_step
+    from rembert_jax.train.step import make_eval_step, replicated
 
     model = TaskModel(config, cfg.task, cfg.model.dtype)
     step = make_eval_step(model)
+    params = jax.device_put(params, replicated())  # once, where the step runs (not again every batch)
     return lambda inputs: jax.device_get(step(params, inputs))

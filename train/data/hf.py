@@ -29,7 +29,6 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-KEYS = ("hf", "disk", "name", "split", "data_files", "data_dir", "revision", "streaming", "take")
 _SAVED_DATASET = ("state.json", "dataset_info.json")  # what Dataset.save_to_disk writes
 _SAVED_DATASET_DICT = "dataset_dict.json"  # what DatasetDict.save_to_disk writes
 
@@ -53,9 +52,10 @@ class HFSource:
         """From a `data.<split>` mapping, or a path to a `save_to_disk` directory."""
         if not isinstance(value, Mapping):
             return cls(disk=os.fspath(value))
-        unknown = sorted(set(value) - set(KEYS))
+        keys = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(value) - set(keys))
         if unknown:
-            raise ValueError(f"data.{key} has unknown key(s) {unknown}; allowed: {list(KEYS)}")
+            raise ValueError(f"data.{key} has unknown key(s) {unknown}; allowed: {keys}")
         if (value.get("hf") is None) == (value.get("disk") is None):
             raise ValueError(f"data.{key} needs exactly one of 'hf' (a Hub dataset id or a builder such as json) "
                              f"and 'disk' (a save_to_disk directory), got {dict(value)}")
