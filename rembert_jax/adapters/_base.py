@@ -10,6 +10,7 @@ transformers' positional order), `_output_class`, `_loss_style` ("pytorch" or "t
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import os
 from collections.abc import Mapping
@@ -348,3 +349,13 @@ def _loading_policy(policy, dtype, config: RemBertConfig, params) -> DTypePolicy
 
 def _flag(value, default) -> bool:
     return bool(default if value is None else value)
+
+
+def call_signature(names: tuple[str, ...], **extra) -> inspect.Signature:
+    """`(self, name=None, ..., **extra defaults)`, every argument positional or by name: the
+    signature transformers gives a model's `forward` (PyTorch) or `call` (Keras)."""
+    positional = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    params = [inspect.Parameter("self", positional)]
+    params += [inspect.Parameter(n, positional, default=None) for n in names]
+    params += [inspect.Parameter(n, positional, default=value) for n, value in extra.items()]
+    return inspect.Signature(params)

@@ -25,7 +25,6 @@ What differs from the PyTorch family, as in the Keras classes (spec §3.3, §5.3
 
 from __future__ import annotations
 
-import inspect
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -34,7 +33,7 @@ from rembert_jax.tasks import get_task
 
 from . import _io as io
 from . import _outputs as outputs
-from ._base import RemBertAdapter
+from ._base import RemBertAdapter, call_signature
 from ._checkpoints import KERAS_H5
 from ._generate import GenerationMixin
 
@@ -55,15 +54,11 @@ class TFRemBertPreTrainedModel(RemBertAdapter):
         super().__init_subclass__(**kwargs)
         if "_ARGS" not in cls.__dict__:
             return
-        positional = inspect.Parameter.POSITIONAL_OR_KEYWORD
-        params = [inspect.Parameter("self", positional)]
-        params += [inspect.Parameter(n, positional, default=None) for n in cls._ARGS]
-        params.append(inspect.Parameter("training", positional, default=False))
 
         def call(self, *args, **kwargs):
             return self._call(args, kwargs)
 
-        call.__signature__ = inspect.Signature(params)
+        call.__signature__ = call_signature(cls._ARGS, training=False)
         call.__doc__ = (f"transformers' Keras `{cls.__name__}.call`: arguments by position or name, a dict as "
                         f"the first argument, or Keras' list form; returns `{cls._output_class.__name__}` "
                         "(a tuple with return_dict=False) of tf.Tensors.")

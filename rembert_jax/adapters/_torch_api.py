@@ -16,7 +16,6 @@ and (causal LM) `generation_config` answer as transformers' do. `model.config` i
 
 from __future__ import annotations
 
-import inspect
 import tempfile
 from typing import Any
 
@@ -24,7 +23,7 @@ import jax
 
 from . import _device as device_args
 from . import _outputs as outputs
-from ._base import RemBertAdapter
+from ._base import RemBertAdapter, call_signature
 from ._checkpoints import PYTORCH
 from ._generate import GenerationMixin
 
@@ -43,9 +42,7 @@ class RemBertPreTrainedModel(RemBertAdapter):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-        params += [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None) for n in cls._ARGS]
-        signature = inspect.Signature(params)
+        signature = call_signature(cls._ARGS)
 
         def forward(self, *args, **kwargs):
             return self._run(self._bind(args, kwargs), train=self.training)
