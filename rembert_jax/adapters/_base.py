@@ -27,6 +27,7 @@ from rembert_jax.tasks import BASE, LABEL_KEYS, get_task, task_of_architecture
 from . import _checkpoints as checkpoints
 from . import _io as io
 from ._compute import compiled_forward, compute_config
+from ._device import dtype_name
 from ._validation import validate_call
 
 logger = logging.getLogger("rembert_jax.convert")
@@ -316,25 +317,13 @@ def _pop_dtype(kwargs: dict):
     return dtype if dtype is not None else torch_dtype
 
 
-def _dtype_name(dtype) -> str:
-    """'bfloat16' from "bfloat16", "bf16", torch.bfloat16, np.float32, jnp.bfloat16, ..."""
-    if isinstance(dtype, str):
-        return dtype
-    if type(dtype).__module__.split(".")[0] == "torch":  # torch.bfloat16 prints as "torch.bfloat16"
-        return str(dtype).removeprefix("torch.")
-    try:
-        return np.dtype(dtype).name
-    except TypeError:
-        raise ValueError(f"dtype {dtype!r} is not a dtype; give 'float32', 'bfloat16', 'float16' or 'auto'") from None
-
-
 def _loading_policy(policy, dtype, config: RemBertConfig, params) -> DTypePolicy:
     """The dtype policy of a loaded model: `policy=`, else `dtype=` ("auto": the checkpoint's own dtype,
     from its config's `dtype`, else its stored weights), else fp32. Weights stay float32 masters;
     the dtype is the compute dtype (matmuls and activations), as `DTypePolicy.from_name` says."""
     if dtype is None:
         return DTypePolicy.from_name(policy or "fp32")
-    name = _dtype_name(dtype)
+    name = dtype_name(dtype)
     if name == "auto":
         leaves = [x for x in jax.tree_util.tree_leaves(params) if jax.numpy.issubdtype(x.dtype, jax.numpy.floating)]
         name = config.dtype or (np.dtype(leaves[0].dtype).name if leaves else "float32")

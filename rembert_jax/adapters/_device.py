@@ -125,10 +125,21 @@ def _is_dtype(x) -> bool:
         return False
 
 
+def dtype_name(x) -> str:
+    """'bfloat16' from "bfloat16", "bf16", torch.bfloat16, np.float32, jnp.bfloat16, ...: the one
+    reading of a dtype argument (`.to(...)`, `from_pretrained(dtype=...)`) into a name."""
+    if isinstance(x, str):
+        return x
+    if type(x).__module__.split(".", 1)[0] == "torch":  # torch.bfloat16 prints as "torch.bfloat16"
+        return str(x).rsplit(".", 1)[-1]
+    try:
+        return jnp.dtype(x).name
+    except TypeError:
+        raise ValueError(f"dtype {x!r} is not a dtype; give 'float32', 'bfloat16', 'float16' or 'auto'") from None
+
+
 def _jax_dtype(x):
-    if isinstance(x, str) or type(x).__module__.split(".", 1)[0] != "torch":
-        return DTypePolicy(param_dtype=x, compute_dtype=x).compute_dtype  # validates: fp32 / bf16 / fp16
-    name = str(x).rsplit(".", 1)[-1]  # torch.bfloat16 -> "bfloat16"
+    name = dtype_name(x)
     if name not in _DTYPE_NAMES:
         raise ValueError(f"to({x}): the weights can be float32, bfloat16 or float16")
-    return jnp.dtype(name)
+    return DTypePolicy(param_dtype=name, compute_dtype=name).compute_dtype
