@@ -30,7 +30,8 @@ def validate_call(task: str, batch: dict[str, Any], config: RemBertConfig, *, ca
     if batch.get("input_ids") is not None and batch.get("inputs_embeds") is not None:
         raise ValueError("you cannot specify both input_ids and inputs_embeds; pass exactly one")
     spec = get_task(task, allow_base=True)
-    check_decoding(task, config, caller=spec.architecture, cross=any(k in batch for k in DECODER_KEYS))
+    check_decoding(task, config, caller=spec.architecture, cross=any(k in batch for k in DECODER_KEYS),
+                   logits_to_keep=logits_to_keep)
     if not config.is_decoder:
         for key in DECODER_KEYS:
             batch.pop(key, None)
@@ -46,7 +47,6 @@ def validate_call(task: str, batch: dict[str, Any], config: RemBertConfig, *, ca
         batch_size //= num_choices
 
     if logits_to_keep:
-        check_decoding(task, config, caller=spec.architecture, logits_to_keep=logits_to_keep)
         if not 0 <= logits_to_keep <= length:
             raise ValueError(f"logits_to_keep must be in [0, sequence length={length}], got {logits_to_keep}")
         if "labels" in batch:
