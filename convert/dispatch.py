@@ -32,6 +32,17 @@ def _local(location, fmt: str | None, prefer: str | None, hub: dict) -> str:
     return hub_files.resolve_path(location, wanted, hub_files.HubOptions(**hub))
 
 
+def pin_source(path: str, fmt: str) -> str:
+    """The one checkpoint local `path` means, so that reading its config and then its weights reads
+    the same one: for "train-step" the step folder (a run directory or checkpoint folder resolved
+    to its newest step that reads, once, so a skipped step is warned about once); else `path`."""
+    if format_named(fmt).name != "train-step":
+        return path
+    from .train_step import newest_readable_step
+
+    return newest_readable_step(path)[0]
+
+
 def read_checkpoint(path, fmt: str, *, task=None, config=None, dtype=None, strict=True, device=False, rng=0,
                     **placement):
     """(config, params, loading info or None, task) from the checkpoint at local `path` in format
@@ -69,6 +80,7 @@ def load(path_or_id: str | os.PathLike, *, format: str | None = None, task: str 
     fmt = format_named(format).name if format is not None else detect_format(local, prefer)
     placement = {k: v for k, v in (("mesh", mesh), ("shardings", shardings)) if v is not None}
     if overrides:
+        local = pin_source(local, fmt)
         config = (config or checkpoint_config(local, fmt)).replace(**overrides)
     config, params, info, _ = read_checkpoint(local, fmt, task=task, config=config, dtype=dtype, strict=strict,
                                               device=True, rng=rng, **placement)

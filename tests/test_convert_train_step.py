@@ -64,6 +64,21 @@ def test_a_run_directory_skips_a_newer_step_that_does_not_read(run, tmp_path, ca
         load(tmp_path / "checkpoints" / "4")  # a step named on its own is read or refused, never replaced
 
 
+def test_a_run_directory_is_resolved_once_for_its_config_and_its_weights(run, tmp_path, caplog):
+    from rembert_jax.convert import load
+    from rembert_jax.convert.dispatch import pin_source
+
+    shutil.copytree(run / "out" / "checkpoints", tmp_path / "checkpoints")
+    (tmp_path / "checkpoints" / "4" / "config" / "metadata").unlink()
+    with caplog.at_level(logging.WARNING):
+        assert pin_source(str(tmp_path), "train-step") == str(tmp_path / "checkpoints" / "2")
+        caplog.clear()
+        config, _ = load(tmp_path, task="auto", overrides={"classifier_dropout_prob": 0.25})  # config, then weights
+    assert caplog.text.count("not a readable training checkpoint step") == 1
+    assert config.classifier_dropout_prob == 0.25
+    assert pin_source(str(tmp_path / "checkpoints" / "4"), "pytorch") == str(tmp_path / "checkpoints" / "4")
+
+
 def test_rembert_jax_convert_reads_a_training_step(run, tmp_path, capsys):
     from rembert_jax.cli import main
     from rembert_jax.convert import load_pytorch

@@ -84,10 +84,11 @@ def starting_model(cfg: RunConfig, data) -> tuple[RemBertConfig, dict | None]:
         return _with_data(config, cfg, data, from_scratch=True), None
 
     from rembert_jax import convert
-    from rembert_jax.convert.dispatch import checkpoint_config
+    from rembert_jax.convert.dispatch import checkpoint_config, pin_source
 
     path = local_weights(m.init_from, "model.init_from")
     fmt = weights_format(path)
+    path = pin_source(path, fmt)  # its config and its weights from one checkpoint step
     config = checkpoint_config(path, fmt)
     if m.overrides:
         config = config.replace(**m.overrides)
