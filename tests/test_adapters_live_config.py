@@ -76,6 +76,36 @@ def test_generation_config_supplies_generate_defaults(tiny_decoder_config):
     assert model.generate(ids, max_new_tokens=2).shape == (1, 5)  # a call's argument wins
 
 
+def test_generate_recompiles_only_for_fields_the_computation_reads(tiny_decoder_config):
+    import importlib
+
+    generate_module = importlib.import_module("rembert_jax.heads.generate")  # the module, not the function
+    model = rembert_jax.RemBertForCausalLM(tiny_decoder_config, seed=0).eval()
+    ids = np.array([[5, 6, 7]])
+    first = model.generate(ids, max_new_tokens=3)
+    programs = generate_module._generate._cache_size()
+    model.config.id2label = {0: "a", 1: "b"}
+    model.config.architectures = ["RemBertForCausalLM"]
+    np.testing.assert_array_equal(model.generate(ids, max_new_tokens=3), first)
+    assert generate_module._generate._cache_size() == programs
+    model.config.layer_norm_eps = 1e-3  # read by the forward pass: one new program
+    model.generate(ids, max_new_tokens=3)
+    assert generate_module._generate._cache_size() == programs + 1
+
+
+def test_generate_falls_back_to_the_model_configs_eos_token_id(tiny_decoder_config):
+    model = rembert_jax.RemBertForCausalLM(tiny_decoder_config.replace(eos_token_id=None), seed=0).eval()
+    ids = np.array([[5, 6, 7]])
+    greedy = np.asarray(model.generate(ids, max_new_tokens=6))
+    eos = int(greedy[0, 3])  # the first generated token: stopping there pads every later slot
+    model.generation_config.eos_token_id = None
+    model.config.eos_token_id = eos
+    stopped = np.asarray(model.generate(ids, max_new_tokens=6, pad_token_id=0))
+    assert stopped[0, 3] == eos and (stopped[0, 4:] == 0).all() and eos != 0
+    model.config.eos_token_id = None  # no EOS anywhere: never stops (not the dataclass default id)
+    np.testing.assert_array_equal(model.generate(ids, max_new_tokens=6), greedy)
+
+
 def test_freeze_is_the_one_conversion_and_names_what_it_cannot_take(tiny_config):
     frozen = freeze(tiny_config)
     assert freeze(frozen) is frozen and hash(frozen) == hash(tiny_config.frozen())

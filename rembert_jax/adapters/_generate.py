@@ -11,6 +11,7 @@ import jax
 import numpy as np
 
 from . import _io as io
+from ._compute import compute_config
 
 # What an unset setting means (transformers' global defaults, except top_k: 0 = off here).
 _DEFAULTS = {"max_length": 20, "do_sample": False, "temperature": 1.0, "top_k": 0, "top_p": 1.0}
@@ -88,9 +89,13 @@ class GenerationMixin:
             settings["max_new_tokens"] = total - length
         if eos_token_id is None:
             eos_token_id = self.generation_config.eos_token_id
+        if eos_token_id is None:  # the model config's, read here: compute_config leaves it out
+            eos_token_id = () if self.config.eos_token_id is None else self.config.eos_token_id
         if pad_token_id is None:
             pad_token_id = self.generation_config.pad_token_id
-        tokens = generate(TaskModel(self._frozen_config(), self.task, self.policy), self.params, arrays["input_ids"],
+        # the config as the computation reads it: a change of id2label, say, keeps the compiled loop
+        model = TaskModel(compute_config(self._frozen_config()), self.task, self.policy)
+        tokens = generate(model, self.params, arrays["input_ids"],
                           arrays.get("attention_mask"), token_type_ids=arrays.get("token_type_ids"),
                           max_new_tokens=settings["max_new_tokens"], do_sample=settings["do_sample"],
                           temperature=settings["temperature"], top_k=settings["top_k"], top_p=settings["top_p"],
