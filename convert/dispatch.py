@@ -36,11 +36,7 @@ def pin_source(path: str, fmt: str) -> str:
     """The one checkpoint local `path` means, so that reading its config and then its weights reads
     the same one: for "train-step" the step folder (a run directory or checkpoint folder resolved
     to its newest step that reads, once, so a skipped step is warned about once); else `path`."""
-    if format_named(fmt).name != "train-step":
-        return path
-    from .train_step import newest_readable_step
-
-    return newest_readable_step(path)[0]
+    return format_named(fmt).pinned(path)
 
 
 def read_checkpoint(path, fmt: str, *, task=None, config=None, dtype=None, strict=True, device=False, rng=0,

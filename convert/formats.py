@@ -46,6 +46,11 @@ class Format:
     self_describing: bool = False  # the checkpoint names its task: another head is refused by `convert`
     options: tuple[str, ...] = ("dtype",)  # the writer's keywords besides task / force
     keys: str = "pytorch"  # the `names.Name` field that spells this format's keys ("pytorch", "keras", "tf1")
+    pin: str | None = None  # "module:function": the one checkpoint a path means, where it may mean several
+
+    def pinned(self, path: str) -> str:
+        """`path` resolved to the one checkpoint it means (itself for most formats)."""
+        return path if self.pin is None else _function(self.pin)(path)
 
     def read(self) -> Callable:
         return _function(self.reader)
@@ -67,7 +72,7 @@ TABLE: tuple[Format, ...] = (
     Format("jax", "an orbax checkpoint from save_orbax", "orbax_io:read_orbax", "orbax_io:write_orbax",
            places=True, self_describing=True, options=()),
     Format("train-step", "a training run's checkpoint step", "train_step:read_train_step",
-           places=True, self_describing=True, options=()),
+           places=True, self_describing=True, options=(), pin="train_step:step_folder"),
 )
 FORMATS = tuple(f.name for f in TABLE)
 WRITABLE = tuple(f.name for f in TABLE if f.writer)

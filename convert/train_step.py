@@ -81,6 +81,11 @@ def newest_readable_step(path: str | os.PathLike) -> tuple[str, tuple]:
     raise ValueError(f"no checkpoint step under {path} reads: " + "; ".join(failures))
 
 
+def step_folder(path: str | os.PathLike) -> str:
+    """The step folder `path` means: the "train-step" pin of `formats.TABLE`."""
+    return newest_readable_step(path)[0]
+
+
 def read_train_step(path: str | os.PathLike, *, task: str | None = None, config: RemBertConfig | None = None,
                     dtype=None, strict: bool = True, rng=0, device: bool = False, mesh=None, shardings=None):
     """The "train-step" reader of `dispatch.load`: (config, params, None, task) of a run's step, its
