@@ -111,3 +111,37 @@ def test_freeze_is_the_one_conversion_and_names_what_it_cannot_take(tiny_config)
     assert freeze(frozen) is frozen and hash(frozen) == hash(tiny_config.frozen())
     with pytest.raises(TypeError, match=r"RemBertConfig.from_dict\(config.to_dict\(\)\)"):
         freeze({"hidden_size": 32})
+
+
+def test_dtype_arguments_have_one_reading():
+    import jax.numpy as jnp
+
+    from rembert_jax.adapters._device import _jax_dtype, dtype_name
+
+    forms = [("bf16", "bf16"), ("auto", "auto"), (np.float32, "float32"), (jnp.bfloat16, "bfloat16"),
+             (np.dtype("float16"), "float16")]
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    if torch is not None:
+        forms += [(torch.bfloat16, "bfloat16"), (torch.float16, "float16"), (torch.float32, "float32")]
+    for form, name in forms:
+        assert dtype_name(form) == name, form
+    assert _jax_dtype("bf16") == jnp.bfloat16 and _jax_dtype(np.float16) == jnp.float16
+    with pytest.raises(ValueError, match="is not a dtype"):  # from_pretrained(dtype=...)'s message
+        dtype_name(object())
+    for wrong in (object(), "auto", np.float64):  # .to()'s message names what the weights can be
+        with pytest.raises(ValueError, match="the weights can be float32, bfloat16 or float16"):
+            _jax_dtype(wrong)
+
+
+def test_an_adapter_call_checks_its_decoder_arguments_once(tiny_decoder_config, monkeypatch):
+    from rembert_jax.adapters import _validation
+
+    calls = []
+    checked = _validation.check_decoding
+    monkeypatch.setattr(_validation, "check_decoding", lambda *a, **k: calls.append(k) or checked(*a, **k))
+    model = rembert_jax.RemBertForCausalLM(tiny_decoder_config, seed=0).eval()
+    assert model(np.array([[5, 6, 7]]), logits_to_keep=1).logits.shape[1] == 1
+    assert [k.get("logits_to_keep") for k in calls] == [1]

@@ -139,7 +139,10 @@ def dtype_name(x) -> str:
 
 
 def _jax_dtype(x):
-    name = dtype_name(x)
+    try:
+        name = dtype_name(x)
+    except ValueError:  # not a dtype at all: .to()'s own message, which names what it takes
+        name = None
     if name not in _DTYPE_NAMES:
         raise ValueError(f"to({x}): the weights can be float32, bfloat16 or float16")
     return DTypePolicy(param_dtype=name, compute_dtype=name).compute_dtype
