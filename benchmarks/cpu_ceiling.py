@@ -10,9 +10,11 @@ a framework that spent no time outside GEMMs running at peak would be `peak / ac
 faster. A training step also updates every weight: AdamW reads and writes the weights, their
 gradients and two moments, memory-bound work that no GEMM speed removes. The training rows'
 floor is therefore the GEMMs at peak plus PyTorch's fused AdamW step on the same weights
-(`adamw_s`, measured), and their ceiling is PyTorch's step time over that floor. When a ceiling
-is below a target, the target cannot be met in fp32 on this machine by any implementation (other
-precisions change the numbers, so they do not count).
+(`adamw_s`, measured: a practical floor, not a strict one, since an update fused into the
+backward pass could beat it), and their ceiling is PyTorch's step time over that floor. When a
+ceiling is below a target, the target cannot be met in fp32 on this machine by any implementation
+that updates its weights after the backward pass (other precisions change the numbers, so they
+do not count).
 """
 
 from __future__ import annotations
@@ -127,7 +129,8 @@ def run(args) -> dict:
 
 
 def ceiling(row: dict, peak_gflops: float) -> dict:
-    """The fastest any implementation could run a measured PyTorch row, as a speedup over it."""
+    """How much faster than a measured PyTorch row an implementation could run (GEMMs at peak, plus
+    PyTorch's optimizer step for a training row), as a speedup over it."""
     if "adamw_s" not in row:  # forward: GEMMs only
         return {"fraction_of_peak": row["torch_gflops"] / peak_gflops,
                 "speedup_ceiling": peak_gflops / row["torch_gflops"]}

@@ -25,7 +25,6 @@ BENCHMARKS = {
     "mixed-length": "bench_mixed_length.py",
     "gpu-check": "gpu_check.py",
     "cpu-ceiling": "cpu_ceiling.py",  # the fastest any fp32 implementation could be on this CPU
-    "cpu-breakdown": "cpu_breakdown.py",  # a training step's GEMMs, optimizer and the rest, both sides
 }
 
 
