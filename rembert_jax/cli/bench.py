@@ -24,7 +24,7 @@ BENCHMARKS = {
     "train": "bench_train_step.py",
     "mixed-length": "bench_mixed_length.py",
     "gpu-check": "gpu_check.py",
-    "cpu-ceiling": "cpu_ceiling.py",  # the fastest any fp32 implementation could be on this CPU
+    "cpu-ceiling": "cpu_ceiling.py",  # how far past PyTorch an fp32 implementation could get on this CPU
 }
 
 
